@@ -1,0 +1,240 @@
+"""Every setting of the service, read once from environment variables.
+
+Each setting has a typed default and a validator whose one-line error names the
+variable and the form it expects, so a typo fails at start-up instead of in the
+middle of a night's export. S3 endpoint, region and credentials are not here:
+boto3 reads its own standard variables (``AWS_ENDPOINT_URL_S3``,
+``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ...).
+
+``Settings.from_env()`` builds the settings from a mapping (``os.environ`` by
+default); ``get_settings()`` caches the process-wide instance and
+``reset_settings()`` drops it (tests, or after changing the environment).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import os
+import re
+import typing as t
+from pathlib import Path
+
+if t.TYPE_CHECKING:
+    import redis
+
+#: The settings this module reads, with their defaults, in README order.
+DEFAULTS: dict[str, str] = {
+    "ANALYTICS_SOURCE": "./data/events",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ANALYTICS_REDIS_PREFIX": "analytics:",
+    "ANALYTICS_INTEGRATIONS": "",
+    "ANALYTICS_SITES": "",
+    "ANALYTICS_LATE_HOURS": "2",
+    "ANALYTICS_SECRET_KEY": "",
+    "ANALYTICS_EXPORT_BATCH_BYTES": str(8 * 1024 * 1024),
+    "ANALYTICS_EXPORT_RETRY_BASE": "60",
+    "ANALYTICS_EXPORT_RETRY_MAX": "3600",
+    "ANALYTICS_EXPORT_START": "now",
+    "ANALYTICS_RECONCILE_DAYS": "7",
+    "ANALYTICS_QUEUE": "analytics-export",
+}
+
+_MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?$")
+
+
+class ConfigError(ValueError):
+    """A setting has a value of the wrong form; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceLocation:
+    """Where raw events live: a local directory or an S3 bucket with a prefix."""
+
+    kind: t.Literal["local", "s3"]
+    path: Path | None = None
+    bucket: str = ""
+    prefix: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return str(self.path)
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The typed, validated settings. Build with ``Settings.from_env``."""
+
+    source: SourceLocation
+    redis_url: str
+    redis_prefix: str
+    integrations: tuple[str, ...]
+    #: host (lower case, without port) -> blog id; empty means every host is blog 1.
+    sites: dict[str, int]
+    late_hours: int
+    #: Key for the application-password hashes; empty means derived from nothing
+    #: secret (fine for the demo, documented as required in production).
+    secret_key: str
+    export_batch_bytes: int
+    export_retry_base: int
+    export_retry_max: int
+    #: "now", "beginning", or a date: where a new subscriber starts.
+    export_start: str | dt.date
+    reconcile_days: int
+    queue_name: str
+
+    @classmethod
+    def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(name, DEFAULTS[name]).strip()
+
+        retry_base = _positive_int("ANALYTICS_EXPORT_RETRY_BASE", get("ANALYTICS_EXPORT_RETRY_BASE"))
+        retry_max = _positive_int("ANALYTICS_EXPORT_RETRY_MAX", get("ANALYTICS_EXPORT_RETRY_MAX"))
+        if retry_max < retry_base:
+            raise ConfigError(
+                f"ANALYTICS_EXPORT_RETRY_MAX ({retry_max}) must be at least "
+                f"ANALYTICS_EXPORT_RETRY_BASE ({retry_base})"
+            )
+        return cls(
+            source=parse_source(get("ANALYTICS_SOURCE")),
+            redis_url=_redis_url(get("REDIS_URL")),
+            redis_prefix=_prefix(get("ANALYTICS_REDIS_PREFIX")),
+            integrations=_integrations(get("ANALYTICS_INTEGRATIONS")),
+            sites=_sites(get("ANALYTICS_SITES")),
+            late_hours=_int_in("ANALYTICS_LATE_HOURS", get("ANALYTICS_LATE_HOURS"), 0, 48),
+            secret_key=get("ANALYTICS_SECRET_KEY"),
+            export_batch_bytes=_int_in(
+                "ANALYTICS_EXPORT_BATCH_BYTES", get("ANALYTICS_EXPORT_BATCH_BYTES"), 1024, 1 << 31
+            ),
+            export_retry_base=retry_base,
+            export_retry_max=retry_max,
+            export_start=_export_start(get("ANALYTICS_EXPORT_START")),
+            reconcile_days=_int_in("ANALYTICS_RECONCILE_DAYS", get("ANALYTICS_RECONCILE_DAYS"), 1, 366),
+            queue_name=_queue_name(get("ANALYTICS_QUEUE")),
+        )
+
+    def blog_id_for_host(self, host: str) -> int | None:
+        """The blog id served at ``host`` (``Host`` header, port ignored).
+
+        With no ``ANALYTICS_SITES`` every host is blog 1; with it, an unknown
+        host has no site (``None``).
+        """
+        if not self.sites:
+            return 1
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+        return self.sites.get(name.lower())
+
+
+def parse_source(value: str) -> SourceLocation:
+    """A directory path, a ``file://`` URL, or ``s3://bucket[/prefix]``."""
+    if not value:
+        raise ConfigError("ANALYTICS_SOURCE is empty: give a directory, file:///path or s3://bucket[/prefix]")
+    if value.startswith("s3://"):
+        rest = value[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise ConfigError(
+                f"ANALYTICS_SOURCE has an invalid S3 bucket name {bucket!r}: expected s3://bucket[/prefix]"
+            )
+        prefix = prefix.strip("/")
+        return SourceLocation(kind="s3", bucket=bucket, prefix=prefix + "/" if prefix else "")
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+        if not value.startswith("/"):
+            raise ConfigError("ANALYTICS_SOURCE file:// URL must be absolute: file:///path/to/events")
+    elif "://" in value:
+        raise ConfigError(
+            f"ANALYTICS_SOURCE scheme of {value!r} is not supported: expected a directory, file:///path or s3://bucket"
+        )
+    return SourceLocation(kind="local", path=Path(value).expanduser().resolve())
+
+
+def _redis_url(value: str) -> str:
+    if not re.match(r"^(redis|rediss|unix)://", value):
+        raise ConfigError(f"REDIS_URL {value!r} is not a Redis URL: expected redis://host:port/db")
+    return value
+
+
+def _prefix(value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ConfigError("ANALYTICS_REDIS_PREFIX must be a non-empty string without spaces, e.g. analytics:")
+    return value
+
+
+def _integrations(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    for name in names:
+        if not _MODULE_PATH.match(name):
+            raise ConfigError(
+                f"ANALYTICS_INTEGRATIONS entry {name!r} is not a module path: expected e.g. integrations.segment"
+            )
+    return names
+
+
+def _sites(value: str) -> dict[str, int]:
+    sites: dict[str, int] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        host, sep, blog = pair.partition("=")
+        host = host.strip().lower()
+        if not sep or not _HOSTNAME.match(host) or not blog.strip().isdigit() or int(blog) < 1:
+            raise ConfigError(
+                f"ANALYTICS_SITES entry {pair!r} is not host=blog_id: expected e.g. example.com=1,shop.example.com=2"
+            )
+        sites[host.split(":")[0]] = int(blog)
+    return sites
+
+
+def _int_in(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise ConfigError(f"{name} is {value!r}: expected a whole number from {low} to {high}")
+    return number
+
+
+def _positive_int(name: str, value: str) -> int:
+    return _int_in(name, value, 1, 10**9)
+
+
+def _export_start(value: str) -> str | dt.date:
+    if value in ("now", "beginning"):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"ANALYTICS_EXPORT_START is {value!r}: expected now, beginning or a date YYYY-MM-DD"
+        ) from None
+
+
+def _queue_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
+        raise ConfigError(f"ANALYTICS_QUEUE is {value!r}: expected letters, digits, '-', '_', '.' or ':'")
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings.from_env()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so the next ``get_settings()`` reads again."""
+    get_settings.cache_clear()
+    redis_connection.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def redis_connection(url: str) -> redis.Redis:
+    """One shared client (and connection pool) per Redis URL in this process."""
+    import redis as redis_lib
+
+    return redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
