@@ -1,28 +1,79 @@
-"""CONTRACT STUB — to be implemented. The Firehose key layout and UTC days."""
+"""The Firehose key layout (``YYYY/MM/DD/HH/<name>``) and UTC days.
+
+Firehose names an object's hour folder after the UTC arrival time of the oldest
+record in its buffer, so a key alone tells the hour; the events inside can
+belong to the previous or next UTC day (client clocks, late flushes), which is
+why a day is read from the hour before it to ``late_hours`` after it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+
+_UTC = dt.UTC
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_DAY_MS = 86_400_000
+#: ``YYYY/MM/DD/HH/``: 14 characters, slashes at these offsets.
+_PREFIX_LEN = 14
+_SLASHES = (4, 7, 10, 13)
+_DIGIT_SPANS = ((0, 4), (5, 7), (8, 10), (11, 13))
 
 
 def hour_of_key(key: str) -> dt.datetime | None:
     """UTC start of the hour folder a key sits in (``2026/11/25/13/x`` ->
     2026-11-25 13:00 UTC), or None when the key does not start with a valid
     ``YYYY/MM/DD/HH/``."""
-    raise NotImplementedError
+    if len(key) < _PREFIX_LEN:
+        return None
+    for i in _SLASHES:
+        if key[i] != "/":
+            return None
+    parts = []
+    for a, b in _DIGIT_SPANS:
+        text = key[a:b]
+        # isdigit() alone accepts other scripts' digits ('٣', '²'); keys are ASCII.
+        if not (text.isascii() and text.isdigit()):
+            return None
+        parts.append(int(text))
+    year, month, day, hour = parts
+    if hour > 23:
+        return None
+    try:
+        return dt.datetime(year, month, day, hour, tzinfo=_UTC)
+    except ValueError:  # month 13, February 30, year 0
+        return None
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    """Aware datetimes converted to UTC; naive ones taken as UTC already."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(_UTC)
 
 
 def hour_prefix(hour: dt.datetime) -> str:
     """``YYYY/MM/DD/HH/`` for an aware or naive-UTC datetime."""
-    raise NotImplementedError
+    h = _as_utc(hour)
+    return f"{h.year:04d}/{h.month:02d}/{h.day:02d}/{h.hour:02d}/"
+
+
+def key_for(hour: dt.datetime, name: str) -> str:
+    """The key of an object called ``name`` in the folder of ``hour``."""
+    if not name or "/" in name:
+        raise ValueError(f"object name {name!r} must be non-empty and hold no '/'")
+    return hour_prefix(hour) + name
 
 
 def day_prefixes(day: dt.date, late_hours: int) -> list[str]:
     """Hour prefixes that can hold events of ``day``: the hour before it, its
     24 hours, and ``late_hours`` hours after it, ascending."""
-    raise NotImplementedError
+    if late_hours < 0:
+        raise ValueError(f"late_hours must be >= 0, not {late_hours}")
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC) - dt.timedelta(hours=1)
+    return [hour_prefix(start + dt.timedelta(hours=i)) for i in range(1 + 24 + late_hours)]
 
 
 def day_bounds_ms(day: dt.date) -> tuple[int, int]:
     """[start, end) of the UTC day in integer milliseconds."""
-    raise NotImplementedError
+    start = (day.toordinal() - _EPOCH_ORDINAL) * _DAY_MS
+    return start, start + _DAY_MS

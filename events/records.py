@@ -1,9 +1,30 @@
-"""CONTRACT STUB — to be implemented. NDJSON lines to events; events to CSV fields."""
+"""NDJSON lines to events; events to CSV fields.
+
+The common line costs one ``orjson.loads``: repairs (BOM, stray whitespace,
+several objects concatenated on one line by Firehose) are only tried when that
+fails, so clean data parses at orjson's speed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 import typing as t
+
+import orjson
+
+logger = logging.getLogger(__name__)
+
+#: How many invalid lines a ParseReport keeps (all are counted).
+MAX_REPORTED_INVALID = 20
+#: How many invalid lines of one object are logged one by one.
+MAX_LOGGED_INVALID = 10
+
+_BOM = b"\xef\xbb\xbf"
+_WS = b" \t\r\n\x0b\x0c"
+#: Where one object may end and the next begin on a concatenated line.
+_BOUNDARY = re.compile(rb"\}[ \t]*\{")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +42,16 @@ class ParseReport:
     invalid_count: int = 0
     invalid: list[InvalidLine] = dataclasses.field(default_factory=list)
 
+    def add_invalid(self, key: str, line_no: int, reason: str) -> None:
+        """Count an invalid line, keep it if there is room, and log it (capped per object)."""
+        self.invalid_count += 1
+        if len(self.invalid) < MAX_REPORTED_INVALID:
+            self.invalid.append(InvalidLine(key, line_no, reason))
+        if self.invalid_count <= MAX_LOGGED_INVALID:
+            logger.warning("skipped invalid line %s of %s: %s", line_no, key, reason)
+        elif self.invalid_count == MAX_LOGGED_INVALID + 1:
+            logger.warning("more invalid lines in %s; not logging each of them", key)
+
 
 class Event(t.NamedTuple):
     raw: bytes  # the event's JSON text exactly as stored (no newline, no BOM)
@@ -31,18 +62,146 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
     """Events of an object's lines: blank lines, CRLF, a BOM and a missing final
     newline tolerated; several objects on one line split; an invalid line
     skipped and recorded in ``report`` (and logged with key and line number)."""
-    raise NotImplementedError
+    if report is None:
+        report = ParseReport()
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    events = 0
+    try:
+        for line_no, line in enumerate(lines, 1):
+            try:
+                data = loads(line)
+            except decode_error:
+                for event in _repair(line, key, line_no, report):
+                    events += 1
+                    yield event
+                continue
+            if type(data) is dict:
+                events += 1
+                # strip() returns the same object when there is nothing to strip.
+                yield Event(line.strip(_WS), data)
+            else:
+                report.add_invalid(key, line_no, f"a JSON {type(data).__name__}, not an object")
+    finally:
+        report.events += events
+
+
+def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Iterator[Event]:
+    """The events of a line ``orjson`` refused as a whole: without BOM and
+    whitespace, or split where objects were concatenated (``{...}{...}``)."""
+    text = line.strip(_WS)
+    if text.startswith(_BOM):
+        text = text[len(_BOM) :].strip(_WS)
+    if not text:
+        return  # a blank line is not an error
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        first_error = str(exc)
+    else:
+        if type(data) is dict:
+            yield Event(text, data)
+        else:
+            report.add_invalid(key, line_no, f"a JSON {type(data).__name__}, not an object")
+        return
+    if text[:1] != b"{":
+        report.add_invalid(key, line_no, f"not JSON: {first_error}")
+        return
+    # Grow each piece from one `}{` boundary to the next until it parses: a
+    # boundary inside a string value just makes the piece longer.
+    start = 0
+    found = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.start() + 1
+        try:
+            data = orjson.loads(text[start:end])
+        except orjson.JSONDecodeError:
+            continue
+        found += 1
+        yield Event(text[start:end], data)
+        start = match.end() - 1
+    if found == 0:
+        report.add_invalid(key, line_no, f"not JSON: {first_error}")
+        return
+    try:
+        data = orjson.loads(text[start:])
+    except orjson.JSONDecodeError as exc:
+        report.add_invalid(key, line_no, f"not JSON after {found} concatenated object(s): {exc}")
+        return
+    yield Event(text[start:], data)
 
 
 def event_in(data: dict[str, t.Any], start_ms: int, end_ms: int, blog_id: int | None) -> bool:
     """``event_timestamp`` in [start_ms, end_ms) and ``attributes.blogId`` equal to
     ``blog_id`` (compared as text; None means any site)."""
-    raise NotImplementedError
+    ts = data.get("event_timestamp")
+    if type(ts) is not int:
+        if isinstance(ts, bool) or not isinstance(ts, (int, float, str)):
+            return False
+        try:
+            ts = int(ts)
+        except (ValueError, OverflowError):
+            return False
+    if not start_ms <= ts < end_ms:
+        return False
+    if blog_id is None:
+        return True
+    attributes = data.get("attributes")
+    if type(attributes) is not dict:
+        return False
+    value = attributes.get("blogId")
+    if value is None:
+        return False
+    if type(value) is str:
+        return value.strip() == str(blog_id)
+    if type(value) is int:
+        return value == blog_id
+    return str(value) == str(blog_id)
+
+
+def _scalar(value: t.Any) -> str:
+    """A scalar as CSV text: JSON's spelling for numbers and booleans."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return orjson.dumps(value).decode()
+    if value is None:
+        return ""
+    return str(value)
 
 
 def flatten(data: dict[str, t.Any]) -> dict[str, str]:
     """CSV fields of an event, as the original: nested objects to dotted paths,
     a list of scalars joined with ';' under the list's path, a list holding
-    objects to its JSON text, empty objects and nulls to no field, booleans as
+    objects to its JSON text, empty objects, empty lists and nulls to no field, booleans as
     true/false, numbers as in JSON."""
-    raise NotImplementedError
+    out: dict[str, str] = {}
+    _flatten_into(out, "", data)
+    return out
+
+
+def _flatten_into(out: dict[str, str], prefix: str, data: dict[str, t.Any]) -> None:
+    for name, value in data.items():
+        path = prefix + name
+        kind = type(value)
+        if kind is str:
+            out[path] = value
+        elif kind is dict:
+            if value:
+                _flatten_into(out, path + ".", value)
+        elif kind is list:
+            if not value:
+                continue
+            for item in value:
+                if type(item) is dict or type(item) is list:
+                    out[path] = orjson.dumps(value).decode()
+                    break
+            else:
+                out[path] = ";".join([item if type(item) is str else _scalar(item) for item in value])
+        elif value is not None:
+            out[path] = _scalar(value)
