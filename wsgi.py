@@ -28,7 +28,9 @@ def create_app(settings: config.Settings | None = None) -> Flask:
 
 
 def _register_cli(app: Flask) -> None:
-    pass
+    import accounts.cli
+
+    accounts.cli.register_cli(app)
 
 
 try:
