@@ -397,7 +397,7 @@ class S3Source:
     """Raw event files in an S3 bucket under an optional prefix (boto3 reads
     endpoint, region and credentials from its standard variables)."""
 
-    def __init__(self, location: SourceLocation, *, config: Config | None = None) -> None:
+    def __init__(self, location: SourceLocation, *, config: Config | None = None, page_size: int = 1000) -> None:
         import boto3
 
         if not location.bucket:
@@ -405,6 +405,7 @@ class S3Source:
         self.location = location
         self.bucket = location.bucket
         self.prefix = location.prefix
+        self.page_size = max(1, min(page_size, 1000))
         with _client_lock:  # boto3's default session is not safe to use from several threads at once
             self.client = boto3.client("s3", config=config or s3_client_config())
 
@@ -415,14 +416,21 @@ class S3Source:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
     def _error(self, action: str, key: str, exc: Exception) -> SourceError:
+        """A SourceError naming the object and saying what to check."""
         code = _client_error_code(exc)
         if code in _MISSING_CODES:
-            error = SourceError(f"object {self._where(key)} does not exist")
-            error.__cause__ = FileNotFoundError(key)
-            return error
+            return SourceError(f"object {self._where(key)} does not exist")
         if code in ("AccessDenied", "403"):
             return SourceError(f"{action} {self._where(key)} was refused (check the credentials' permissions): {exc}")
         return SourceError(f"{action} {self._where(key)} failed: {exc}")
+
+    def _cause(self, key: str, exc: Exception) -> BaseException:
+        """A missing object's error is caused by FileNotFoundError, as the Source contract says."""
+        if _client_error_code(exc) in _MISSING_CODES:
+            missing = FileNotFoundError(f"{self._where(key)}: {exc}")
+            missing.__cause__ = exc
+            return missing
+        return exc
 
     def _info(self, key: str, size: int, etag: str, modified: dt.datetime) -> ObjectInfo:
         return ObjectInfo(key, int(size), etag.strip('"'), modified.astimezone(dt.UTC))
@@ -431,14 +439,14 @@ class S3Source:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
         except Exception as exc:
-            raise self._error("stat of", key, exc) from exc
+            raise self._error("stat of", key, exc) from self._cause(key, exc)
         return self._info(key, head["ContentLength"], head.get("ETag", ""), head["LastModified"])
 
     def open_lines(self, key: str) -> t.ContextManager[t.Iterator[bytes]]:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
         except Exception as exc:
-            raise self._error("reading", key, exc) from exc
+            raise self._error("reading", key, exc) from self._cause(key, exc)
         body = response["Body"]
         return _lines_of(_ReadErrors(body.read, body.close, self._where(key)), self._where(key))
 
@@ -451,7 +459,7 @@ class S3Source:
         params: dict[str, t.Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
         if start_after:
             params["StartAfter"] = self.prefix + start_after
-        paging: dict[str, int] = {"PageSize": min(limit, 1000)} if limit is not None else {}
+        paging = {"PageSize": min(limit, self.page_size) if limit is not None else self.page_size}
         strip = len(self.prefix)
         count = 0
         try:
@@ -468,4 +476,5 @@ class S3Source:
         except SourceError:
             raise
         except Exception as exc:
-            raise self._error("listing", prefix + ("*" if not start_after else f"* after {start_after}"), exc) from exc
+            where = prefix + ("*" if not start_after else f"* after {start_after}")
+            raise self._error("listing", where, exc) from self._cause(where, exc)
