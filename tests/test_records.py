@@ -1,0 +1,225 @@
+"""NDJSON lines to events (tolerant of what real Firehose files hold) and
+events to the CSV fields the original export produced."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import orjson
+import pytest
+
+from events.records import (
+    MAX_REPORTED_INVALID,
+    Event,
+    ParseReport,
+    event_in,
+    flatten,
+    iter_events,
+)
+
+REFERENCE = Path("/work/shared/reference/pinpoint-events.ndjson")
+KEY = "2022/02/01/00/firehose-test"
+
+
+def parse(data: bytes, key: str = KEY) -> tuple[list[Event], ParseReport]:
+    report = ParseReport()
+    events = list(iter_events(data.splitlines(keepends=True), key, report))
+    return events, report
+
+
+@pytest.fixture(scope="module")
+def reference_bytes() -> bytes:
+    return REFERENCE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reference_events(reference_bytes: bytes) -> list[Event]:
+    return list(iter_events(reference_bytes.splitlines(keepends=True), KEY))
+
+
+# ----------------------------------------------------------------------------- iter_events
+
+
+def test_reference_file_skips_and_reports_line_3(reference_bytes: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="events.records")
+    events, report = parse(reference_bytes)
+    physical = reference_bytes.splitlines()
+    assert [e.raw for e in events] == [physical[0], physical[1], physical[3]]
+    assert [e.data["event_type"] for e in events] == ["_session.start", "_session.stop", "pageView"]
+    assert report.events == 3
+    assert report.invalid_count == 1
+    assert report.invalid[0].key == KEY
+    assert report.invalid[0].line_no == 3
+    assert "not JSON" in report.invalid[0].reason
+    assert any(KEY in r.getMessage() and " 3 " in r.getMessage() for r in caplog.records)
+
+
+def test_raw_is_the_exact_event_text_and_data_its_parse(reference_events: list[Event]) -> None:
+    for event in reference_events:
+        assert not event.raw.endswith((b"\n", b"\r"))
+        assert orjson.loads(event.raw) == event.data
+
+
+def test_blank_lines_crlf_bom_and_missing_final_newline() -> None:
+    data = b'\xef\xbb\xbf{"n":1}\r\n\r\n   \n{"n":2}\r\n\n{"n":3}'
+    events, report = parse(data)
+    assert [e.data for e in events] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert [e.raw for e in events] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    assert report.invalid_count == 0 and report.events == 3
+
+
+def test_lines_may_come_without_newlines() -> None:
+    report = ParseReport()
+    events = list(iter_events([b'{"a":1}', b"", b'{"b":2}'], KEY, report))
+    assert [e.raw for e in events] == [b'{"a":1}', b'{"b":2}']
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'{"n":1}{"n":2}', [{"n": 1}, {"n": 2}]),
+        (b'{"n":1}{"n":2}{"n":3}\n', [{"n": 1}, {"n": 2}, {"n": 3}]),
+        (b'{"a":{"b":1}}{"c":[{"d":2}]}', [{"a": {"b": 1}}, {"c": [{"d": 2}]}]),
+        # A "}{" inside a string is not a boundary.
+        (b'{"s":"x}{y"}{"t":"}{"}', [{"s": "x}{y"}, {"t": "}{"}]),
+        (b'{"n":1} {"n":2}\r\n', [{"n": 1}, {"n": 2}]),
+    ],
+)
+def test_several_objects_on_one_line_are_split(line: bytes, expected: list[dict[str, object]]) -> None:
+    events, report = parse(line)
+    assert [e.data for e in events] == expected
+    assert [orjson.loads(e.raw) for e in events] == expected
+    assert b"".join(e.raw for e in events).replace(b" ", b"") == line.strip().replace(b" ", b"")
+    assert report.invalid_count == 0 and report.events == len(expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"[1, 2]", b'"text"', b"42", b"null", b"true", b"not json", b'{"a":1', b'{"a":1}x', b"{}{", b'{"a":}{"b":1}'],
+)
+def test_invalid_lines_are_skipped_and_reported(line: bytes) -> None:
+    events, report = parse(b'{"ok":1}\n' + line + b'\n{"ok":2}\n')
+    assert [e.data for e in events if "ok" in e.data] == [{"ok": 1}, {"ok": 2}]
+    assert report.invalid_count == 1
+    assert report.invalid[0].line_no == 2
+
+
+def test_valid_objects_before_a_broken_concatenation_are_kept() -> None:
+    events, report = parse(b'{"n":1}{"n":2}{"n":')
+    assert [e.data for e in events] == [{"n": 1}, {"n": 2}]
+    assert report.invalid_count == 1 and report.invalid[0].line_no == 1
+
+
+def test_many_invalid_lines_are_all_counted_but_few_kept_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="events.records")
+    data = b"".join(b"bad %d\n" % i for i in range(100)) + b'{"n":1}\n'
+    events, report = parse(data)
+    assert len(events) == 1
+    assert report.invalid_count == 100
+    assert len(report.invalid) == MAX_REPORTED_INVALID
+    assert [i.line_no for i in report.invalid] == list(range(1, MAX_REPORTED_INVALID + 1))
+    assert 1 < len(caplog.records) < 20
+
+
+def test_report_counts_events_even_when_the_consumer_stops_early() -> None:
+    report = ParseReport()
+    events = iter_events([b'{"n":%d}\n' % i for i in range(10)], KEY, report)
+    assert next(events).data == {"n": 0}
+    assert next(events).data == {"n": 1}
+    events.close()
+    assert report.events == 2
+
+
+# ----------------------------------------------------------------------------- event_in
+
+START, END = 1643673600000, 1643760000000  # 2022-02-01 UTC
+
+
+@pytest.mark.parametrize(
+    ("data", "blog_id", "inside"),
+    [
+        ({"event_timestamp": START, "attributes": {"blogId": "1"}}, 1, True),
+        ({"event_timestamp": END - 1, "attributes": {"blogId": "1"}}, 1, True),
+        ({"event_timestamp": END, "attributes": {"blogId": "1"}}, 1, False),
+        ({"event_timestamp": START - 1, "attributes": {"blogId": "1"}}, 1, False),
+        ({"event_timestamp": START, "attributes": {"blogId": "2"}}, 1, False),
+        ({"event_timestamp": START, "attributes": {"blogId": 1}}, 1, True),
+        ({"event_timestamp": START, "attributes": {"blogId": "2"}}, None, True),
+        ({"event_timestamp": START, "attributes": {}}, 1, False),
+        ({"event_timestamp": START}, 1, False),
+        ({"event_timestamp": START}, None, True),
+        ({"event_timestamp": str(START), "attributes": {"blogId": "1"}}, 1, True),
+        ({"event_timestamp": "soon", "attributes": {"blogId": "1"}}, 1, False),
+        ({"event_timestamp": None, "attributes": {"blogId": "1"}}, 1, False),
+        ({"attributes": {"blogId": "1"}}, 1, False),
+    ],
+)
+def test_event_in_day_and_site(data: dict[str, object], blog_id: int | None, inside: bool) -> None:
+    assert event_in(data, START, END, blog_id) is inside
+
+
+def test_reference_events_are_in_their_day(reference_events: list[Event]) -> None:
+    assert all(event_in(e.data, START, END, 1) for e in reference_events)
+    assert not any(event_in(e.data, START, END, 2) for e in reference_events)
+
+
+# ----------------------------------------------------------------------------- flatten
+
+
+def test_flatten_reference_events(reference_events: list[Event]) -> None:
+    row = flatten(reference_events[0].data)
+    assert row["endpoint.Attributes.DeviceType"] == "mobile"
+    assert row["endpoint.Demographic.Model"] == "Mobile Safari"
+    assert row["attributes.blogId"] == "1"
+    assert row["event_timestamp"] == "1643673911400"
+    assert row["endpoint.Metrics.sessions"] == "1.0"
+    assert row["metrics.elapsed"] == "2"
+    assert not any(k.startswith("application.sdk") for k in row)  # "sdk": {}
+    assert row["application.version_name"] == ""
+    for event in reference_events:
+        assert all(isinstance(v, str) for v in flatten(event.data).values())
+
+
+def test_flatten_rules() -> None:
+    data = {
+        "a": {"b": {"c": "deep"}},
+        "pair": ["x", "y"],
+        "one": ["only"],
+        "mixed": [1, 2.5, True, "s"],
+        "objs": [{"k": 1}, {"k": 2}],
+        "nested_list": [[1, 2], [3]],
+        "empty_obj": {},
+        "empty_list": [],
+        "none": None,
+        "inner": {"none": None, "empty": {}},
+        "yes": True,
+        "no": False,
+        "int": 7,
+        "float_one": 1.0,
+        "float": 0.25,
+        "big": 1e20,
+        "text": "unchanged ; text",
+    }
+    assert flatten(data) == {
+        "a.b.c": "deep",
+        "pair": "x;y",
+        "one": "only",
+        "mixed": "1;2.5;true;s",
+        "objs": '[{"k":1},{"k":2}]',
+        "nested_list": "[[1,2],[3]]",
+        "yes": "true",
+        "no": "false",
+        "int": "7",
+        "float_one": "1.0",
+        "float": "0.25",
+        "big": "1e+20",  # as orjson (JSON) spells it
+        "text": "unchanged ; text",
+    }
+
+
+def test_flatten_does_not_change_its_input() -> None:
+    data = {"a": {"b": [1, {"c": 2}]}}
+    snapshot = orjson.dumps(data)
+    flatten(data)
+    assert orjson.dumps(data) == snapshot
