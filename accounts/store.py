@@ -265,7 +265,8 @@ class Accounts:
         user = self._require_user(login)
         password = pw.generate_password()
         item = pw.AppPassword(str(uuid_lib.uuid4()), name, int(self.clock()), None, None)
-        record = {**_item_to_record(item), "hash": pw.hash_password(self._key, password)}
+        # "seq" orders passwords created within the same second, in creation order.
+        record = {**_item_to_record(item), "seq": time.time_ns(), "hash": pw.hash_password(self._key, password)}
         user_key, apppw_key = self._user_key(user.id), self._apppw_key(user.id)
 
         def create(pipe: redis.client.Pipeline) -> None:
@@ -283,9 +284,8 @@ class Accounts:
     def list_app_passwords(self, login: str) -> list[pw.AppPassword]:
         """The user's application passwords, oldest first."""
         user = self._require_user(login)
-        records = self.redis.hvals(self._apppw_key(user.id))
-        items = [_record_to_item(json.loads(raw)) for raw in records]
-        return sorted(items, key=lambda item: (item.created, item.name))
+        records = sorted((json.loads(raw) for raw in self.redis.hvals(self._apppw_key(user.id))), key=_creation_order)
+        return [_record_to_item(record) for record in records]
 
     def revoke_app_password(self, login: str, uuid: str) -> bool:
         """Revoke one password by uuid; False if the user has no such password."""
@@ -382,6 +382,10 @@ def _item_to_record(item: pw.AppPassword) -> dict[str, t.Any]:
         "last_used": item.last_used,
         "last_ip": item.last_ip,
     }
+
+
+def _creation_order(record: t.Mapping[str, t.Any]) -> tuple[int, int]:
+    return int(record["created"]), int(record.get("seq", 0))
 
 
 def _record_to_item(record: t.Mapping[str, t.Any]) -> pw.AppPassword:
