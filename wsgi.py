@@ -29,8 +29,10 @@ def create_app(settings: config.Settings | None = None) -> Flask:
 
 def _register_cli(app: Flask) -> None:
     import accounts.cli
+    from events import demo
 
     accounts.cli.register_cli(app)
+    app.cli.add_command(demo.demo_data_command)
 
 
 try:
