@@ -66,6 +66,7 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
         report = ParseReport()
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
+    new = tuple.__new__  # Event(...) goes through a Python-level __new__; this is the C one
     events = 0
     try:
         for line_no, line in enumerate(lines, 1):
@@ -79,7 +80,7 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
             if type(data) is dict:
                 events += 1
                 # strip() returns the same object when there is nothing to strip.
-                yield Event(line.strip(_WS), data)
+                yield new(Event, (line.strip(_WS), data))
             else:
                 report.add_invalid(key, line_no, f"a JSON {type(data).__name__}, not an object")
     finally:
@@ -169,7 +170,7 @@ def _scalar(value: t.Any) -> str:
     if kind is int:
         return str(value)
     if kind is float:
-        return orjson.dumps(value).decode()
+        return _dumps(value).decode()
     if value is None:
         return ""
     return str(value)
@@ -178,30 +179,42 @@ def _scalar(value: t.Any) -> str:
 def flatten(data: dict[str, t.Any]) -> dict[str, str]:
     """CSV fields of an event, as the original: nested objects to dotted paths,
     a list of scalars joined with ';' under the list's path, a list holding
-    objects to its JSON text, empty objects, empty lists and nulls to no field, booleans as
-    true/false, numbers as in JSON."""
+    objects to its JSON text, empty objects, empty lists and nulls to no field,
+    booleans as true/false, numbers as in JSON."""
     out: dict[str, str] = {}
     _flatten_into(out, "", data)
     return out
 
 
+_dumps = orjson.dumps
+
+
 def _flatten_into(out: dict[str, str], prefix: str, data: dict[str, t.Any]) -> None:
+    # Branches ordered by how often Pinpoint events hit them (strings, objects,
+    # ints, one-string lists); this runs once per field of every CSV row.
     for name, value in data.items():
-        path = prefix + name
         kind = type(value)
         if kind is str:
-            out[path] = value
+            out[prefix + name] = value
         elif kind is dict:
             if value:
-                _flatten_into(out, path + ".", value)
+                _flatten_into(out, prefix + name + ".", value)
+        elif kind is int:
+            out[prefix + name] = str(value)
         elif kind is list:
             if not value:
                 continue
-            for item in value:
-                if type(item) is dict or type(item) is list:
-                    out[path] = orjson.dumps(value).decode()
-                    break
+            if len(value) == 1 and type(value[0]) is str:
+                out[prefix + name] = value[0]
+            elif all([type(item) is str for item in value]):
+                out[prefix + name] = ";".join(value)
+            elif any([type(item) is dict or type(item) is list for item in value]):
+                out[prefix + name] = _dumps(value).decode()
             else:
-                out[path] = ";".join([item if type(item) is str else _scalar(item) for item in value])
+                out[prefix + name] = ";".join([_scalar(item) for item in value])
+        elif kind is float:
+            out[prefix + name] = _dumps(value).decode()
+        elif kind is bool:
+            out[prefix + name] = "true" if value else "false"
         elif value is not None:
-            out[path] = _scalar(value)
+            out[prefix + name] = str(value)

@@ -134,6 +134,21 @@ class _ReadErrors(io.RawIOBase):
                 super().close()
 
 
+class _LocalFile(io.FileIO):
+    """A file read straight into the line reader's buffer (no copy), with read
+    errors turned into SourceError naming the key."""
+
+    def __init__(self, path: str, key: str) -> None:
+        super().__init__(path, "r")
+        self.key = key
+
+    def readinto(self, buffer: t.Any) -> int:
+        try:
+            return super().readinto(buffer)  # type: ignore[no-any-return]
+        except OSError as exc:
+            raise SourceError(f"reading {self.key} failed: {exc}") from exc
+
+
 class _GunzipRaw(io.RawIOBase):
     """Decompresses one or more concatenated gzip members (Firehose and ``cat``
     both make multi-member files) with bounded output per read; bad or
@@ -292,14 +307,14 @@ class LocalSource:
     def open_lines(self, key: str) -> t.ContextManager[t.Iterator[bytes]]:
         path = self._path_of(key)
         try:
-            fileio = io.FileIO(path, "r")
+            fileio = _LocalFile(path, key)
         except FileNotFoundError as exc:
             raise SourceError(f"object {key!r} does not exist in {self._root_str}") from exc
         except IsADirectoryError as exc:
             raise SourceError(f"{key!r} in {self._root_str} is a directory, not an object") from exc
         except OSError as exc:
             raise SourceError(f"cannot open {key!r} in {self._root_str}: {exc}") from exc
-        return _lines_of(_ReadErrors(fileio.read, fileio.close, key), key)
+        return _lines_of(fileio, key)
 
     def list(self, prefix: str = "", start_after: str = "", limit: int | None = None) -> t.Iterator[ObjectInfo]:
         self._check_relative(prefix, "prefix")
