@@ -1,0 +1,147 @@
+"""The per-object catalog: counts and field names per (UTC day, blog id), kept
+in Redis under the prefix, valid for one ETag and size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import typing as t
+from pathlib import Path
+
+import orjson
+import pytest
+
+from events import catalog
+from events.sources import open_source
+from tests import endpoint_data as data
+from tests.conftest import TEST_PREFIX
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+    import config
+
+
+def _expected(files: t.Mapping[str, bytes], day: dt.date, blog: int) -> tuple[int, tuple[str, ...]]:
+    raw = data.expected_events(files, day, blog)
+    rows = data.expected_csv(raw)
+    return len(raw), tuple(rows[0]) if rows else ()
+
+
+@pytest.mark.parametrize("blog", [1, 2, 3, 4])
+def test_day_summary_matches_an_independent_reading(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path, blog: int
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    settings = make_settings()
+    summary = catalog.day_summary(open_source(settings.source), redis, TEST_PREFIX, data.DAY, blog, 2)
+    count, fields = _expected(files, data.DAY, blog)
+    assert (summary.count, summary.fields) == (count, fields)
+    assert summary.count == 0 or summary.count >= 1 and summary.objects
+    # Only objects holding events of that site and day are streamed later.
+    assert all(data.expected_events({o.key: files[o.key]}, data.DAY, blog) for o in summary.objects)
+
+
+def test_summaries_are_stored_per_object_under_the_prefix_and_reused(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    read: list[str] = []
+    first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
+    assert sorted(read) == sorted(files)
+    keys = sorted(k.decode() for k in redis.keys("*"))
+    assert keys == sorted(f"{TEST_PREFIX}catalog:object:{key}" for key in files)
+    read.clear()
+    again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
+    assert read == []
+    assert again == first
+
+
+def test_a_summary_is_read_from_redis_not_recomputed(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """Proof by contradiction: an object whose bytes change but keep size and
+    mtime (so its ETag) still counts as summarized; a changed size does not."""
+    files = data.day_files()
+    root = tmp_path / "events"
+    data.write_local(root, files)
+    source = open_source(make_settings().source)
+    before = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    key = "2026/11/24/23/analytics-1-2026-11-24-23-50-00-aaaa"
+    blank = b" " * len(files[key])  # same size, no events any more
+    data.keep_mtime_replace(root / key, blank)
+    assert catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2).count == before.count
+    (root / key).write_bytes(b"\n")  # new size and mtime -> new ETag -> read again
+    after = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert after.count == before.count - len(data.expected_events({key: files[key]}, data.DAY, 1))
+
+
+def test_warm_days_reads_each_object_once(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    settings = make_settings()
+    days = [data.DAY - dt.timedelta(days=1), data.DAY]
+    assert catalog.warm_days(settings, days) == len(files)
+    assert catalog.warm_days(settings, days) == 0
+    read: list[str] = []
+    summary = catalog.day_summary(
+        open_source(settings.source), redis, TEST_PREFIX, data.DAY, 2, 2, on_read=lambda i: read.append(i.key)
+    )
+    assert read == []
+    assert summary.count == len(data.expected_events(files, data.DAY, 2))
+
+
+def test_late_hours_bound_the_folders_read(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    with_late = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    without = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 0)
+    late_key = "2026/11/26/01/analytics-1-2026-11-26-01-15-00-eeee"
+    assert with_late.count - without.count == len(data.expected_events({late_key: files[late_key]}, data.DAY, 1))
+    assert late_key not in [o.key for o in without.objects]
+
+
+def test_a_corrupt_gzip_object_counts_the_events_before_its_damage(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    start = int(dt.datetime(2026, 11, 25, 5, tzinfo=dt.UTC).timestamp() * 1000)
+    good = b"".join(data.event(i, start + i, 1) + b"\n" for i in range(2000))
+    packed = gzip.compress(good, mtime=0)
+    root = tmp_path / "events"
+    data.write_local(root, {"2026/11/25/05/broken": packed[: len(packed) // 2]})
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert 0 < summary.count < 2000
+    stored = orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:2026/11/25/05/broken"))
+    assert stored["complete"] is False
+
+
+def test_s3_objects_are_summarized_by_etag(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, s3_bucket: t.Any
+) -> None:
+    files = data.day_files()
+    data.upload(s3_bucket, "fh/", files)
+    settings = make_settings(ANALYTICS_SOURCE=f"s3://{s3_bucket.name}/fh")
+    source = open_source(settings.source)
+    summary = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert (summary.count, summary.fields) == _expected(files, data.DAY, 1)
+    assert catalog.warm_days(settings, [data.DAY]) == 0
+    key = "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb"
+    s3_bucket.put_object(Key="fh/" + key, Body=b"\n")  # new ETag
+    assert catalog.warm_days(settings, [data.DAY]) == 1
+
+
+def test_list_objects_uses_one_call_per_full_date_and_keeps_key_order(
+    make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    files = {**data.day_files(), "2026/11/25/not-an-hour": b"", "2026/11/26/05/too-late": b""}
+    data.write_local(tmp_path / "events", files)
+    keys = [info.key for info in catalog.list_day_objects(open_source(make_settings().source), data.DAY, 2)]
+    assert keys == sorted(k for k in data.day_files())
