@@ -50,6 +50,7 @@ __all__ = [
     "add_filter",
     "apply_filters",
     "apply_filters_ref_array",
+    "call_callback",
     "callback_id",
     "callbacks",
     "current_action",
@@ -475,6 +476,20 @@ def callback_id(callback: Callback) -> str:
         qualname = type(callback).__qualname__
         module = type(callback).__module__
     return f"{module or 'builtins'}.{qualname}"
+
+
+def call_callback(hook_name: str, callback: Callback, accepted_args: int, *args: t.Any) -> t.Any:
+    """Call one callback exactly as ``hook_name`` would: string callbacks
+    resolved (and cached) the same way, the first ``accepted_args`` of
+    ``args`` passed, trimmed to what its signature takes.
+
+    For code that must call subscribers one by one (e.g. to track each one's
+    progress) instead of through ``do_action``; pair it with ``callbacks()``.
+    An unresolvable string raises ``HookCallbackError`` naming the hook.
+    """
+    func, max_positional = _resolve(callback, hook_name)
+    n = accepted_args if max_positional is None else min(accepted_args, max_positional)
+    return func(*args[:n])
 
 
 def did_action(hook_name: str) -> int:

@@ -460,6 +460,21 @@ def test_callback_id_is_stable_across_processes() -> None:
     assert out == [hooks.callback_id(module_level_filter), hooks.callback_id(Greeter().greet)]
 
 
+def test_call_callback_calls_one_subscriber_like_the_hook_would() -> None:
+    got: list[tuple[t.Any, ...]] = []
+
+    def subscriber(data: str, batch: dict[str, int] | None = None) -> None:
+        got.append((data, batch))
+
+    assert hooks.call_callback("one_by_one", "tests.test_hooks_python.module_level_filter", 2, "x", {}) == "x+module"
+    assert hooks.call_callback("one_by_one", "__return_true", 2, "x", {}) is True
+    hooks.call_callback("one_by_one", subscriber, 1, "data", {"n": 1})
+    hooks.call_callback("one_by_one", subscriber, 5, "data", {"n": 2}, "surplus")
+    assert got == [("data", None), ("data", {"n": 2})]
+    with pytest.raises(HookCallbackError, match=re.escape("hook 'one_by_one': callback 'nowhere_xyz.f'")):
+        hooks.call_callback("one_by_one", "nowhere_xyz.f", 1, "x")
+
+
 # --- Running-hook edge cases -----------------------------------------------------------
 
 
