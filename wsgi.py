@@ -11,6 +11,7 @@ import sys
 from flask import Flask
 
 import config
+import wpjson
 
 #: Where request handlers and CLI commands find this app's settings.
 SETTINGS_KEY = "ANALYTICS_SETTINGS"
@@ -23,6 +24,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config[SETTINGS_KEY] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    wpjson.init_app(app)
     _register_cli(app)
     return app
 

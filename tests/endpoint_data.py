@@ -125,9 +125,9 @@ def expected_events(files: t.Mapping[str, bytes], day: dt.date, blog: int) -> li
             except orjson.JSONDecodeError:
                 continue
             ts = parsed.get("event_timestamp")
-            if isinstance(ts, int) and start <= ts < start + 86_400_000:
-                if str(parsed.get("attributes", {}).get("blogId")) == str(blog):
-                    found.append(line)
+            in_day = isinstance(ts, int) and start <= ts < start + 86_400_000
+            if in_day and str(parsed.get("attributes", {}).get("blogId")) == str(blog):
+                found.append(line)
     return found
 
 

@@ -1,0 +1,400 @@
+"""The events endpoint through Flask's test client: arguments, negotiation,
+headers, errors in WordPress's shape, the catalog, aborted and closed streams.
+(End-to-end runs with gunicorn and curl are in test_endpoint_e2e.py.)"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import logging
+import os
+import typing as t
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+import hooks
+import wsgi
+from accounts import Accounts
+from tests import endpoint_data as data
+from tests.conftest import TEST_PREFIX, free_port
+from wpjson import SUMMARIZED_HEADER
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+    import config
+
+SITES = "example.com=1,shop.example.com=2,blog3.example.com=3"
+URL = f"/wp-json/analytics/v1/events/{data.DAY.isoformat()}"
+
+
+class Env(t.NamedTuple):
+    app: Flask
+    client: FlaskClient
+    root: Path
+    files: dict[str, bytes]
+    admin: dict[str, str]
+    editor: dict[str, str]
+    accounts: Accounts
+
+
+def basic(login: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def env(make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path) -> Env:
+    files = data.day_files()
+    root = tmp_path / "events"
+    data.write_local(root, files)
+    settings = make_settings(ANALYTICS_SITES=SITES)
+    app = wsgi.create_app(settings)
+    accounts = Accounts(redis, TEST_PREFIX, settings.secret_key)
+    accounts.create_user("admin", "admin@example.com", role="administrator")
+    accounts.create_user("editor", "editor@example.com", role="editor")
+    admin_password, _ = accounts.create_app_password("admin", "curl")
+    editor_password, _ = accounts.create_app_password("editor", "curl")
+    return Env(
+        app,
+        app.test_client(),
+        root,
+        files,
+        {**basic("admin", admin_password), "Host": "example.com"},
+        {**basic("editor", editor_password), "Host": "example.com"},
+        accounts,
+    )
+
+
+def assert_wp_error(response: t.Any, status: int, code: str) -> dict[str, t.Any]:
+    assert response.status_code == status, response.data
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    body = orjson.loads(response.data)
+    assert body["code"] == code
+    assert body["data"]["status"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    return t.cast(dict[str, t.Any], body)
+
+
+# ------------------------------------------------------------------ bodies and headers
+
+
+def test_json_is_the_raw_events_of_the_day_and_site(env: Env) -> None:
+    response = env.client.get(URL, headers=env.admin)
+    expected = data.expected_events(env.files, data.DAY, 1)
+    assert response.status_code == 200
+    assert response.data == data.json_body(expected)
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert response.headers["X-WP-Total"] == str(len(expected)) != "0"
+    assert response.headers["X-Accel-Buffering"] == "no"
+    assert "Content-Disposition" not in response.headers
+    assert "Content-Length" not in response.headers  # streamed
+
+
+def test_csv_has_the_sorted_union_of_fields_and_one_row_per_event(env: Env) -> None:
+    response = env.client.get(URL + "?format=csv", headers=env.admin)
+    expected = data.expected_csv(data.expected_events(env.files, data.DAY, 1))
+    assert response.headers["Content-Type"] == "text/csv; charset=UTF-8"
+    assert response.headers["Content-Disposition"] == f"attachment; filename={data.DAY.isoformat()}.csv"
+    rows = data.parse_csv(response.data)
+    assert rows == expected
+    assert "attributes.campaign" in rows[0] and "attributes.flag" in rows[0]
+    assert "true" in rows[[r[rows[0].index("attributes.flag")] for r in rows].index("true")]
+
+
+def test_ndjson_is_the_raw_lines(env: Env) -> None:
+    response = env.client.get(URL + "?format=ndjson", headers=env.admin)
+    assert response.headers["Content-Type"] == "application/x-ndjson; charset=UTF-8"
+    assert response.data == data.ndjson_body(data.expected_events(env.files, data.DAY, 1))
+
+
+@pytest.mark.parametrize(
+    ("host", "blog"), [("shop.example.com", 2), ("blog3.example.com:8080", 3), ("EXAMPLE.com", 1)]
+)
+def test_the_host_selects_the_site(env: Env, host: str, blog: int) -> None:
+    response = env.client.get(URL, headers={**env.admin, "Host": host})
+    expected = data.expected_events(env.files, data.DAY, blog)
+    assert response.data == data.json_body(expected)
+    assert response.headers["X-WP-Total"] == str(len(expected))
+
+
+def test_an_unknown_host_is_no_site(env: Env) -> None:
+    response = env.client.get(URL, headers={**env.admin, "Host": "elsewhere.example.org"})
+    body = assert_wp_error(response, 404, "analytics_unknown_site")
+    assert "ANALYTICS_SITES" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "fmt"),
+    [
+        ("text/csv", "", "csv"),
+        ("application/x-ndjson", "", "ndjson"),
+        ("text/csv;q=0.5, application/json", "", "json"),
+        ("application/json;q=0.1, text/csv;q=0.9", "", "csv"),
+        ("*/*", "", "json"),
+        ("image/png", "", "json"),
+        ("text/csv", "?format=json", "json"),
+        ("application/json", "?format=ndjson", "ndjson"),
+    ],
+)
+def test_accept_negotiation_and_format_argument(env: Env, accept: str, query: str, fmt: str) -> None:
+    response = env.client.get(URL + query, headers={**env.admin, "Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].split(";")[0] == {
+        "json": "application/json",
+        "csv": "text/csv",
+        "ndjson": "application/x-ndjson",
+    }[fmt]
+    assert "Accept" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize("chunk_size", ["1", "2", "10000", "+7"])
+def test_chunk_size_changes_pieces_not_bytes(env: Env, chunk_size: str) -> None:
+    response = env.client.get(URL + f"?format=csv&chunk_size={chunk_size}", headers=env.admin, buffered=False)
+    pieces = list(response.response)
+    response.close()
+    expected = data.expected_csv(data.expected_events(env.files, data.DAY, 1))
+    assert data.parse_csv(b"".join(pieces)) == expected
+    rows = len(expected) - 1
+    size = int(chunk_size)
+    assert len(pieces) == 1 + -(-rows // size)  # the header row, then one piece per chunk
+
+
+def test_gzip_on_the_fly(env: Env) -> None:
+    response = env.client.get(URL + "?chunk_size=3", headers={**env.admin, "Accept-Encoding": "gzip, deflate"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response.headers["Vary"]
+    assert gzip.decompress(response.data) == data.json_body(data.expected_events(env.files, data.DAY, 1))
+    plain = env.client.get(URL, headers={**env.admin, "Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in plain.headers
+
+
+def test_head_has_the_headers_of_get_and_no_body(env: Env) -> None:
+    get = env.client.get(URL + "?format=csv", headers=env.admin)
+    head = env.client.head(URL + "?format=csv", headers=env.admin)
+    assert head.status_code == 200
+    assert head.data == b""
+    for name in ("Content-Type", "X-WP-Total", "X-Accel-Buffering", "Content-Disposition"):
+        assert head.headers[name] == get.headers[name]
+    assert "Content-Length" not in head.headers
+
+
+@pytest.mark.parametrize(("fmt", "body"), [("json", b"[]"), ("csv", b""), ("ndjson", b"")])
+def test_a_future_or_empty_day_is_an_empty_answer(env: Env, fmt: str, body: bytes) -> None:
+    for day in ("2031-01-01", "2026-11-20"):
+        response = env.client.get(f"/wp-json/analytics/v1/events/{day}?format={fmt}", headers=env.admin)
+        assert response.status_code == 200
+        assert response.headers["X-WP-Total"] == "0"
+        assert response.data == body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/wp-json/accelerate/v1/events/{data.DAY.isoformat()}",
+        f"/?rest_route=/analytics/v1/events/{data.DAY.isoformat()}",
+        f"/?rest_route=/accelerate/v1/events/{data.DAY.isoformat()}/",
+        f"/index.php?rest_route=%2Fanalytics%2Fv1%2Fevents%2F{data.DAY.isoformat()}",
+        f"/wp-json/analytics/v1/events/{data.DAY.isoformat()}/",
+    ],
+)
+def test_other_forms_of_the_route(env: Env, path: str) -> None:
+    joiner = "&" if "?" in path else "?"
+    response = env.client.get(path + joiner + "format=ndjson", headers=env.admin)
+    assert response.status_code == 200, response.data
+    assert response.data == data.ndjson_body(data.expected_events(env.files, data.DAY, 1))
+
+
+# ------------------------------------------------------------------ the catalog
+
+
+def test_a_warm_day_reads_no_object_before_answering(env: Env) -> None:
+    cold = env.client.head(URL, headers=env.admin)
+    assert cold.headers[SUMMARIZED_HEADER] == str(len(env.files))
+    warm = env.client.head(URL, headers=env.admin)
+    assert warm.headers[SUMMARIZED_HEADER] == "0"
+    assert warm.headers["X-WP-Total"] == cold.headers["X-WP-Total"]
+    # Proof the total comes from the catalog: blank an object keeping its
+    # size and mtime (its ETag); the warm total does not notice...
+    key = "2026/11/25/13/analytics-1-2026-11-25-13-05-00-cccc"
+    data.keep_mtime_replace(env.root / key, b" " * len(env.files[key]))
+    assert env.client.head(URL, headers=env.admin).headers["X-WP-Total"] == cold.headers["X-WP-Total"]
+    # ...while an object with a new ETag is summarized again.
+    (env.root / key).write_bytes(b"\n")
+    changed = env.client.head(URL, headers=env.admin)
+    assert changed.headers[SUMMARIZED_HEADER] == "1"
+    gone = len(data.expected_events({key: env.files[key]}, data.DAY, 1))
+    assert int(changed.headers["X-WP-Total"]) == int(cold.headers["X-WP-Total"]) - gone
+
+
+# ------------------------------------------------------------------ streams that stop early
+
+
+def _event_files_open(root: Path) -> list[str]:
+    return [f.path for f in psutil.Process().open_files() if f.path.startswith(str(root))]
+
+
+def test_closing_the_response_closes_the_object_being_read(env: Env) -> None:
+    response = env.client.get(URL + "?chunk_size=1&format=ndjson", headers=env.admin, buffered=False)
+    pieces = iter(response.response)
+    first = next(pieces)
+    assert first == data.expected_events(env.files, data.DAY, 1)[0] + b"\n"
+    assert len(_event_files_open(env.root)) == 1  # the first object, mid-read
+    response.close()
+    assert _event_files_open(env.root) == []
+
+
+def test_a_read_failure_mid_stream_aborts_without_closing_bracket(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.client.head(URL, headers=env.admin)  # warm: the object list is now fixed
+    response = env.client.get(URL + "?chunk_size=1", headers=env.admin, buffered=False)
+    received = []
+    pieces = iter(response.response)
+    received.append(next(pieces))
+    received.append(next(pieces))
+    missing = "2026/11/26/01/analytics-1-2026-11-26-01-15-00-eeee"
+    os.remove(env.root / missing)
+    with caplog.at_level(logging.ERROR), pytest.raises(Exception, match=missing):
+        received.extend(pieces)
+    body = b"".join(received)
+    assert body.startswith(b"[") and not body.endswith(b"]")
+    assert any(missing in record.getMessage() for record in caplog.records)
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_no_credentials_is_rest_forbidden_with_a_basic_challenge(env: Env) -> None:
+    response = env.client.get(URL, headers={"Host": "example.com"})
+    assert_wp_error(response, 401, "rest_forbidden")
+    assert response.headers["WWW-Authenticate"].startswith('Basic realm="')
+
+
+def test_wrong_credentials(env: Env) -> None:
+    host = {"Host": "example.com"}
+    assert_wp_error(env.client.get(URL, headers={**basic("nobody", "x" * 24), **host}), 401, "invalid_username")
+    assert_wp_error(env.client.get(URL, headers={**basic("admin", "a" * 24), **host}), 401, "incorrect_password")
+    # Credentials are checked before routes, as in WordPress.
+    assert_wp_error(env.client.get("/wp-json/nope", headers={**basic("nobody", "x"), **host}), 401, "invalid_username")
+    env.accounts.revoke_all_app_passwords("admin")
+    assert_wp_error(env.client.get(URL, headers=env.admin), 401, "incorrect_password")
+
+
+def test_login_by_email_and_password_with_spaces(env: Env) -> None:
+    password, _ = env.accounts.create_app_password("admin", "spaces")
+    assert " " in password
+    response = env.client.get(URL, headers={**basic("admin@example.com", password), "Host": "example.com"})
+    assert response.status_code == 200
+
+
+def test_a_user_without_the_capability_is_forbidden(env: Env) -> None:
+    assert_wp_error(env.client.get(URL, headers=env.editor), 403, "rest_forbidden")
+
+
+def test_per_site_roles_decide_per_host(env: Env) -> None:
+    env.accounts.create_user("shopkeeper", "shop@example.com", role="subscriber", site_roles={2: "administrator"})
+    password, _ = env.accounts.create_app_password("shopkeeper", "curl")
+    auth = basic("shopkeeper", password)
+    assert env.client.get(URL, headers={**auth, "Host": "shop.example.com"}).status_code == 200
+    assert_wp_error(env.client.get(URL, headers={**auth, "Host": "example.com"}), 403, "rest_forbidden")
+
+
+def test_the_capability_filter(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    hooks.add_filter("altis.analytics.export_events_capability", lambda cap: "edit_posts")
+    assert env.client.get(URL, headers=env.editor).status_code == 200
+    hooks.remove_all_filters("altis.analytics.export_events_capability")
+    for bad in (5, "", None, ["edit_posts"]):
+        hooks.add_filter("altis.analytics.export_events_capability", lambda cap, bad=bad: bad)
+        with caplog.at_level(logging.WARNING):
+            assert_wp_error(env.client.get(URL, headers=env.editor), 403, "rest_forbidden")
+        assert "manage_options" in caplog.text
+        assert env.client.get(URL, headers=env.admin).status_code == 200
+        hooks.remove_all_filters("altis.analytics.export_events_capability")
+        caplog.clear()
+
+
+def test_an_unexpected_failure_is_a_500_in_wordpress_shape(env: Env) -> None:
+    def broken(capability: str) -> str:
+        raise RuntimeError("a plugin bug")
+
+    hooks.add_filter("altis.analytics.export_events_capability", broken)
+    body = assert_wp_error(env.client.get(URL, headers=env.admin), 500, "internal_server_error")
+    assert "a plugin bug" not in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("?format=xml", {"format"}),
+        ("?format=", {"format"}),
+        ("?chunk_size=0", {"chunk_size"}),
+        ("?chunk_size=10001", {"chunk_size"}),
+        ("?chunk_size=abc", {"chunk_size"}),
+        ("?chunk_size=1.5", {"chunk_size"}),
+        ("?format=XML&chunk_size=-1", {"format", "chunk_size"}),
+    ],
+)
+def test_bad_arguments_are_rest_invalid_param(env: Env, query: str, params: set[str]) -> None:
+    body = assert_wp_error(env.client.get(URL + query, headers=env.admin), 400, "rest_invalid_param")
+    assert set(body["data"]["params"]) == params
+    if "format" in params:
+        assert "json, csv, and ndjson" in body["data"]["params"]["format"]
+    if "chunk_size" in params:
+        assert "integer" in body["data"]["params"]["chunk_size"] or "10000" in body["data"]["params"]["chunk_size"]
+
+
+def test_arguments_are_checked_before_permission_as_in_wordpress(env: Env) -> None:
+    assert_wp_error(env.client.get(URL + "?format=xml", headers={"Host": "example.com"}), 400, "rest_invalid_param")
+
+
+def test_an_impossible_date_is_an_invalid_param(env: Env) -> None:
+    body = assert_wp_error(
+        env.client.get("/wp-json/analytics/v1/events/2026-02-30", headers=env.admin), 400, "rest_invalid_param"
+    )
+    assert "date" in body["data"]["params"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/wp-json/analytics/v1/events/2026-1-01"),
+        ("GET", "/wp-json/analytics/v1/events/yesterday"),
+        ("GET", "/wp-json/analytics/v1/events/２０２６-１１-２５"),
+        ("GET", "/wp-json/analytics/v2/events/2026-11-25"),
+        ("GET", "/wp-json/"),
+        ("GET", "/wp-json/wp/v2/posts"),
+        ("GET", "/?rest_route=/nope"),
+        ("POST", URL),
+        ("PUT", URL),
+        ("DELETE", URL),
+    ],
+)
+def test_unknown_routes_and_methods_are_rest_no_route(env: Env, method: str, path: str) -> None:
+    assert_wp_error(env.client.open(path, method=method, headers=env.admin), 404, "rest_no_route")
+
+
+def test_redis_unreachable_is_503(make_settings: t.Callable[..., config.Settings], tmp_path: Path) -> None:
+    settings = make_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    client = wsgi.create_app(settings).test_client()
+    response = client.get(URL, headers=basic("admin", "x" * 24))
+    assert_wp_error(response, 503, "analytics_unavailable")
+
+
+def test_object_store_unreachable_before_streaming_is_503(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    settings = make_settings(ANALYTICS_SOURCE="s3://unreachable-bucket")
+    accounts = Accounts(redis, TEST_PREFIX, settings.secret_key)
+    accounts.create_user("admin", "admin@example.com", role="administrator")
+    password, _ = accounts.create_app_password("admin", "curl")
+    response = wsgi.create_app(settings).test_client().get(URL, headers=basic("admin", password))
+    assert_wp_error(response, 503, "analytics_source_unavailable")

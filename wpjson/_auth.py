@@ -1,0 +1,87 @@
+"""HTTP Basic with WordPress application passwords (flask-httpauth over ``accounts``),
+and the export capability.
+
+As in WordPress, credentials that are present but wrong fail the request at
+once (401 ``invalid_username`` / ``incorrect_password``), whatever the route;
+no credentials make an anonymous request, which the route's permission check
+then refuses with 401 ``rest_forbidden`` and a ``WWW-Authenticate`` challenge.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from flask import current_app, request
+from flask_httpauth import HTTPBasicAuth
+
+import config
+import hooks
+from accounts import Accounts, AuthenticationError, User, user_can
+from wpjson._errors import RestError
+
+if t.TYPE_CHECKING:
+    from flask import Blueprint, Response
+
+logger = logging.getLogger(__name__)
+
+#: Filter: the capability a user needs to export a site's events.
+EXPORT_CAPABILITY_HOOK = "altis.analytics.export_events_capability"
+DEFAULT_CAPABILITY = "manage_options"
+REALM = "Analytics"
+SETTINGS_KEY = "ANALYTICS_SETTINGS"
+
+auth = HTTPBasicAuth(realm=REALM)
+
+
+def settings() -> config.Settings:
+    return t.cast(config.Settings, current_app.config[SETTINGS_KEY])
+
+
+@auth.verify_password
+def _verify(username: str, password: str) -> User | None:
+    """The user of a Basic ``Authorization`` header; None when there is none;
+    AuthenticationError (answered as 401) when it names no user or a wrong password."""
+    if auth.get_auth() is None:
+        return None
+    current = settings()
+    accounts = Accounts(config.redis_connection(current.redis_url), current.redis_prefix, current.secret_key)
+    return accounts.authenticate(username, password, request.remote_addr)
+
+
+@auth.error_handler
+def _auth_error(status: int) -> Response:  # pragma: no cover - views use login_required(optional=True)
+    return RestError("rest_forbidden", "Sorry, you are not allowed to do that.", status).response()
+
+
+def register_auth_errors(blueprint: Blueprint) -> None:
+    blueprint.register_error_handler(AuthenticationError, _authentication_failed)
+
+
+def _authentication_failed(exc: AuthenticationError) -> Response:
+    return RestError(exc.code, exc.message, 401).response()
+
+
+def export_capability() -> str:
+    """The capability from ``altis.analytics.export_events_capability``; a
+    filter returning anything but a non-empty string is logged and ignored."""
+    value = hooks.apply_filters(EXPORT_CAPABILITY_HOOK, DEFAULT_CAPABILITY)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    logger.warning(
+        "filter %s returned %r, not a capability name; using %s", EXPORT_CAPABILITY_HOOK, value, DEFAULT_CAPABILITY
+    )
+    return DEFAULT_CAPABILITY
+
+
+def require_capability(user: User | None, blog_id: int) -> None:
+    """401 ``rest_forbidden`` (with a Basic challenge) for an anonymous request,
+    403 ``rest_forbidden`` for a user without the export capability on ``blog_id``."""
+    if user is None:
+        error = RestError("rest_forbidden", "Sorry, you are not allowed to do that.", 401)
+        error.headers["WWW-Authenticate"] = auth.authenticate_header()
+        raise error
+    capability = export_capability()
+    if not user_can(user, capability, blog_id):
+        logger.info("user %s lacks %s on blog %s", user.login, capability, blog_id)
+        raise RestError("rest_forbidden", "Sorry, you are not allowed to do that.", 403)

@@ -1,0 +1,111 @@
+"""The WordPress REST error shape: ``{"code", "message", "data": {"status", ...}}``.
+
+Every error this API answers has that body, so clients written against
+WordPress keep working: client mistakes get their 4xx code, an unreachable
+backend a 503, and anything unexpected a 500 in the same shape (logged with
+its traceback here, never shown to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+import orjson
+import redis.exceptions
+from flask import Response
+from werkzeug.exceptions import HTTPException
+
+from events.sources import SourceError
+
+if t.TYPE_CHECKING:
+    from flask import Blueprint
+
+logger = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+class RestError(Exception):
+    """An error answered as WordPress would (``WP_Error`` with a status)."""
+
+    def __init__(self, code: str, message: str, status: int, **data: t.Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.data = data
+        self.headers: dict[str, str] = {}
+
+    def response(self) -> Response:
+        return error_response(self.code, self.message, self.status, headers=self.headers, **self.data)
+
+
+def error_response(
+    code: str, message: str, status: int, *, headers: t.Mapping[str, str] | None = None, **data: t.Any
+) -> Response:
+    body = orjson.dumps({"code": code, "message": message, "data": {"status": status, **data}})
+    response = Response(body, status=status, content_type=JSON_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def no_route() -> RestError:
+    return RestError("rest_no_route", "No route was found matching the URL and request method.", 404)
+
+
+def invalid_params(problems: t.Mapping[str, tuple[str, str]]) -> RestError:
+    """400 ``rest_invalid_param``: ``problems`` maps an argument to (detail code, what is allowed)."""
+    return RestError(
+        "rest_invalid_param",
+        "Invalid parameter(s): " + ", ".join(problems),
+        400,
+        params={name: message for name, (_, message) in problems.items()},
+        details={name: {"code": code, "message": message, "data": None} for name, (code, message) in problems.items()},
+    )
+
+
+def register_error_handlers(blueprint: Blueprint) -> None:
+    """Answer every failure of a ``/wp-json`` view in WordPress's shape."""
+    blueprint.register_error_handler(RestError, _rest_error)
+    blueprint.register_error_handler(redis.exceptions.ConnectionError, _redis_unavailable)
+    blueprint.register_error_handler(redis.exceptions.TimeoutError, _redis_unavailable)
+    blueprint.register_error_handler(SourceError, _source_unavailable)
+    blueprint.register_error_handler(HTTPException, _http_error)
+    blueprint.register_error_handler(Exception, _unexpected)
+
+
+def _rest_error(exc: RestError) -> Response:
+    return exc.response()
+
+
+def _redis_unavailable(exc: Exception) -> Response:
+    logger.error("Redis is unreachable: %s", exc)
+    return error_response(
+        "analytics_unavailable",
+        "The analytics service cannot reach its database (Redis); try again in a moment.",
+        503,
+        headers={"Retry-After": "30"},
+    )
+
+
+def _source_unavailable(exc: SourceError) -> Response:
+    logger.error("the event store is unavailable: %s", exc)
+    return error_response(
+        "analytics_source_unavailable",
+        "The analytics event store cannot be read right now; try again in a moment.",
+        503,
+        headers={"Retry-After": "30"},
+    )
+
+
+def _http_error(exc: HTTPException) -> Response:
+    if exc.code == 404 or exc.code == 405:
+        return no_route().response()
+    return error_response(f"http_{exc.code}", exc.description or exc.name, exc.code or 500)
+
+
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unexpected error answering a REST request")
+    return error_response("internal_server_error", "There has been a critical error on this website.", 500)

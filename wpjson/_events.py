@@ -1,0 +1,148 @@
+"""The events route: ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>``.
+
+Checks run in WordPress's order: authentication (in ``login_required``), the
+site of the ``Host``, the arguments, then the capability. Everything that can
+fail with a status (listing the store, Redis, summarizing objects not yet in
+the catalog) happens before the first byte; the body is then a generator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import typing as t
+
+from flask import Response, current_app, request
+
+import config
+from events import catalog
+from events.sources import open_source
+from wpjson import _stream
+from wpjson._auth import auth, require_capability, settings
+from wpjson._errors import RestError, invalid_params
+
+if t.TYPE_CHECKING:
+    from events.sources import Source
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 3000
+MAX_CHUNK_SIZE = 10000
+#: Response header: objects read to compute this answer's total and columns (0 when the day was warm).
+SUMMARIZED_HEADER = "X-Analytics-Objects-Summarized"
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+#: Media types an ``Accept`` header may choose, first = default for ``*/*``.
+_NEGOTIABLE = {"application/json": "json", "text/csv": "csv", "application/x-ndjson": "ndjson"}
+
+
+def source() -> Source:
+    """The app's event store, made once (an S3 client is costly to build, and thread-safe)."""
+    extensions = current_app.extensions
+    current = extensions.get("analytics_source")
+    if current is None:
+        current = extensions["analytics_source"] = open_source(settings().source)
+    return t.cast("Source", current)
+
+
+def _blog_id() -> int:
+    blog_id = settings().blog_id_for_host(request.host)
+    if blog_id is None:
+        raise RestError(
+            "analytics_unknown_site",
+            f"No site is configured for the host {request.host.rsplit(':', 1)[0]!r}; "
+            "ANALYTICS_SITES maps hosts to blog ids.",
+            404,
+        )
+    return blog_id
+
+
+def _arguments(date: str) -> tuple[dt.date, str, int]:
+    """(day, format, chunk_size) or 400 ``rest_invalid_param`` naming every bad one."""
+    problems: dict[str, tuple[str, str]] = {}
+    day = None
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        problems["date"] = ("rest_invalid_date", f"date {date} is not a day of the calendar; expected YYYY-MM-DD.")
+    fmt = request.args.get("format")
+    if fmt is None:
+        fmt = _negotiated_format()
+    elif fmt not in _stream.FORMATS:
+        problems["format"] = ("rest_not_in_enum", "format is not one of json, csv, and ndjson.")
+    chunk_size = DEFAULT_CHUNK_SIZE
+    raw_chunk = request.args.get("chunk_size")
+    if raw_chunk is not None:
+        if not _INTEGER.fullmatch(raw_chunk.strip()):
+            problems["chunk_size"] = ("rest_invalid_type", "chunk_size is not of type integer.")
+        else:
+            chunk_size = int(raw_chunk)
+            if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+                problems["chunk_size"] = (
+                    "rest_out_of_bounds",
+                    f"chunk_size must be between 1 (inclusive) and {MAX_CHUNK_SIZE} (inclusive)",
+                )
+    if problems:
+        raise invalid_params(problems)
+    assert day is not None
+    return day, fmt, chunk_size
+
+
+def _negotiated_format() -> str:
+    """The format the ``Accept`` header prefers (``text/csv`` -> csv,
+    ``application/x-ndjson`` -> ndjson), JSON when it names none of them."""
+    best = request.accept_mimetypes.best_match(list(_NEGOTIABLE))
+    return _NEGOTIABLE.get(best or "", "json")
+
+
+def _wants_gzip() -> bool:
+    return request.accept_encodings["gzip"] > 0
+
+
+@auth.login_required(optional=True)
+def events(date: str) -> Response:
+    """One site's events of one UTC day, streamed."""
+    blog_id = _blog_id()
+    day, fmt, chunk_size = _arguments(date)
+    require_capability(auth.current_user(), blog_id)
+
+    current = settings()
+    store = source()
+    redis = config.redis_connection(current.redis_url)
+    read: list[str] = []
+    summary = catalog.day_summary(
+        store,
+        redis,
+        current.redis_prefix,
+        day,
+        blog_id,
+        current.late_hours,
+        on_read=lambda info: read.append(info.key),
+    )
+    compress = _wants_gzip()
+    headers = {
+        "Content-Type": _stream.CONTENT_TYPES[fmt],
+        "X-WP-Total": str(summary.count),
+        "X-Accel-Buffering": "no",
+        "Cache-Control": "no-store",
+        "Vary": "Accept, Accept-Encoding",
+        SUMMARIZED_HEADER: str(len(read)),
+    }
+    if fmt == "csv":
+        headers["Content-Disposition"] = f"attachment; filename={day.isoformat()}.csv"
+    if compress:
+        headers["Content-Encoding"] = "gzip"
+    body: t.Iterator[bytes] = iter(())  # HEAD: same headers, no body (an iterator: no Content-Length)
+    if request.method != "HEAD":
+        events_of_day = _stream.day_events(store, summary.objects, day, blog_id)
+        body = _stream.body(events_of_day, fmt, summary.fields, chunk_size, compress)
+    logger.info(
+        "events %s blog %s as %s: %s event(s) from %s object(s), %s summarized now",
+        day,
+        blog_id,
+        fmt,
+        summary.count,
+        len(summary.objects),
+        len(read),
+    )
+    return Response(body, headers=headers)
