@@ -1,0 +1,13 @@
+"""The scheduled export: new raw events pushed to ``data.process`` subscribers.
+
+- ``filters``: the documented hooks (names, validated values, the log action).
+- ``subscribers``: who is hooked on ``data.process`` and how each is called.
+- ``state``: per-subscriber delivery state in Redis (ledgers, progress, backoff,
+  quarantine).
+- ``lock``: one export run at a time across all workers.
+- ``export``: the run itself (and reconcile, requeue, replay).
+- ``status``: what ``export status`` shows.
+- ``schedule``: periodic jobs declared as data, synced into rq-scheduler.
+- ``tasks``: the argument-less functions the periodic jobs call on a worker.
+- ``cli``: ``flask --app wsgi export|worker|scheduler``.
+"""

@@ -1,0 +1,237 @@
+"""``flask --app wsgi export ...``, ``flask --app wsgi worker`` and
+``flask --app wsgi scheduler``.
+
+Every failure is one line on stderr and a non-zero exit (bad date, unknown
+subscriber, Redis unreachable), never a traceback. The integrations are
+already loaded by ``wsgi.create_app``; the worker and scheduler load them
+again (a no-op) so that the hooks they fire are the web app's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import sys
+import typing as t
+import urllib.parse
+
+import click
+import orjson
+import redis as redis_lib
+from flask import current_app
+from flask.cli import AppGroup
+
+import config
+from events.sources import SourceError
+from integrations import load_integrations
+
+from . import export, schedule
+from .status import export_status
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+#: Where wsgi.create_app puts the settings (wsgi.SETTINGS_KEY; wsgi imports us).
+SETTINGS_KEY = "ANALYTICS_SETTINGS"
+
+export_cli = AppGroup("export", help="Run, inspect and steer the scheduled export.")
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+def register_cli(app: Flask) -> None:
+    """Add ``export``, ``worker`` and ``scheduler`` to ``app``'s CLI."""
+    app.cli.add_command(export_cli)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(scheduler_command)
+
+
+def _settings() -> config.Settings:
+    return t.cast(config.Settings, current_app.config[SETTINGS_KEY])
+
+
+def _redis() -> redis_lib.Redis:
+    return config.redis_connection(_settings().redis_url)
+
+
+def _safe_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
+
+
+def _one_line_errors(func: F) -> F:
+    """Turn the expected failures into one-line messages."""
+
+    @functools.wraps(func)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        try:
+            return func(*args, **kwargs)
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+            url = _safe_url(_settings().redis_url)
+            raise click.ClickException(f"Redis at {url} is unreachable ({exc}); start it or set REDIS_URL") from None
+        except SourceError as exc:
+            raise click.ClickException(f"the event source failed: {exc}") from None
+        except config.ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return t.cast(F, wrapper)
+
+
+def _describe(report: export.RunReport) -> str:
+    if report.skipped == "disabled":
+        return "The export is disabled (altis.analytics.export.cron.enabled returned false); nothing done."
+    if report.skipped == "no subscribers":
+        return "Nothing is hooked on altis.analytics.export.data.process (see ANALYTICS_INTEGRATIONS); nothing done."
+    if report.skipped == "locked":
+        return "Another export run is in progress; nothing done."
+    lines = [f"{report.events} events from {report.objects} object(s) in {report.batches} batch deliveries."]
+    for name, keys in sorted(report.delivered.items()):
+        lines.append(f"  {name}: {len(keys)} object(s) completed")
+    for name in report.waiting:
+        lines.append(f"  {name}: waiting for its retry time")
+    if report.late:
+        lines.append(f"Late objects delivered: {len(report.late)}")
+    if report.invalid_lines:
+        lines.append(f"Invalid lines skipped: {report.invalid_lines}")
+    return "\n".join(lines)
+
+
+def _finish(report: export.RunReport) -> None:
+    click.echo(_describe(report))
+    problems = [f"{name} failed: {error}" for name, error in sorted(report.failures.items())]
+    problems += [f"could not read {key or 'the listing'}: {error}" for key, error in report.read_errors.items()]
+    if problems:
+        raise click.ClickException("; ".join(problems) + " (retried on the next run)")
+
+
+@export_cli.command("run")
+@_one_line_errors
+def run_command() -> None:
+    """Run the export once now, synchronously (same code as the scheduled job)."""
+    _finish(export.run_export(_settings(), redis=_redis()))
+
+
+@export_cli.command("reconcile")
+@_one_line_errors
+def reconcile_command() -> None:
+    """Deliver objects of the last ANALYTICS_RECONCILE_DAYS days that runs missed."""
+    _finish(export.run_export(_settings(), mode="reconcile", redis=_redis()))
+
+
+@export_cli.command("requeue")
+@click.argument("key")
+@_one_line_errors
+def requeue_command(key: str) -> None:
+    """Take KEY out of quarantine and deliver it now."""
+    try:
+        report = export.requeue(_settings(), key, redis=_redis())
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    _finish(report)
+
+
+class SinceType(click.ParamType):
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH`` (UTC)."""
+
+    name = "YYYY-MM-DD[THH]"
+
+    def convert(self, value: t.Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        text = str(value).strip()
+        match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}))?", text)
+        try:
+            if not match:
+                raise ValueError
+            day = dt.date.fromisoformat(match.group(1))
+            hour = int(match.group(2) or 0)
+            return dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.UTC)
+        except ValueError:
+            self.fail(f"{text!r} is not a UTC date or hour: expected YYYY-MM-DD or YYYY-MM-DDTHH", param, ctx)
+
+
+@export_cli.command("replay")
+@click.option("--since", "since", type=SinceType(), required=True, help="First UTC day or hour to redeliver.")
+@click.option("--subscriber", "names", multiple=True, help="Callback name (as in 'export status'); default all.")
+@_one_line_errors
+def replay_command(since: dt.datetime, names: tuple[str, ...]) -> None:
+    """Redeliver history from --since to one or all subscribers (a backfill)."""
+    settings = _settings()
+    redis = _redis()
+    try:
+        targets, total = export.prepare_replay(settings, since, names or None, redis=redis)
+    except export.UnknownSubscriberError as exc:
+        raise click.ClickException(str(exc)) from None
+    label = f"Replaying {total} object(s) since {since:%Y-%m-%dT%H}:00Z to {', '.join(targets)}"
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        report = export.replay(settings, targets, redis=redis, progress=bar.update)
+    _finish(report)
+
+
+@export_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@_one_line_errors
+def status_command(as_json: bool) -> None:
+    """Is the export on, when does it run next, where is each subscriber."""
+    data = export_status(_settings(), _redis())
+    if as_json:
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    freq = data["frequency"]
+    click.echo(f"enabled:     {'yes' if data['enabled'] else 'no'}")
+    click.echo(f"frequency:   {freq['name']} (every {freq['interval']} s)")
+    click.echo(f"next run:    {data['next_run'] or '-'}")
+    click.echo(f"source:      {data['source']}")
+    if not data["subscribers"]:
+        click.echo("subscribers: none hooked on altis.analytics.export.data.process")
+    for sub in data["subscribers"]:
+        click.echo(f"subscriber {sub['name']}{'' if sub['hooked'] else ' (no longer hooked)'}")
+        click.echo(f"  position:      {sub['position'] or '-'} (since {sub['since']})")
+        click.echo(f"  pending:       {sub['pending']} object(s), lag {sub['lag_seconds']} s")
+        click.echo(f"  last success:  {sub['last_success'] or '-'}")
+        if sub["last_error"]:
+            click.echo(f"  last error:    {sub['last_error_at']} {sub['last_error']}")
+        if sub["retry_at"]:
+            click.echo(f"  retry at:      {sub['retry_at']}")
+    for item in data["unreadable"]:
+        click.echo(f"unreadable {item['key']}: {item['count']} failed read(s), last: {item['error']}")
+    click.echo(f"quarantined: {len(data['quarantined'])}")
+    for item in data["quarantined"]:
+        click.echo(f"  {item['key']} ({item['at']}): {item['reason']}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+@_one_line_errors
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker on ANALYTICS_QUEUE, with the integrations loaded."""
+    from rq import Queue, Worker
+
+    settings = _settings()
+    load_integrations(settings.integrations)
+    redis = _redis()
+    redis.ping()
+    queue = Queue(settings.queue_name, connection=redis)
+    Worker([queue], connection=redis).work(burst=burst, with_scheduler=False, logging_level="INFO")
+
+
+@click.command("scheduler")
+@click.option("--poll-interval", default=10, show_default=True, type=click.IntRange(1, 3600), help="Seconds.")
+@click.option("--burst", is_flag=True, help="Sync, enqueue what is due once, and exit.")
+@_one_line_errors
+def scheduler_command(poll_interval: int, burst: bool) -> None:
+    """Sync the periodic jobs into rq-scheduler, then run rq-scheduler."""
+    settings = _settings()
+    load_integrations(settings.integrations)
+    redis = _redis()
+    result = schedule.sync(settings, redis)
+    click.echo(
+        f"periodic jobs: kept {result.kept}, created {result.created}, "
+        f"replaced {result.replaced}, removed {result.removed}",
+        err=True,
+    )
+    schedule.scheduler_for(settings, redis, poll_interval).run(burst=burst)

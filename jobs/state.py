@@ -1,0 +1,221 @@
+"""Per-subscriber delivery state in Redis: what each subscriber has received.
+
+Not a single cursor (the original's defect 3: Firehose writes objects late
+under earlier hour folders, which a "last key" cursor skips forever). Instead
+each subscriber has:
+
+- a ledger of delivered objects (sorted set, member = key, score = the key's
+  hour as epoch seconds, so old entries are pruned by score);
+- a position (the highest key delivered): runs list from a few hours before it;
+- partial progress (key -> last delivered line) for an object that spans
+  several batches, so a crash redelivers at most the batch in flight;
+- its last success, last error, consecutive failures and retry time.
+
+Shared by all subscribers: corrupt-read counts and the quarantine.
+Writes that belong together go through one pipeline (MULTI/EXEC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import typing as t
+
+import orjson
+
+from events import layout
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+SUBSCRIBERS = "{prefix}export:subscribers"
+SUBSCRIBER = "{prefix}export:sub:{name}"
+DONE = "{prefix}export:sub:{name}:done"
+PARTIAL = "{prefix}export:sub:{name}:partial"
+CORRUPT = "{prefix}export:corrupt"
+QUARANTINE = "{prefix}export:quarantine"
+LAST_RUN = "{prefix}export:last-run"
+UNREAD = "{prefix}export:unread"
+
+
+def hour_score(key: str) -> float:
+    """The ledger score of a key: its hour folder as epoch seconds (0 if none)."""
+    hour = layout.hour_of_key(key)
+    return hour.timestamp() if hour else 0.0
+
+
+def start_prefix(start: str | dt.date, now: float) -> str:
+    """The first hour prefix a new subscriber receives (ANALYTICS_EXPORT_START):
+    ``now`` -> the current hour, ``beginning`` -> everything (""), a date ->
+    its midnight UTC."""
+    if start == "beginning":
+        return ""
+    if isinstance(start, dt.date):
+        return layout.hour_prefix(dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC))
+    return layout.hour_prefix(dt.datetime.fromtimestamp(now, dt.UTC))
+
+
+@dataclasses.dataclass(frozen=True)
+class SubscriberState:
+    name: str
+    since: str  # hour prefix: nothing before it is delivered ("" = from the beginning)
+    position: str  # highest key delivered ("" = none yet)
+    created: float
+    last_success: float | None
+    last_error: str
+    last_error_at: float | None
+    failures: int
+    retry_at: float | None
+
+    def waiting(self, now: float) -> bool:
+        """In backoff after a failure: skipped by runs until ``retry_at``."""
+        return self.retry_at is not None and now < self.retry_at
+
+
+class DeliveryState:
+    """The Redis side of delivery; every key starts with ``prefix``."""
+
+    def __init__(self, redis: redis_lib.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _k(self, template: str, **kw: str) -> str:
+        return template.format(prefix=self.prefix, **kw)
+
+    # -- subscribers --------------------------------------------------------
+    def ensure(self, name: str, start: str | dt.date, now: float) -> SubscriberState:
+        """The state of ``name``, created (starting per ``start``) if new."""
+        key = self._k(SUBSCRIBER, name=name)
+        if self.redis.hsetnx(key, "since", start_prefix(start, now)):
+            with self.redis.pipeline() as pipe:
+                pipe.hset(key, mapping={"created": now, "position": ""})
+                pipe.sadd(self._k(SUBSCRIBERS), name)
+                pipe.execute()
+        state = self.get(name)
+        assert state is not None
+        return state
+
+    def known(self) -> list[str]:
+        return sorted(n.decode() for n in self.redis.smembers(self._k(SUBSCRIBERS)))
+
+    def get(self, name: str) -> SubscriberState | None:
+        raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(self._k(SUBSCRIBER, name=name)).items()}
+        if "since" not in raw:
+            return None
+
+        def num(field: str) -> float | None:
+            return float(raw[field]) if raw.get(field) else None
+
+        return SubscriberState(
+            name=name,
+            since=raw["since"],
+            position=raw.get("position", ""),
+            created=num("created") or 0.0,
+            last_success=num("last_success"),
+            last_error=raw.get("last_error", ""),
+            last_error_at=num("last_error_at"),
+            failures=int(raw.get("failures") or 0),
+            retry_at=num("retry_at"),
+        )
+
+    def delivered(self, name: str, min_score: float = 0.0) -> set[str]:
+        """Keys in ``name``'s ledger whose hour is at or after ``min_score``."""
+        members = self.redis.zrangebyscore(self._k(DONE, name=name), min_score, "+inf")
+        return {m.decode() for m in members}
+
+    def is_delivered(self, name: str, key: str) -> bool:
+        return self.redis.zscore(self._k(DONE, name=name), key) is not None
+
+    def partials(self, name: str) -> dict[str, int]:
+        """Object key -> last line already delivered, for objects in progress."""
+        raw = self.redis.hgetall(self._k(PARTIAL, name=name))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def record_success(self, name: str, done: t.Sequence[str], partial: tuple[str, int] | None, now: float) -> None:
+        """After a callback returned: objects fully delivered join the ledger,
+        the last one's line offset is kept if it is only partly delivered, and
+        the failure count resets. One MULTI/EXEC so a crash keeps all or none."""
+        state = self.get(name)
+        position = state.position if state else ""
+        sub_key = self._k(SUBSCRIBER, name=name)
+        with self.redis.pipeline() as pipe:
+            if done:
+                pipe.zadd(self._k(DONE, name=name), {key: hour_score(key) for key in done})
+                pipe.hdel(self._k(PARTIAL, name=name), *done)
+                position = max(position, *done)
+            if partial is not None:
+                pipe.hset(self._k(PARTIAL, name=name), partial[0], partial[1])
+                position = max(position, partial[0])
+            pipe.hset(sub_key, mapping={"position": position, "last_success": now, "failures": 0, "retry_at": ""})
+            pipe.execute()
+
+    def record_failure(self, name: str, error: str, now: float, base: int, maximum: int) -> float:
+        """Count a failed call and set the retry time: ``base`` seconds doubling
+        per consecutive failure, at most ``maximum``. Returns the retry time."""
+        sub_key = self._k(SUBSCRIBER, name=name)
+        failures = int(self.redis.hincrby(sub_key, "failures", 1))
+        delay = min(maximum, base * 2 ** min(failures - 1, 40))
+        retry_at = now + delay
+        self.redis.hset(sub_key, mapping={"last_error": error[:500], "last_error_at": now, "retry_at": retry_at})
+        return retry_at
+
+    def rewind(self, name: str, since: str) -> None:
+        """Make everything from hour prefix ``since`` deliverable again to
+        ``name`` (replay): ledger entries and partials at or after it dropped,
+        position and start moved back, backoff cleared."""
+        score = hour_score(since) if since else 0.0
+        with self.redis.pipeline() as pipe:
+            pipe.zremrangebyscore(self._k(DONE, name=name), score, "+inf")
+            pipe.delete(self._k(PARTIAL, name=name))
+            pipe.hset(
+                self._k(SUBSCRIBER, name=name),
+                mapping={"since": since, "position": since, "failures": 0, "retry_at": ""},
+            )
+            pipe.execute()
+
+    def prune(self, name: str, before_score: float) -> int:
+        """Forget ledger entries of hours before ``before_score`` (bounded memory)."""
+        return int(self.redis.zremrangebyscore(self._k(DONE, name=name), "-inf", f"({before_score}"))
+
+    # -- objects ------------------------------------------------------------
+    def count_corrupt(self, key: str) -> int:
+        return int(self.redis.hincrby(self._k(CORRUPT), key, 1))
+
+    def clear_corrupt(self, key: str) -> None:
+        self.redis.hdel(self._k(CORRUPT), key)
+
+    def quarantine(self, key: str, reason: str, now: float) -> None:
+        self.redis.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
+
+    def unquarantine(self, key: str) -> bool:
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self._k(QUARANTINE), key)
+            pipe.hdel(self._k(CORRUPT), key)
+            removed, _ = pipe.execute()
+        return bool(removed)
+
+    def quarantined(self) -> dict[str, dict[str, t.Any]]:
+        raw = self.redis.hgetall(self._k(QUARANTINE))
+        return {k.decode(): orjson.loads(v) for k, v in sorted(raw.items())}
+
+    def note_unread(self, key: str, error: str) -> int:
+        """Remember an object that failed to read, so later runs retry it even
+        after every position has moved past it. Returns its failure count."""
+        raw = self.redis.hget(self._k(UNREAD), key)
+        count = int(orjson.loads(raw)["count"] if raw else 0) + 1
+        self.redis.hset(self._k(UNREAD), key, orjson.dumps({"count": count, "error": error[:500]}))
+        return count
+
+    def clear_unread(self, key: str) -> None:
+        self.redis.hdel(self._k(UNREAD), key)
+
+    def unread(self) -> dict[str, dict[str, t.Any]]:
+        """Objects whose last read failed: key -> {count, error}."""
+        return {k.decode(): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
+
+    def record_run(self, summary: dict[str, t.Any]) -> None:
+        self.redis.set(self._k(LAST_RUN), orjson.dumps(summary))
+
+    def last_run(self) -> dict[str, t.Any] | None:
+        raw = self.redis.get(self._k(LAST_RUN))
+        return orjson.loads(raw) if raw else None
