@@ -12,6 +12,7 @@ from flask import Flask
 
 import config
 import wpjson
+from integrations import load_integrations
 
 #: Where request handlers and CLI commands find this app's settings.
 SETTINGS_KEY = "ANALYTICS_SETTINGS"
@@ -23,6 +24,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     settings = settings or config.get_settings()
     app = Flask(__name__)
     app.config[SETTINGS_KEY] = settings
+    load_integrations(settings.integrations)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wpjson.init_app(app)
     _register_cli(app)
@@ -31,9 +33,11 @@ def create_app(settings: config.Settings | None = None) -> Flask:
 
 def _register_cli(app: Flask) -> None:
     import accounts.cli
+    import jobs.cli
     from events import demo
 
     accounts.cli.register_cli(app)
+    jobs.cli.register_cli(app)
     app.cli.add_command(demo.demo_data_command)
 
 
