@@ -80,7 +80,7 @@ _DEVICES: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
     ("WebKit", "Mobile Safari", "17.1", "ios", "17.1.1", "iPad", "tablet", "Apple"),
 )
 _DEVICE_WEIGHTS = (14, 6, 18, 8, 12, 5, 6, 7, 5, 3)
-# (locale code, country, language, timezone offset used in post dates)
+# (locale code, country, language)
 _LOCALES: tuple[tuple[str, str, str], ...] = (
     ("en_gb", "GB", "en"),
     ("en_us", "US", "en"),
@@ -586,11 +586,11 @@ class _Generator:
         depth = 0
         seen_page = False
         base_ms, counts, blog = self.base_ms, self.counts, site.blog_id
-        heap, push, random_ = self.heap, heapq.heappush, rng.random
+        heap, push, random_ = self.heap, heapq.heappush, rng.random  # random_() beats randint() in this loop
         for i, kind in enumerate(kinds):
             extra_attrs = extra_metrics = stop = b""
             if kind == "S":
-                now += rng.randint(1, 10)
+                now += 1 + int(random_() * 10)
                 event, elapsed = _EV_START, now - page_ms
             elif kind == "P":
                 if seen_page:
@@ -600,23 +600,23 @@ class _Generator:
                     page_session = _uuid4(rng)
                     page_views += 1
                 else:
-                    now += rng.randint(5, 40)
+                    now += 5 + int(random_() * 36)
                     page_views += 1
                 seen_page = True
                 page_ms, depth = now, 0
-                event, elapsed = _EV_PAGE, rng.randint(1, 40)
+                event, elapsed = _EV_PAGE, 1 + int(random_() * 40)
             elif kind == "R":
-                now += rng.randint(1000, 30_000)
-                depth = min(100, depth + rng.randint(10, 60))
+                now += 1000 + int(random_() * 29_000)
+                depth = min(100, depth + 10 + int(random_() * 50))
                 event, elapsed = _EV_SCROLL, now - page_ms
-                extra_metrics = b',"scrollVelocity":%.2f' % (rng.random() * 4)
+                extra_metrics = b',"scrollVelocity":%.2f' % (random_() * 4)
             elif kind == "C":
-                now += rng.randint(1000, 30_000)
+                now += 1000 + int(random_() * 29_000)
                 event, elapsed = _EV_CLICK, now - page_ms
-                extra_attrs = b',"elementId":"cta-%d","linkUrl":"%s"' % (rng.randint(1, 9), pages[0][1])
-                extra_metrics = b',"clickX":%d,"clickY":%d' % (rng.randint(0, 1400), rng.randint(0, 3000))
+                extra_attrs = b',"elementId":"cta-%d","linkUrl":"%s"' % (1 + int(random_() * 9), pages[0][1])
+                extra_metrics = b',"clickX":%d,"clickY":%d' % (int(random_() * 1400), int(random_() * 3000))
             else:
-                now += rng.randint(500, 60_000)
+                now += 500 + int(random_() * 59_500)
                 event, elapsed = _EV_STOP, now - page_ms
                 stop = b',"stop_timestamp":%d' % (now - skew)
                 extra_metrics = b',"engagedTime":%.1f' % ((now - start_ms) / 1000 * random_())
@@ -625,7 +625,7 @@ class _Generator:
             if upload_ms and arrival < upload_ms:
                 arrival = upload_ms + 7 * i
             elif random_() < 0.003:  # one request stuck in a retry loop
-                arrival += rng.randint(MINUTE_MS, 90 * MINUTE_MS)
+                arrival += MINUTE_MS + int(random_() * 89 * MINUTE_MS)
             line = _LINE % (
                 event,
                 ts,
@@ -717,12 +717,14 @@ class _OneLineErrors(click.Command):
     default=None,
     help="Directory to write into (default: the configured local ANALYTICS_SOURCE).",
 )
-@click.option("--start", required=True, callback=_parse_start, help="First UTC day, YYYY-MM-DD.")
+@click.option("--start", required=True, metavar="YYYY-MM-DD", callback=_parse_start, help="First UTC day, YYYY-MM-DD.")
 @click.option("--days", type=int, default=1, show_default=True, callback=_at_least_one, help="Number of days.")
 @click.option(
     "--events-per-day", type=int, required=True, callback=_at_least_one, help="Events generated for each day."
 )
-@click.option("--sites", default="1,2,3", show_default=True, callback=_parse_sites, help="Blog ids, e.g. 1,2.")
+@click.option(
+    "--sites", default="1,2,3", show_default=True, metavar="IDS", callback=_parse_sites, help="Blog ids, e.g. 1,2."
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same files.")
 def demo_data_command(
     out: Path | None, start: dt.date, days: int, events_per_day: int, sites: tuple[int, ...], seed: int
