@@ -14,6 +14,8 @@ import typing as t
 
 import orjson
 
+from events.sources import MAX_LINE_BYTES
+
 logger = logging.getLogger(__name__)
 
 #: How many invalid lines a ParseReport keeps (all are counted).
@@ -23,6 +25,9 @@ MAX_LOGGED_INVALID = 10
 
 _BOM = b"\xef\xbb\xbf"
 _WS = b" \t\r\n\x0b\x0c"
+#: Longest single event kept while joining the pieces of a very long line
+#: (a Firehose record is at most 1000 KiB).
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 #: Where one object may end and the next begin on a concatenated line.
 _BOUNDARY = re.compile(rb"\}[ \t]*\{")
 
@@ -68,12 +73,17 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
     decode_error = orjson.JSONDecodeError
     new = tuple.__new__  # Event(...) goes through a Python-level __new__; this is the C one
     events = 0
+    rest = iter(lines)
     try:
-        for line_no, line in enumerate(lines, 1):
+        for line_no, line in enumerate(rest, 1):
             try:
                 data = loads(line)
             except decode_error:
-                for event in _repair(line, key, line_no, report):
+                if len(line) >= MAX_LINE_BYTES and line[-1:] != b"\n":
+                    repaired = _long_line(line, rest, key, line_no, report)
+                else:
+                    repaired = _repair(line, key, line_no, report)
+                for event in repaired:
                     events += 1
                     yield event
                 continue
@@ -85,6 +95,47 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
                 report.add_invalid(key, line_no, f"a JSON {type(data).__name__}, not an object")
     finally:
         report.events += events
+
+
+def _leading_objects(text: bytes, rest_at: list[int]) -> t.Iterator[Event]:
+    """The complete objects at the start of ``text`` that a `}{` boundary ends;
+    ``rest_at[0]`` is set to where the unparsed rest begins. A boundary inside
+    a string cannot end a parseable piece (the string would be unterminated)."""
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.start() + 1
+        try:
+            data = orjson.loads(text[start:end])
+        except orjson.JSONDecodeError:
+            continue
+        yield Event(text[start:end], data)
+        start = rest_at[0] = match.end() - 1
+
+
+def _long_line(first: bytes, rest: t.Iterator[bytes], key: str, line_no: int, report: ParseReport) -> t.Iterator[Event]:
+    """Events of a line longer than MAX_LINE_BYTES, which arrives in pieces:
+    complete objects are yielded as pieces come, so only the unfinished one is
+    held. Pieces are pulled from ``rest`` so later line numbers stay right."""
+    buffer = first.lstrip(_WS)
+    if buffer.startswith(_BOM):
+        buffer = buffer[len(_BOM) :]
+    piece = first
+    while True:
+        rest_at = [0]
+        yield from _leading_objects(buffer, rest_at)
+        buffer = buffer[rest_at[0] :]
+        if len(piece) < MAX_LINE_BYTES or piece[-1:] == b"\n":
+            break
+        if len(buffer) > MAX_EVENT_BYTES:
+            report.add_invalid(key, line_no, f"no complete JSON object in over {MAX_EVENT_BYTES} bytes")
+            while len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n":
+                piece = next(rest, b"")
+            return
+        piece = next(rest, b"")
+        if not piece:
+            break
+        buffer += piece
+    yield from _repair(buffer, key, line_no, report)
 
 
 def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Iterator[Event]:
@@ -110,24 +161,16 @@ def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Itera
         return
     # Grow each piece from one `}{` boundary to the next until it parses: a
     # boundary inside a string value just makes the piece longer.
-    start = 0
-    found = 0
-    for match in _BOUNDARY.finditer(text):
-        end = match.start() + 1
-        try:
-            data = orjson.loads(text[start:end])
-        except orjson.JSONDecodeError:
-            continue
-        found += 1
-        yield Event(text[start:end], data)
-        start = match.end() - 1
-    if found == 0:
+    rest_at = [0]
+    yield from _leading_objects(text, rest_at)
+    start = rest_at[0]
+    if start == 0:
         report.add_invalid(key, line_no, f"not JSON: {first_error}")
         return
     try:
         data = orjson.loads(text[start:])
     except orjson.JSONDecodeError as exc:
-        report.add_invalid(key, line_no, f"not JSON after {found} concatenated object(s): {exc}")
+        report.add_invalid(key, line_no, f"not JSON after some concatenated objects: {exc}")
         return
     yield Event(text[start:], data)
 

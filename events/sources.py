@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import io
 import itertools
 import logging
@@ -37,6 +38,12 @@ logger = logging.getLogger(__name__)
 #: 256 KiB is measurably faster than io's 8 KiB default and still small.
 CHUNK_SIZE = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+#: A line longer than this comes out of ``open_lines`` in pieces of exactly
+#: this many bytes (the last piece ends with the newline or the object), so an
+#: object written as one huge line of concatenated events stays in bounded
+#: memory. ``records.iter_events`` joins the pieces again. Kept small because
+#: orjson briefly needs about 12 times the size of what it parses.
+MAX_LINE_BYTES = 256 * 1024
 
 #: S3 client timeouts (seconds) and attempts; a hung connection must not stall an export.
 S3_CONNECT_TIMEOUT = 5.0
@@ -230,7 +237,9 @@ def _line_reader(raw: io.RawIOBase, key: str) -> io.BufferedReader:
 def _lines_of(raw: io.RawIOBase, key: str) -> t.Iterator[t.Iterator[bytes]]:
     reader = _line_reader(raw, key)
     try:
-        yield reader
+        # readline(limit) through partial stays in C, as plain iteration does,
+        # but hands a line longer than the limit over in pieces.
+        yield iter(functools.partial(reader.readline, MAX_LINE_BYTES), b"")
     finally:
         reader.close()
 

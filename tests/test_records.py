@@ -3,13 +3,17 @@ events to the CSV fields the original export produced."""
 
 from __future__ import annotations
 
+import gzip
 import logging
+import tracemalloc
 from pathlib import Path
 
 import orjson
 import pytest
 
+from config import SourceLocation
 from events.records import (
+    MAX_EVENT_BYTES,
     MAX_REPORTED_INVALID,
     Event,
     ParseReport,
@@ -17,6 +21,7 @@ from events.records import (
     flatten,
     iter_events,
 )
+from events.sources import MAX_LINE_BYTES, LocalSource
 
 REFERENCE = Path("/work/shared/reference/pinpoint-events.ndjson")
 KEY = "2022/02/01/00/firehose-test"
@@ -223,3 +228,68 @@ def test_flatten_does_not_change_its_input() -> None:
     snapshot = orjson.dumps(data)
     flatten(data)
     assert orjson.dumps(data) == snapshot
+
+
+# ----------------------------------------------------------------------------- very long lines
+
+
+def _local_events(tmp_path: Path, data: bytes) -> tuple[list[Event], ParseReport]:
+    root = tmp_path / "events"
+    (root / "2026/01/01/00").mkdir(parents=True)
+    (root / "2026/01/01/00/obj").write_bytes(data)
+    source = LocalSource(SourceLocation(kind="local", path=root))
+    report = ParseReport()
+    with source.open_lines("2026/01/01/00/obj") as lines:
+        return list(iter_events(lines, "2026/01/01/00/obj", report)), report
+
+
+def test_one_huge_line_of_concatenated_events_is_split(tmp_path: Path) -> None:
+    objects = [{"n": i, "pad": "}{" * 5 + "x" * (200 + i % 200)} for i in range(3_000)]
+    one_line = b"".join(orjson.dumps(o) for o in objects)
+    assert len(one_line) > 3 * MAX_LINE_BYTES
+    events, report = _local_events(tmp_path, one_line + b'\n{"after":1}\nbad\n')
+    assert [e.data for e in events] == [*objects, {"after": 1}]
+    assert b"".join(e.raw for e in events[:-1]) == one_line
+    assert report.invalid_count == 1 and report.invalid[0].line_no == 3
+
+
+def test_one_event_longer_than_a_line_piece(tmp_path: Path) -> None:
+    big = {"event_type": "x", "blob": "y" * (2 * MAX_LINE_BYTES + 123)}
+    raw = orjson.dumps(big)
+    events, report = _local_events(tmp_path, b'{"n":1}\n' + raw + b"\r\n" + raw)
+    assert [e.data for e in events] == [{"n": 1}, big, big]
+    assert events[1].raw == raw and events[2].raw == raw
+    assert report.invalid_count == 0
+
+
+def test_a_huge_broken_line_is_one_invalid_line(tmp_path: Path) -> None:
+    garbage = b"{" + b"x" * (3 * MAX_LINE_BYTES)
+    events, report = _local_events(tmp_path, garbage + b'\n{"n":2}\n')
+    assert [e.data for e in events] == [{"n": 2}]
+    assert report.invalid_count == 1 and report.invalid[0].line_no == 1
+
+
+def test_a_broken_line_longer_than_any_event_is_dropped_without_holding_it(tmp_path: Path) -> None:
+    garbage = b"{" + b"x" * (MAX_EVENT_BYTES + 3 * MAX_LINE_BYTES)
+    events, report = _local_events(tmp_path, b'{"n":1}\n' + garbage + b'\n{"n":2}\n')
+    assert [e.data for e in events] == [{"n": 1}, {"n": 2}]
+    assert report.invalid_count == 1 and report.invalid[0].line_no == 2
+    assert "no complete JSON object" in report.invalid[0].reason
+
+
+def test_a_huge_concatenated_line_is_parsed_in_bounded_memory(tmp_path: Path) -> None:
+    line = b"".join(orjson.dumps({"n": i, "pad": "p" * 900}) for i in range(20_000))  # about 18 MB
+    root = tmp_path / "events"
+    (root / "2026/01/01/00").mkdir(parents=True)
+    (root / "2026/01/01/00/obj").write_bytes(gzip.compress(line, 1))
+    del line
+    source = LocalSource(SourceLocation(kind="local", path=root))
+    tracemalloc.start()
+    try:
+        with source.open_lines("2026/01/01/00/obj") as lines:
+            count = sum(1 for _ in iter_events(lines, "2026/01/01/00/obj"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 20_000
+    assert peak < 6 * 1024 * 1024, f"peak traced memory {peak} bytes"
