@@ -1,0 +1,1 @@
+"""Test-only integrations, loaded by subprocesses through ANALYTICS_INTEGRATIONS."""

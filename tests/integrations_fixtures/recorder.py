@@ -1,0 +1,53 @@
+"""A test-only export subscriber that records every batch it receives in Redis.
+
+Loaded through ``ANALYTICS_INTEGRATIONS=tests.integrations_fixtures.recorder``
+by real worker, scheduler and CLI subprocesses; it reads these variables:
+
+- ``RECORDER_KEY``: Redis list that gets one JSON record per call
+  (``data``, ``batch``, ``start``, ``end``, ``pid``);
+- ``RECORDER_SLEEP``: seconds each call takes (so a kill lands mid-run);
+- ``RECORDER_FREQUENCY``: schedule name returned by the frequency filter;
+  ``RECORDER_INTERVAL`` adds it to ``cron_schedules`` with that many seconds;
+- ``RECORDER_ENABLED=0``: ``cron.enabled`` returns false.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import typing as t
+
+import orjson
+import redis
+
+from hooks import add_action, add_filter
+
+_client = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+def record_batch(data: str, batch: dict[str, t.Any]) -> None:
+    start = time.time()
+    time.sleep(float(os.environ.get("RECORDER_SLEEP", "0")))
+    end = time.time()
+    record = {"data": data, "batch": batch, "start": start, "end": end, "pid": os.getpid()}
+    _client.rpush(os.environ["RECORDER_KEY"], orjson.dumps(record))
+
+
+def record_log(message: str, level: int) -> None:
+    _client.rpush(os.environ["RECORDER_KEY"] + ":log", orjson.dumps({"message": message, "level": level}))
+
+
+def schedules(schedules: dict[str, t.Any]) -> dict[str, t.Any]:
+    interval = os.environ.get("RECORDER_INTERVAL")
+    if interval:
+        schedules["recorder_test"] = {"interval": int(interval), "display": "test interval"}
+    return schedules
+
+
+add_action("altis.analytics.export.data.process", record_batch, 10, 2)
+add_action("altis.analytics.export.log", record_log, 10, 2)
+add_filter("cron_schedules", schedules)
+if os.environ.get("RECORDER_FREQUENCY"):
+    add_filter("altis.analytics.export.cron.frequency", lambda _default: os.environ["RECORDER_FREQUENCY"])
+if os.environ.get("RECORDER_ENABLED") == "0":
+    add_filter("altis.analytics.export.cron.enabled", "__return_false")

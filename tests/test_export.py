@@ -1,0 +1,383 @@
+"""The export run against real Redis, a local directory and S3 over HTTP (moto):
+batches, per-subscriber progress, late objects, read failures, quarantine,
+the documented filters and the export CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import time
+import typing as t
+from pathlib import Path
+
+import orjson
+import pytest
+
+import config
+import hooks
+from jobs import filters
+from jobs.export import run_export
+from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+E_USER_ERROR, E_USER_WARNING = filters.E_USER_ERROR, filters.E_USER_WARNING
+
+
+class Received:
+    """Collects what subscribers get; module-level functions below append here
+    so their callback_id is a stable import path, as in production."""
+
+    def __init__(self) -> None:
+        self.a: list[str] = []
+        self.b: list[tuple[str, dict[str, t.Any]]] = []
+        self.logs: list[tuple[str, int]] = []
+        self.fail_a = 0
+
+
+got = Received()
+
+
+def subscriber_a(data: str) -> None:
+    if got.fail_a > 0:
+        got.fail_a -= 1
+        raise RuntimeError("BI tool is down")
+    got.a.append(data)
+
+
+def subscriber_b(data: str, batch: dict[str, t.Any]) -> None:
+    got.b.append((data, batch))
+
+
+def log_messages(message: str, level: int) -> None:
+    got.logs.append((message, level))
+
+
+@pytest.fixture(autouse=True)
+def _received() -> t.Iterator[None]:
+    global got
+    got = Received()
+    hooks.add_action(filters.LOG, log_messages, 10, 2)
+    yield
+
+
+def subscribe(a: bool = True, b: bool = True) -> None:
+    if a:
+        hooks.add_action(filters.DATA_PROCESS, subscriber_a)
+    if b:
+        hooks.add_action(filters.DATA_PROCESS, subscriber_b, 10, 2)
+
+
+def all_tags(batches: t.Iterable[str]) -> list[str]:
+    return [tag for data in batches for tag in tags(data)]
+
+
+def logged(level: int, text: str) -> list[str]:
+    return [m for m, lv in got.logs if lv == level and text in m]
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "local":
+        return Store("local", root=tmp_path / "events")
+    bucket = request.getfixturevalue("s3_bucket")
+    return Store("s3", bucket=bucket)
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Store:
+    return Store("local", root=tmp_path / "events")
+
+
+def settings_for(make_settings: t.Callable[..., config.Settings], store: Store, **env: str) -> config.Settings:
+    return make_settings(ANALYTICS_SOURCE=store.source_setting, ANALYTICS_EXPORT_START="beginning", **env)
+
+
+def test_batches_are_whole_bounded_lines_with_a_descriptor(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], store: Store
+) -> None:
+    settings = settings_for(make_settings, store, ANALYTICS_EXPORT_BATCH_BYTES="1024")
+    first = event_lines("one", 25, pad=20)
+    bad = [b'{"event_type": "broken", "attributes": {"Email"XXX": 1}}']
+    k1 = store.put(hour_ago(3), "stream-1-a", first[:10] + bad + first[10:])
+    k2 = store.put(hour_ago(2), "stream-1-b", event_lines("two", 12, pad=20), gzipped=True)
+    subscribe()
+
+    report = run_export(settings)
+
+    expected = [f"one-{i}" for i in range(25)] + [f"two-{i}" for i in range(12)]
+    assert all_tags(got.a) == expected
+    assert all_tags(d for d, _ in got.b) == expected
+    assert len(got.a) > 2, "25+12 padded events exceed 1024 bytes several times"
+    for data in got.a:
+        assert data.endswith("\n") and len(data.encode()) <= 1024
+    first_batch_data, first_batch = got.b[0]
+    assert first_batch["keys"] == [k1]
+    assert first_batch["events"] == len(first_batch_data.splitlines())
+    lines = [orjson.loads(x) for x in first_batch_data.splitlines()]
+    assert first_batch["first_event_ms"] == min(x["event_timestamp"] for x in lines)
+    assert first_batch["last_event_ms"] == max(x["event_timestamp"] for x in lines)
+    assert k2 in got.b[-1][1]["keys"]
+    assert len({b["id"] for _, b in got.b}) == len(got.b)
+    assert report.invalid_lines == 1
+    assert logged(E_USER_WARNING, f"invalid line(s) in {k1} (line 11")
+
+    got.a.clear()
+    run_export(settings)
+    assert got.a == []
+    assert logged(E_USER_WARNING, "No new files found")
+
+
+def test_late_objects_delivered_once_and_reconciled(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = settings_for(make_settings, local, ANALYTICS_LATE_HOURS="2")
+    subscribe(b=False)
+    local.put(hour_ago(3), "s-2", event_lines("h3", 2))
+    run_export(settings)
+    # Firehose flushes late: objects appear under an hour before the position,
+    # and out of key order.
+    local.put(hour_ago(1), "s-9", event_lines("h1", 2))
+    local.put(hour_ago(4), "s-1", event_lines("h4", 2))
+    local.put(hour_ago(3), "s-1", event_lines("h3-early", 2))
+    run_export(settings)
+    run_export(settings)
+    assert sorted(all_tags(got.a)) == sorted(
+        ["h3-0", "h3-1", "h1-0", "h1-1", "h4-0", "h4-1", "h3-early-0", "h3-early-1"]
+    )
+
+    # Beyond ANALYTICS_LATE_HOURS a run does not look; reconciliation does.
+    old = local.put(hour_ago(30), "s-1", event_lines("old", 3))
+    got.a.clear()
+    run_export(settings)
+    assert got.a == []
+    report = run_export(settings, mode="reconcile")
+    assert all_tags(got.a) == ["old-0", "old-1", "old-2"]
+    assert report.late == [old]
+    assert logged(E_USER_WARNING, f"Late object {old}")
+    run_export(settings, mode="reconcile")
+    run_export(settings)
+    assert all_tags(got.a) == ["old-0", "old-1", "old-2"]
+
+
+def test_failing_subscriber_backs_off_and_gets_everything(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], store: Store
+) -> None:
+    settings = settings_for(make_settings, store, ANALYTICS_EXPORT_RETRY_BASE="60", ANALYTICS_EXPORT_RETRY_MAX="100")
+    subscribe()
+    got.fail_a = 2
+    now = [time.time()]
+    clock = lambda: now[0]  # noqa: E731
+    store.put(hour_ago(2), "s-1", event_lines("x", 3))
+
+    run_export(settings, clock=clock)  # a fails (1st), b gets x
+    assert got.a == [] and all_tags(d for d, _ in got.b) == ["x-0", "x-1", "x-2"]
+    assert logged(E_USER_ERROR, "Subscriber tests.test_export.subscriber_a failed")
+
+    store.put(hour_ago(1), "s-2", event_lines("y", 2))
+    now[0] += 30  # inside a's backoff: b goes on alone
+    report = run_export(settings, clock=clock)
+    assert report.waiting == ["tests.test_export.subscriber_a"]
+    assert all_tags(d for d, _ in got.b) == ["x-0", "x-1", "x-2", "y-0", "y-1"]
+
+    now[0] += 31  # retry: fails again, next delay doubles (capped at 100)
+    run_export(settings, clock=clock)
+    state = redis.hgetall(f"{settings.redis_prefix}export:sub:tests.test_export.subscriber_a")
+    assert float(state[b"retry_at"]) == pytest.approx(now[0] + 100)
+    now[0] += 60
+    assert run_export(settings, clock=clock).waiting == ["tests.test_export.subscriber_a"]
+
+    now[0] += 41
+    run_export(settings, clock=clock)
+    assert all_tags(got.a) == ["x-0", "x-1", "x-2", "y-0", "y-1"]
+    assert all_tags(d for d, _ in got.b) == ["x-0", "x-1", "x-2", "y-0", "y-1"], "b got each batch once"
+
+
+def test_progress_inside_a_large_object_redelivers_only_the_failed_batch(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="1024", ANALYTICS_EXPORT_RETRY_BASE="1")
+    calls = {"n": 0}
+
+    def flaky(data: str, batch: dict[str, t.Any]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("timeout")
+        got.b.append((data, batch))
+
+    hooks.add_action(filters.DATA_PROCESS, flaky, 10, 2)
+    local.put(hour_ago(1), "big", event_lines("big", 60, pad=40))
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])
+    delivered = all_tags(d for d, _ in got.b)
+    assert delivered == [f"big-{i}" for i in range(len(delivered))] and 0 < len(delivered) < 60
+    now[0] += 2
+    run_export(settings, clock=lambda: now[0])
+    assert all_tags(d for d, _ in got.b) == [f"big-{i}" for i in range(60)], "resumed at the line it stopped"
+
+
+def test_read_failure_is_retried_never_skipped(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], s3_bucket: t.Any
+) -> None:
+    """An archived (GLACIER) object cannot be read until restored: a real S3 read error."""
+    store = Store("s3", bucket=s3_bucket)
+    settings = settings_for(make_settings, store, ANALYTICS_LATE_HOURS="0")
+    subscribe(b=False)
+    store.put(hour_ago(5), "a", event_lines("a", 1))
+    archived = store.put(hour_ago(5), "b", event_lines("b", 1), storage_class="GLACIER")
+    store.put(hour_ago(2), "c", event_lines("c", 1))
+
+    for attempt in (1, 2):
+        report = run_export(settings)
+        assert archived in report.read_errors
+        assert logged(E_USER_ERROR, f"Could not read {archived} (failure {attempt})")
+    assert sorted(all_tags(got.a)) == ["a-0", "c-0"]
+
+    s3_bucket.Object(archived).restore_object(RestoreRequest={"Days": 1})
+    report = run_export(settings)
+    assert report.read_errors == {}
+    assert sorted(all_tags(got.a)) == ["a-0", "b-0", "c-0"]
+    run_export(settings)
+    assert sorted(all_tags(got.a)) == ["a-0", "b-0", "c-0"]
+
+
+def test_corrupt_object_quarantined_then_requeued(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    import wsgi
+
+    settings = settings_for(make_settings, local)
+    subscribe(b=False)
+    good = gzip.compress(b"".join(line + b"\n" for line in event_lines("z", 4)))
+    key = local.put(hour_ago(2), "corrupt", [], raw=good[:-20] + b"garbage" * 3)
+    local.put(hour_ago(1), "fine", event_lines("ok", 1))
+    for _ in range(3):
+        run_export(settings)
+    assert all_tags(got.a) == ["ok-0"]
+    assert logged(E_USER_ERROR, f"Quarantined {key}")
+
+    runner = wsgi.create_app(settings).test_cli_runner()
+    status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
+    assert [q["key"] for q in status["quarantined"]] == [key]
+    run_export(settings)
+    assert all_tags(got.a) == ["ok-0"], "a quarantined object is not retried by runs"
+
+    (local.root / key).write_bytes(good)  # type: ignore[operator]
+    result = runner.invoke(args=["export", "requeue", key])
+    assert result.exit_code == 0, result.output
+    assert all_tags(got.a) == ["ok-0", "z-0", "z-1", "z-2", "z-3"]
+    again = runner.invoke(args=["export", "requeue", key])
+    assert again.exit_code == 1 and f"{key} is not quarantined" in again.output
+
+
+def test_nothing_hooked_means_no_listing(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], s3_endpoint: str
+) -> None:
+    settings = make_settings(ANALYTICS_SOURCE="s3://no-such-bucket-here")
+    report = run_export(settings)
+    assert report.skipped == "no subscribers" and report.read_errors == {}
+    assert got.logs == []
+    subscribe()
+    report = run_export(settings)
+    assert report.read_errors and logged(E_USER_ERROR, "Could not list s3://no-such-bucket-here")
+
+
+def test_max_files_is_coerced_and_validated(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = settings_for(make_settings, local)
+    subscribe(b=False)
+    for i in range(3):
+        local.put(hour_ago(3 - i), f"s-{i}", event_lines(f"f{i}", 1))
+    hooks.add_filter(filters.MAX_FILES, lambda: "200")  # the documentation's own example
+    assert filters.max_files() == 200
+    hooks.remove_all_filters(filters.MAX_FILES)
+    hooks.add_filter(filters.MAX_FILES, lambda: "2")
+    assert run_export(settings).objects == 2
+    assert all_tags(got.a) == ["f0-0", "f1-0"]
+    hooks.remove_all_filters(filters.MAX_FILES)
+    hooks.add_filter(filters.MAX_FILES, lambda: "abc")
+    assert run_export(settings).objects == 1
+    assert logged(E_USER_WARNING, "altis.analytics.export.max.files returned 'abc'")
+
+
+def test_frequency_filter_and_cron_schedules() -> None:
+    assert (filters.frequency().name, filters.frequency().interval) == ("ten_minutes", 600)
+    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "hourly")
+    assert filters.frequency().interval == 3600
+    hooks.add_filter(
+        filters.CRON_SCHEDULES, lambda s: {**s, "five_minutes": {"interval": 300, "display": "Every 5 minutes"}}
+    )
+    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "five_minutes", 20)
+    assert filters.frequency().interval == 300
+    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "fortnightly", 30)
+    logs: list[tuple[str, int]] = []
+    hooks.add_action(filters.LOG, lambda m, lv: logs.append((m, lv)), 10, 2)
+    assert filters.frequency().interval == 600
+    assert logs and logs[0][1] == E_USER_WARNING and "fortnightly" in logs[0][0]
+
+
+def test_new_subscriber_starts_now_by_default(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    subscribe(b=False)
+    local.put(hour_ago(5), "old", event_lines("old", 1))
+    local.put(hour_ago(0), "new", event_lines("new", 1))
+    run_export(make_settings(ANALYTICS_SOURCE=str(local.root)))
+    assert all_tags(got.a) == ["new-0"]
+    hooks.add_action(filters.DATA_PROCESS, subscriber_b, 10, 2)
+    day = (hour_ago(5) - dt.timedelta(days=1)).date().isoformat()
+    run_export(make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START=day))
+    assert all_tags(d for d, _ in got.b) == ["old-0", "new-0"]
+    assert all_tags(got.a) == ["new-0"]
+
+
+def test_cli_status_replay_and_one_line_errors(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    import wsgi
+
+    settings = settings_for(make_settings, local)
+    subscribe()
+    first = hour_ago(3)
+    local.put(first, "s-1", event_lines("r", 2))
+    local.put(hour_ago(1), "s-2", event_lines("q", 1))
+    runner = wsgi.create_app(settings).test_cli_runner()
+    assert runner.invoke(args=["export", "run"]).exit_code == 0
+    status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
+    assert status["enabled"] is True and status["frequency"] == {"name": "ten_minutes", "interval": 600}
+    by_name = {s["name"]: s for s in status["subscribers"]}
+    assert by_name["tests.test_export.subscriber_a"]["pending"] == 0
+    assert by_name["tests.test_export.subscriber_b"]["position"].endswith("s-2")
+    text = runner.invoke(args=["export", "status"]).output
+    assert "subscriber tests.test_export.subscriber_a" in text and "quarantined: 0" in text
+
+    result = runner.invoke(
+        args=["export", "replay", "--since", f"{first:%Y-%m-%dT%H}", "--subscriber", "tests.test_export.subscriber_b"]
+    )
+    assert result.exit_code == 0, result.output
+    assert all_tags(d for d, _ in got.b) == ["r-0", "r-1", "q-0", "r-0", "r-1", "q-0"]
+    assert all_tags(got.a) == ["r-0", "r-1", "q-0"], "replay for b only"
+
+    bad = runner.invoke(args=["export", "replay", "--since", "2026-13-01"])
+    assert bad.exit_code == 2 and "expected YYYY-MM-DD or YYYY-MM-DDTHH" in bad.output
+    unknown = runner.invoke(args=["export", "replay", "--since", "2026-01-01", "--subscriber", "nope"])
+    assert unknown.exit_code == 1 and "unknown subscriber 'nope'" in unknown.output
+    assert "Traceback" not in unknown.output
+
+    down = wsgi.create_app(make_settings(REDIS_URL="redis://127.0.0.1:1/0")).test_cli_runner()
+    result = down.invoke(args=["export", "run"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: Redis at redis://127.0.0.1:1/0 is unreachable")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_disabled_export_does_nothing(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    subscribe()
+    local.put(hour_ago(0), "s", event_lines("d", 1))
+    hooks.add_filter(filters.CRON_ENABLED, "__return_false")
+    assert run_export(settings_for(make_settings, local)).skipped == "disabled"
+    assert got.a == [] and got.b == []
