@@ -8,6 +8,7 @@ import datetime as dt
 import gzip
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -439,3 +440,66 @@ def test_local_listing_after_a_key_only_reads_directories_that_can_follow(
 def test_unknown_source_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown source kind"):
         open_source(SourceLocation(kind="ftp"))  # type: ignore[arg-type]
+
+
+def _s3_error(code: str, message: str) -> str:
+    return f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+
+
+@pytest.fixture
+def failing_s3(s3_endpoint: str, httpserver: t.Any, monkeypatch: pytest.MonkeyPatch) -> tuple[S3Source, t.Any]:
+    """An S3 source whose endpoint is a plain HTTP server answering with S3 errors."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{httpserver.port}")
+    quick = s3_client_config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1})
+    return S3Source(parse_source("s3://events-bucket/firehose"), config=quick), httpserver
+
+
+def test_s3_server_error_is_a_source_error(failing_s3: tuple[S3Source, t.Any]) -> None:
+    source, server = failing_s3
+    server.expect_request(re.compile(".*")).respond_with_data(
+        _s3_error("InternalError", "try again"), status=500, content_type="application/xml"
+    )
+    with pytest.raises(SourceError, match="listing s3://events-bucket/firehose/2026/") as listing:
+        list(source.list(prefix="2026/"))
+    assert "InternalError" in str(listing.value)
+    with pytest.raises(SourceError, match="2026/01/01/00/x") as reading:
+        source.open_lines("2026/01/01/00/x")
+    assert not isinstance(reading.value, CorruptObjectError)
+
+
+def test_s3_permission_error_says_to_check_permissions(failing_s3: tuple[S3Source, t.Any]) -> None:
+    source, server = failing_s3
+    server.expect_request(re.compile(".*")).respond_with_data(
+        _s3_error("AccessDenied", "Access Denied"), status=403, content_type="application/xml"
+    )
+    with pytest.raises(SourceError, match="permissions") as reading:
+        source.open_lines("2026/01/01/00/x")
+    assert "s3://events-bucket/firehose/2026/01/01/00/x" in str(reading.value)
+    with pytest.raises(SourceError, match="permissions"):
+        list(source.list())
+
+
+def test_s3_connection_lost_while_streaming_is_a_source_error(failing_s3: tuple[S3Source, t.Any]) -> None:
+    from werkzeug import Request, Response
+
+    source, server = failing_s3
+    part = b'{"n":1}\n' * 50_000
+
+    def cut_short(request: Request) -> Response:
+        def body() -> t.Iterator[bytes]:
+            yield part
+            raise ConnectionAbortedError("dropped mid-object")
+
+        return Response(body(), headers={"Content-Length": str(len(part) * 2), "ETag": '"x"'})
+
+    server.expect_request(re.compile(".*")).respond_with_handler(cut_short)
+    seen = 0
+    with (
+        pytest.raises(SourceError, match="2026/01/01/00/x") as streaming,
+        source.open_lines("2026/01/01/00/x") as lines,
+    ):
+        for _ in lines:
+            seen += 1
+    assert seen > 0  # the failure came while streaming, not when opening
+    assert str(streaming.value).startswith("reading s3://events-bucket/firehose/2026/01/01/00/x failed")
+    assert not isinstance(streaming.value, CorruptObjectError)
