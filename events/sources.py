@@ -88,7 +88,9 @@ class Source(t.Protocol):
     def open_lines(self, key: str) -> t.ContextManager[t.Iterator[bytes]]:
         """The object's lines as bytes (newline kept or not: consumers strip),
         gunzipped when its first bytes are the gzip magic, streamed in bounded
-        memory. Closing the context manager releases the underlying stream."""
+        memory: a line longer than MAX_LINE_BYTES comes in pieces of exactly
+        that size (``records.iter_events`` joins them). Closing the context
+        manager releases the underlying stream."""
         ...
 
 
