@@ -5,6 +5,7 @@ headers, errors in WordPress's shape, the catalog, aborted and closed streams.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 import logging
 import os
@@ -394,3 +395,26 @@ def test_object_store_unreachable_before_streaming_is_503(
     password, _ = accounts.create_app_password("admin", "curl")
     response = wsgi.create_app(settings).test_client().get(URL, headers=basic("admin", password))
     assert_wp_error(response, 503, "analytics_source_unavailable")
+
+
+def test_demo_data_totals_match_what_the_generator_wrote(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """Realistic data (gzipped and late objects, events across midnight) from
+    events.demo: every site's total and body agree with the generator's own counts."""
+    from events import demo
+
+    written = demo.generate(tmp_path / "events", data.DAY - dt.timedelta(days=1), 3, 1500)
+    assert written.gzipped and written.late
+    settings = make_settings(ANALYTICS_SITES=SITES)
+    accounts = Accounts(redis, TEST_PREFIX, settings.secret_key)
+    accounts.create_user("admin", "admin@example.com", role="administrator")
+    password, _ = accounts.create_app_password("admin", "curl")
+    client = wsgi.create_app(settings).test_client()
+    for host, blog in (("example.com", 1), ("shop.example.com", 2), ("blog3.example.com", 3)):
+        response = client.get(URL + "?format=ndjson", headers={**basic("admin", password), "Host": host})
+        expected = written.counts[(blog, data.DAY)]
+        assert response.headers["X-WP-Total"] == str(expected)
+        lines = response.data.splitlines()
+        assert len(lines) == expected
+        assert all(orjson.loads(line)["attributes"]["blogId"] == str(blog) for line in lines)
