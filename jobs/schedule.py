@@ -145,7 +145,7 @@ def sync(settings: config.Settings, redis: redis_lib.Redis) -> SyncResult:
                 queue_name=settings.queue_name,
                 meta={"declared": periodic.signature()},
             )
-        for jid, job in existing.items():
+        for jid, job in sorted(existing.items()):
             scheduler.cancel(job)
             result.removed.append(jid[len(ours) :])
     logger.info(

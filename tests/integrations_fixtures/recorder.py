@@ -3,8 +3,9 @@
 Loaded through ``ANALYTICS_INTEGRATIONS=tests.integrations_fixtures.recorder``
 by real worker, scheduler and CLI subprocesses; it reads these variables:
 
-- ``RECORDER_KEY``: Redis list that gets one JSON record per call
-  (``data``, ``batch``, ``start``, ``end``, ``pid``);
+- ``RECORDER_KEY``: Redis list that gets one JSON record per call when it
+  starts (``data``, ``batch``, ``start``, ``pid``); ``<RECORDER_KEY>:spans``
+  gets ``[start, end]`` when the call returns;
 - ``RECORDER_SLEEP``: seconds each call takes (so a kill lands mid-run);
 - ``RECORDER_FREQUENCY``: schedule name returned by the frequency filter;
   ``RECORDER_INTERVAL`` adds it to ``cron_schedules`` with that many seconds;
@@ -26,11 +27,13 @@ _client = redis.Redis.from_url(os.environ["REDIS_URL"])
 
 
 def record_batch(data: str, batch: dict[str, t.Any]) -> None:
+    """Records the batch as soon as it arrives (a BI tool has it then, even if
+    the process dies before returning), and the call's span when it ends."""
     start = time.time()
-    time.sleep(float(os.environ.get("RECORDER_SLEEP", "0")))
-    end = time.time()
-    record = {"data": data, "batch": batch, "start": start, "end": end, "pid": os.getpid()}
+    record = {"data": data, "batch": batch, "start": start, "pid": os.getpid()}
     _client.rpush(os.environ["RECORDER_KEY"], orjson.dumps(record))
+    time.sleep(float(os.environ.get("RECORDER_SLEEP", "0")))
+    _client.rpush(os.environ["RECORDER_KEY"] + ":spans", orjson.dumps([start, time.time()]))
 
 
 def record_log(message: str, level: int) -> None:

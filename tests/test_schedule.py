@@ -1,0 +1,232 @@
+"""Scheduling end to end: the periodic-job sync, real ``flask --app wsgi
+scheduler`` and ``worker`` subprocesses on the test Redis database, and a
+worker killed with SIGKILL in the middle of a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import typing as t
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+from rq import Queue
+from rq_scheduler import Scheduler
+
+import config
+import hooks
+from jobs import filters, schedule
+from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
+from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+ROOT = Path(__file__).resolve().parent.parent
+FLASK = str(ROOT / ".venv" / "bin" / "flask")
+QUEUE = "analytics-export-test"
+RECORDER = "tests.integrations_fixtures.recorder"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """Environment of the subprocesses: the test database, a local source, the recorder."""
+    (tmp_path / "events").mkdir(exist_ok=True)
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ANALYTICS_", "RECORDER_"))},
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": TEST_REDIS_URL,
+        "ANALYTICS_REDIS_PREFIX": TEST_PREFIX,
+        "ANALYTICS_SOURCE": str(tmp_path / "events"),
+        "ANALYTICS_EXPORT_START": "beginning",
+        "ANALYTICS_QUEUE": QUEUE,
+        "ANALYTICS_INTEGRATIONS": RECORDER,
+        "ANALYTICS_EXPORT_LOCK_TTL": "2",
+        "RECORDER_KEY": TEST_PREFIX + "test:received",
+    }
+
+
+def start(args: list[str], env: dict[str, str], **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [FLASK, "--app", "wsgi", *args],
+        cwd=ROOT,
+        env={**env, **extra},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: kill reaches the work horse too
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def records(redis: redis_lib.Redis, env: dict[str, str]) -> list[dict[str, t.Any]]:
+    return [orjson.loads(r) for r in redis.lrange(env["RECORDER_KEY"], 0, -1)]
+
+
+def wait_for(condition: t.Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def scheduled(redis: redis_lib.Redis) -> dict[str, t.Any]:
+    settings = config.Settings.from_env(
+        {"REDIS_URL": TEST_REDIS_URL, "ANALYTICS_REDIS_PREFIX": TEST_PREFIX, "ANALYTICS_QUEUE": QUEUE}
+    )
+    ours = schedule.job_id(settings, "")
+    return {
+        job.id[len(ours) :]: (job, when)
+        for job, when in Scheduler(queue_name=QUEUE, connection=redis).get_jobs(with_times=True)
+        if job.id.startswith(ours)
+    }
+
+
+def test_sync_keeps_unchanged_replaces_changed_removes_disabled(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings]
+) -> None:
+    settings = make_settings(ANALYTICS_QUEUE=QUEUE)
+    first = schedule.sync(settings, redis)
+    assert sorted(first.created) == ["catalog-warm", "export", "reconcile"]
+    jobs = scheduled(redis)
+    assert jobs["export"][0].meta["interval"] == 600 and jobs["export"][0].func_name == "jobs.tasks.export_job"
+    assert jobs["export"][0].result_ttl > 600 and jobs["export"][0].origin == QUEUE
+
+    later = jobs["export"][1].replace(microsecond=0) + dt.timedelta(minutes=7)
+    Scheduler(queue_name=QUEUE, connection=redis).change_execution_time(jobs["export"][0], later)
+    again = schedule.sync(settings, redis)
+    assert sorted(again.kept) == ["catalog-warm", "export", "reconcile"]
+    assert scheduled(redis)["export"][1] == later, "an unchanged schedule keeps its next run time"
+
+    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "hourly")
+    assert schedule.sync(settings, redis).replaced == ["export"]
+    assert scheduled(redis)["export"][0].meta["interval"] == 3600
+
+    hooks.add_filter(filters.CRON_ENABLED, "__return_false")
+    assert sorted(schedule.sync(settings, redis).removed) == ["export", "reconcile"]
+    assert sorted(scheduled(redis)) == ["catalog-warm"]
+
+
+def test_frequency_change_between_scheduler_restarts(redis: redis_lib.Redis, env: dict[str, str]) -> None:
+    def restart(**extra: str) -> str:
+        done = subprocess.run(
+            [FLASK, "--app", "wsgi", "scheduler", "--burst", "--poll-interval", "1"],
+            cwd=ROOT,
+            env={**env, **extra},
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stderr.decode()
+
+    assert "created ['catalog-warm', 'export', 'reconcile']" in restart(RECORDER_FREQUENCY="hourly")
+    assert scheduled(redis)["export"][0].meta["interval"] == 3600
+    assert "replaced ['export']" in restart(RECORDER_FREQUENCY="daily")
+    assert scheduled(redis)["export"][0].meta["interval"] == 86400
+    assert "kept ['catalog-warm', 'export', 'reconcile']" in restart(RECORDER_FREQUENCY="daily")
+    assert "removed ['export', 'reconcile']" in restart(RECORDER_FREQUENCY="daily", RECORDER_ENABLED="0")
+    assert sorted(scheduled(redis)) == ["catalog-warm"]
+
+
+def test_two_schedulers_two_workers_never_overlap(redis: redis_lib.Redis, env: dict[str, str], tmp_path: Path) -> None:
+    store = Store("local", root=tmp_path / "events")
+    sched_env = {"RECORDER_FREQUENCY": "recorder_test", "RECORDER_INTERVAL": "1", "RECORDER_SLEEP": "0.3"}
+    procs = [start(["scheduler", "--poll-interval", "1"], env, **sched_env) for _ in range(2)]
+    procs += [start(["worker"], env, **sched_env) for _ in range(2)]
+    try:
+        written: list[str] = []
+        for i in range(8):
+            store.put(hour_ago(1), f"s-{i:02d}", event_lines(f"o{i}", 3))
+            written += [f"o{i}-{j}" for j in range(3)]
+            time.sleep(0.5)
+        wait_for(lambda: sum(len(tags(r["data"])) for r in records(redis, env)) >= len(written), 30, "all events")
+        time.sleep(1.5)  # a few more ticks: nothing may be delivered twice
+    finally:
+        for proc in procs:
+            stop(proc)
+    got = records(redis, env)
+    delivered = [tag for r in got for tag in tags(r["data"])]
+    assert sorted(delivered) == sorted(written), "every event exactly once"
+    spans = sorted(tuple(orjson.loads(x)) for x in redis.lrange(env["RECORDER_KEY"] + ":spans", 0, -1))
+    assert len(spans) == len(got)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans)), "runs overlap"
+    assert len(got) >= 3, "several runs delivered (objects kept arriving)"
+    ids = redis.zrange("rq:scheduler:scheduled_jobs", 0, -1)
+    assert sum(1 for i in ids if i.decode().endswith("periodic-export")) == 1, "one schedule entry"
+
+
+def test_worker_killed_mid_run_loses_nothing(redis: redis_lib.Redis, env: dict[str, str], tmp_path: Path) -> None:
+    store = Store("local", root=tmp_path / "events")
+    store.put(hour_ago(2), "big", event_lines("k", 120, pad=60))
+    store.put(hour_ago(1), "small", event_lines("s", 5))
+    slow = {"ANALYTICS_EXPORT_BATCH_BYTES": "2048", "RECORDER_SLEEP": "0.2"}
+    worker = start(["worker"], env, **slow)
+    try:
+        Queue(QUEUE, connection=redis).enqueue("jobs.tasks.export_job", job_timeout=120)
+        wait_for(lambda: len(records(redis, env)) >= 3, 30, "three batches before the kill")
+        # RQ's work horse runs in a session of its own: kill it and the worker.
+        for proc in [*psutil.Process(worker.pid).children(recursive=True), psutil.Process(worker.pid)]:
+            proc.kill()
+    finally:
+        stop(worker, signal.SIGKILL)
+    before = len(records(redis, env))
+    assert before < 17, "the kill landed mid-run (17 batches in all)"
+
+    deadline = time.monotonic() + 20
+    while True:  # the dead worker's lock expires after ANALYTICS_EXPORT_LOCK_TTL
+        done = subprocess.run(
+            [FLASK, "--app", "wsgi", "export", "run"],
+            cwd=ROOT,
+            env={**env, **slow, "RECORDER_SLEEP": "0"},
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        if b"in progress" not in done.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    got = records(redis, env)
+    delivered = [tag for r in got for tag in tags(r["data"])]
+    expected = [f"k-{i}" for i in range(120)] + [f"s-{i}" for i in range(5)]
+    assert set(delivered) == set(expected), "every event delivered"
+    duplicates = [tag for tag, n in Counter(delivered).items() if n > 1]
+    batch_sizes = [r["batch"]["events"] for r in got]
+    assert len(duplicates) <= max(batch_sizes), "at most the batch in flight is delivered twice"
+    if duplicates:  # the redelivered batch is the very same batch, same id
+        ids = Counter(r["batch"]["id"] for r in got)
+        assert sum(n - 1 for n in ids.values()) == 1
+
+
+def test_bad_integration_is_a_one_line_error(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [FLASK, "--app", "wsgi", "export", "status"],
+        cwd=ROOT,
+        env={**env, "ANALYTICS_INTEGRATIONS": "tests.integrations_fixtures.missing_module"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    err = done.stderr.decode().strip()
+    assert "integration 'tests.integrations_fixtures.missing_module'" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
