@@ -97,8 +97,7 @@ class Settings:
         retry_max = _positive_int("ANALYTICS_EXPORT_RETRY_MAX", get("ANALYTICS_EXPORT_RETRY_MAX"))
         if retry_max < retry_base:
             raise ConfigError(
-                f"ANALYTICS_EXPORT_RETRY_MAX ({retry_max}) must be at least "
-                f"ANALYTICS_EXPORT_RETRY_BASE ({retry_base})"
+                f"ANALYTICS_EXPORT_RETRY_MAX ({retry_max}) must be at least ANALYTICS_EXPORT_RETRY_BASE ({retry_base})"
             )
         return cls(
             source=parse_source(get("ANALYTICS_SOURCE")),

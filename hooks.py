@@ -486,10 +486,16 @@ def call_callback(hook_name: str, callback: Callback, accepted_args: int, *args:
     For code that must call subscribers one by one (e.g. to track each one's
     progress) instead of through ``do_action``; pair it with ``callbacks()``.
     An unresolvable string raises ``HookCallbackError`` naming the hook.
+    While it runs, ``current_filter()`` is ``hook_name``.
     """
     func, max_positional = _resolve(callback, hook_name)
     n = accepted_args if max_positional is None else min(accepted_args, max_positional)
-    return func(*args[:n])
+    stack = _local.stack  # inside, current_filter() names the hook, as in a real run
+    stack.append(hook_name)
+    try:
+        return func(*args[:n])
+    finally:
+        stack.pop()
 
 
 def did_action(hook_name: str) -> int:

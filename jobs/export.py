@@ -39,7 +39,7 @@ import orjson
 
 import config
 from events import layout, records
-from events.sources import CorruptObjectError, ObjectInfo, SourceError, open_source
+from events.sources import MAX_LINE_BYTES, CorruptObjectError, ObjectInfo, SourceError, open_source
 
 from . import filters, subscribers
 from .filters import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
@@ -490,12 +490,19 @@ def _numbered_events(
     lines: t.Iterable[bytes], key: str, skip: int, parse: records.ParseReport, tally: _Tally
 ) -> t.Iterator[tuple[int, records.Event]]:
     """``(line number, event)`` for the lines after ``skip`` (already delivered:
-    passed as blank lines so numbering stays right without parsing them)."""
+    passed as blank lines so numbering stays right without parsing them).
+
+    Numbers are physical lines: ``open_lines`` hands a line longer than
+    ``MAX_LINE_BYTES`` over in pieces, and a piece that does not end the line
+    does not start a new one, so a resume never lands inside an event."""
 
     def counted() -> t.Iterator[bytes]:
-        for line in lines:
-            tally.lines += 1
-            yield b"" if tally.lines <= skip else line
+        continued = False
+        for piece in lines:
+            if not continued:
+                tally.lines += 1
+            continued = len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n"
+            yield b"" if tally.lines <= skip else piece
 
     for event in records.iter_events(counted(), key, parse):
         yield tally.lines, event

@@ -15,6 +15,7 @@ import pytest
 
 import config
 import hooks
+from events.sources import MAX_LINE_BYTES
 from jobs import filters
 from jobs.export import run_export
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
@@ -215,6 +216,34 @@ def test_progress_inside_a_large_object_redelivers_only_the_failed_batch(
     now[0] += 2
     run_export(settings, clock=lambda: now[0])
     assert all_tags(d for d, _ in got.b) == [f"big-{i}" for i in range(60)], "resumed at the line it stopped"
+
+
+def test_resume_after_a_line_longer_than_a_read_piece_lands_on_whole_events(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """A physical line of concatenated events longer than MAX_LINE_BYTES arrives
+    in pieces; progress is kept by physical line, so a failure after it
+    resumes exactly after it: every event once, none cut in half."""
+    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="2048", ANALYTICS_EXPORT_RETRY_BASE="1")
+    calls = {"n": 0}
+
+    def flaky(data: str, batch: dict[str, t.Any]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("timeout")
+        got.b.append((data, batch))
+
+    hooks.add_action(filters.DATA_PROCESS, flaky, 10, 2)
+    long_line = b"".join(event_lines("long", 3000, pad=200))  # Firehose concatenation, no newlines
+    assert len(long_line) > 3 * MAX_LINE_BYTES
+    local.put(hour_ago(1), "mixed", [*event_lines("head", 5, pad=400), long_line, *event_lines("tail", 30, pad=400)])
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])
+    now[0] += 2
+    run_export(settings, clock=lambda: now[0])
+
+    expected = [f"head-{i}" for i in range(5)] + [f"long-{i}" for i in range(3000)] + [f"tail-{i}" for i in range(30)]
+    assert all_tags(d for d, _ in got.b) == expected
 
 
 def test_read_failure_is_retried_never_skipped(

@@ -475,6 +475,19 @@ def test_call_callback_calls_one_subscriber_like_the_hook_would() -> None:
         hooks.call_callback("one_by_one", "nowhere_xyz.f", 1, "x")
 
 
+def test_call_callback_runs_with_the_hook_as_current_filter() -> None:
+    seen: list[tuple[str | bool, bool]] = []
+
+    def subscriber(data: str) -> None:
+        seen.append((hooks.current_filter(), hooks.doing_action("one_by_one")))
+        raise RuntimeError("down")
+
+    with pytest.raises(RuntimeError):
+        hooks.call_callback("one_by_one", subscriber, 1, "data")
+    assert seen == [("one_by_one", True)]
+    assert hooks.current_filter() is False, "the stack is restored after a raise"
+
+
 # --- Running-hook edge cases -----------------------------------------------------------
 
 
