@@ -39,6 +39,7 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_EXPORT_START": "now",
     "ANALYTICS_RECONCILE_DAYS": "7",
     "ANALYTICS_QUEUE": "analytics-export",
+    "ANALYTICS_EXPORT_LOCK_TTL": "60",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -85,6 +86,8 @@ class Settings:
     export_start: str | dt.date
     reconcile_days: int
     queue_name: str
+    #: Seconds a killed worker's export lock outlives it (renewed while a run lives).
+    export_lock_ttl: int
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +118,7 @@ class Settings:
             export_start=_export_start(get("ANALYTICS_EXPORT_START")),
             reconcile_days=_int_in("ANALYTICS_RECONCILE_DAYS", get("ANALYTICS_RECONCILE_DAYS"), 1, 366),
             queue_name=_queue_name(get("ANALYTICS_QUEUE")),
+            export_lock_ttl=_int_in("ANALYTICS_EXPORT_LOCK_TTL", get("ANALYTICS_EXPORT_LOCK_TTL"), 1, 86400),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:

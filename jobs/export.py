@@ -118,7 +118,7 @@ def run_export(
         return report
     redis = redis if redis is not None else config.redis_connection(settings.redis_url)
     state = DeliveryState(redis, settings.redis_prefix)
-    lock = RunLock(redis, settings.redis_prefix)
+    lock = RunLock(redis, settings.redis_prefix, settings.export_lock_ttl)
     with lock as held:
         if not held:
             report.skipped = "locked"

@@ -6,13 +6,13 @@ alive. A worker that crashes or is killed stops renewing, so the lock expires
 ``ttl`` seconds later and the next run proceeds: no crashed worker holds it
 forever, and no run is ever long enough for a live lock to lapse.
 
-``ANALYTICS_EXPORT_LOCK_TTL`` (seconds, default 60) sets the TTL.
+``ANALYTICS_EXPORT_LOCK_TTL`` (seconds, default 60; ``config.Settings.export_lock_ttl``)
+sets the TTL.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import typing as t
 
@@ -26,26 +26,14 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_LOCK = "{prefix}export:lock"
-DEFAULT_TTL = 60
-TTL_ENV = "ANALYTICS_EXPORT_LOCK_TTL"
-
-
-def lock_ttl() -> int:
-    """The run lock's TTL in seconds (``ANALYTICS_EXPORT_LOCK_TTL``, >= 1)."""
-    value = os.environ.get(TTL_ENV, "").strip()
-    if not value:
-        return DEFAULT_TTL
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{TTL_ENV} is {value!r}: expected a whole number of seconds >= 1")
-    return int(value)
 
 
 class RunLock:
     """``with RunLock(...) as held:`` -- ``held`` is False when another run has
     it; ``lost`` turns True if renewal ever fails (stop writing then)."""
 
-    def __init__(self, redis: redis_lib.Redis, prefix: str, ttl: int | None = None) -> None:
-        self.ttl = ttl or lock_ttl()
+    def __init__(self, redis: redis_lib.Redis, prefix: str, ttl: int) -> None:
+        self.ttl = ttl
         self.name = RUN_LOCK.format(prefix=prefix)
         self._lock = redis.lock(self.name, timeout=self.ttl, blocking=False, thread_local=False)
         self._stop = threading.Event()
