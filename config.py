@@ -40,6 +40,7 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_RECONCILE_DAYS": "7",
     "ANALYTICS_QUEUE": "analytics-export",
     "ANALYTICS_EXPORT_LOCK_TTL": "60",
+    "ANALYTICS_LOG_LEVEL": "INFO",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -88,6 +89,8 @@ class Settings:
     queue_name: str
     #: Seconds a killed worker's export lock outlives it (renewed while a run lives).
     export_lock_ttl: int
+    #: Level of this service's own log lines on stderr (when nothing else configured logging).
+    log_level: str
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +122,7 @@ class Settings:
             reconcile_days=_int_in("ANALYTICS_RECONCILE_DAYS", get("ANALYTICS_RECONCILE_DAYS"), 1, 366),
             queue_name=_queue_name(get("ANALYTICS_QUEUE")),
             export_lock_ttl=_int_in("ANALYTICS_EXPORT_LOCK_TTL", get("ANALYTICS_EXPORT_LOCK_TTL"), 1, 86400),
+            log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:
@@ -215,6 +219,13 @@ def _export_start(value: str) -> str | dt.date:
         raise ConfigError(
             f"ANALYTICS_EXPORT_START is {value!r}: expected now, beginning or a date YYYY-MM-DD"
         ) from None
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"ANALYTICS_LOG_LEVEL is {value!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
 
 
 def _queue_name(value: str) -> str:

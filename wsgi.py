@@ -6,6 +6,7 @@ setting stops the process with a one-line message naming the variable.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from flask import Flask
@@ -22,6 +23,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     """An app for ``settings`` (default: from the environment), with the
     configured integrations loaded, the ``/wp-json`` blueprint and the CLI."""
     settings = settings or config.get_settings()
+    _configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config[SETTINGS_KEY] = settings
     load_integrations(settings.integrations)
@@ -29,6 +31,18 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     wpjson.init_app(app)
     _register_cli(app)
     return app
+
+
+def _configure_logging(level: str) -> None:
+    """Our log lines (export messages, skipped lines, aborted streams) go to
+    stderr with time, level and module, unless the host already configured
+    logging (then it decides)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
 
 
 def _register_cli(app: Flask) -> None:

@@ -274,7 +274,10 @@ def test_real_flask_command_creates_a_working_password(redis: redis_lib.Redis, t
     created = _flask(tmp_path, "users", "create", "alice", "--email", "alice@example.com", "--role", "administrator")
     assert created.returncode == 0, created.stderr
     made = _flask(tmp_path, "app-passwords", "create", "alice", "curl")
-    assert made.returncode == 0 and made.stderr == "", made.stderr
+    assert made.returncode == 0, made.stderr
+    # stderr carries only the audit log line, never a warning or a traceback
+    assert "created application password 'curl'" in made.stderr
+    assert not any(word in made.stderr for word in ("WARNING", "ERROR", "Traceback")), made.stderr
     password = made.stdout.splitlines()[-1]
     assert DISPLAY_FORM.match(password), made.stdout
 

@@ -92,6 +92,7 @@ def test_integrations_are_a_comma_separated_list() -> None:
         ("ANALYTICS_RECONCILE_DAYS", "0", "from 1 to 366"),
         ("ANALYTICS_QUEUE", "bad queue", "ANALYTICS_QUEUE"),
         ("ANALYTICS_EXPORT_LOCK_TTL", "0", "ANALYTICS_EXPORT_LOCK_TTL"),
+        ("ANALYTICS_LOG_LEVEL", "loud", "expected DEBUG, INFO"),
     ],
 )
 def test_malformed_values_name_the_variable_in_one_line(name: str, value: str, expected: str) -> None:
