@@ -59,7 +59,18 @@ def start_gunicorn(log: Path, env: t.Mapping[str, str], threads: int = 4) -> tup
         "ANALYTICS_SITES": SITES,
         **env,
     }
-    command = [str(GUNICORN), "-b", f"127.0.0.1:{port}", "-k", "gthread", "--threads", str(threads), "-w", "1"]
+    command = [
+        str(GUNICORN),
+        "-b",
+        f"127.0.0.1:{port}",
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
+        "-w",
+        "1",
+        "--no-control-socket",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen([*command, "wsgi:app"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
