@@ -29,7 +29,7 @@ import typing as t
 import orjson
 
 from events.layout import day_prefixes
-from events.records import flatten, iter_events
+from events.records import blog_text, flatten, iter_events, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
 if t.TYPE_CHECKING:
@@ -103,10 +103,10 @@ class SummaryBuilder:
     def add(self, data: dict[str, t.Any]) -> None:
         """Count one event under its UTC day and blog id (as ``records.event_in``
         would match it); events without a usable timestamp or blog id count nowhere."""
-        ts = _timestamp_ms(data)
+        ts = timestamp_ms(data)
         if ts is None:
             return
-        blog = _blog_text(data)
+        blog = blog_text(data)
         if blog is None:
             return
         group = self._groups.get((ts // _DAY_MS, blog))
@@ -121,32 +121,6 @@ class SummaryBuilder:
             for (day, blog), (counter, fields) in self._groups.items()
         }
         return ObjectSummary(etag=info.etag, size=info.size, groups=groups, complete=complete)
-
-
-def _timestamp_ms(data: dict[str, t.Any]) -> int | None:
-    """``event_timestamp`` as ``records.event_in`` reads it, or None."""
-    ts = data.get("event_timestamp")
-    if type(ts) is int:
-        return ts
-    if isinstance(ts, bool) or not isinstance(ts, (int, float, str)):
-        return None
-    try:
-        return int(ts)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _blog_text(data: dict[str, t.Any]) -> str | None:
-    """``attributes.blogId`` as the text ``records.event_in`` compares, or None."""
-    attributes = data.get("attributes")
-    if type(attributes) is not dict:
-        return None
-    value = attributes.get("blogId")
-    if value is None:
-        return None
-    if type(value) is str:
-        return value.strip()
-    return str(value)
 
 
 def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:

@@ -175,32 +175,44 @@ def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Itera
     yield Event(text[start:], data)
 
 
+def timestamp_ms(data: dict[str, t.Any]) -> int | None:
+    """``event_timestamp`` as integer milliseconds (numbers and numeric text
+    accepted), or None when it has none usable."""
+    ts = data.get("event_timestamp")
+    if type(ts) is int:
+        return ts
+    if isinstance(ts, bool) or not isinstance(ts, (int, float, str)):
+        return None
+    try:
+        return int(ts)
+    except (ValueError, OverflowError):
+        return None
+
+
+def blog_text(data: dict[str, t.Any]) -> str | None:
+    """``attributes.blogId`` as the text a site's blog id is compared with, or None."""
+    attributes = data.get("attributes")
+    if type(attributes) is not dict:
+        return None
+    value = attributes.get("blogId")
+    if value is None:
+        return None
+    if type(value) is str:
+        return value.strip()
+    return str(value)
+
+
 def event_in(data: dict[str, t.Any], start_ms: int, end_ms: int, blog_id: int | None) -> bool:
     """``event_timestamp`` in [start_ms, end_ms) and ``attributes.blogId`` equal to
     ``blog_id`` (compared as text; None means any site)."""
     ts = data.get("event_timestamp")
-    if type(ts) is not int:
-        if isinstance(ts, bool) or not isinstance(ts, (int, float, str)):
-            return False
-        try:
-            ts = int(ts)
-        except (ValueError, OverflowError):
+    if type(ts) is not int:  # the common case is an int: checked inline, for speed
+        ts = timestamp_ms(data)
+        if ts is None:
             return False
     if not start_ms <= ts < end_ms:
         return False
-    if blog_id is None:
-        return True
-    attributes = data.get("attributes")
-    if type(attributes) is not dict:
-        return False
-    value = attributes.get("blogId")
-    if value is None:
-        return False
-    if type(value) is str:
-        return value.strip() == str(blog_id)
-    if type(value) is int:
-        return value == blog_id
-    return str(value) == str(blog_id)
+    return blog_id is None or blog_text(data) == str(blog_id)
 
 
 def _scalar(value: t.Any) -> str:

@@ -195,10 +195,8 @@ def test_failing_subscriber_backs_off_and_gets_everything(
     assert all_tags(d for d, _ in got.b) == ["x-0", "x-1", "x-2", "y-0", "y-1"], "b got each batch once"
 
 
-def test_progress_inside_a_large_object_redelivers_only_the_failed_batch(
-    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
-) -> None:
-    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="1024", ANALYTICS_EXPORT_RETRY_BASE="1")
+def failing_on_third_call() -> t.Callable[[str, dict[str, t.Any]], None]:
+    """A subscriber that records into ``got.b`` but raises on its third call."""
     calls = {"n": 0}
 
     def flaky(data: str, batch: dict[str, t.Any]) -> None:
@@ -207,7 +205,14 @@ def test_progress_inside_a_large_object_redelivers_only_the_failed_batch(
             raise ConnectionError("timeout")
         got.b.append((data, batch))
 
-    hooks.add_action(filters.DATA_PROCESS, flaky, 10, 2)
+    return flaky
+
+
+def test_progress_inside_a_large_object_redelivers_only_the_failed_batch(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="1024", ANALYTICS_EXPORT_RETRY_BASE="1")
+    hooks.add_action(filters.DATA_PROCESS, failing_on_third_call(), 10, 2)
     local.put(hour_ago(1), "big", event_lines("big", 60, pad=40))
     now = [time.time()]
     run_export(settings, clock=lambda: now[0])
@@ -225,15 +230,7 @@ def test_resume_after_a_line_longer_than_a_read_piece_lands_on_whole_events(
     in pieces; progress is kept by physical line, so a failure after it
     resumes exactly after it: every event once, none cut in half."""
     settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="2048", ANALYTICS_EXPORT_RETRY_BASE="1")
-    calls = {"n": 0}
-
-    def flaky(data: str, batch: dict[str, t.Any]) -> None:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise ConnectionError("timeout")
-        got.b.append((data, batch))
-
-    hooks.add_action(filters.DATA_PROCESS, flaky, 10, 2)
+    hooks.add_action(filters.DATA_PROCESS, failing_on_third_call(), 10, 2)
     long_line = b"".join(event_lines("long", 3000, pad=200))  # Firehose concatenation, no newlines
     assert len(long_line) > 3 * MAX_LINE_BYTES
     local.put(hour_ago(1), "mixed", [*event_lines("head", 5, pad=400), long_line, *event_lines("tail", 30, pad=400)])
