@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -200,7 +201,9 @@ def ensure_data(events: int) -> DataSet:
     """The day of ``events`` events over three sites, generated once into
     ``bench/data/<events>-seed<seed>/`` and reused while its arguments match."""
     generator = "demo-data"
-    path = BENCH / "data" / f"{events}-seed{SEED}"
+    # The generator's own source is part of the cache key: a changed generator makes new data.
+    version = hashlib.sha256((ROOT / "events" / "demo.py").read_bytes()).hexdigest()[:8]
+    path = BENCH / "data" / f"{events}-seed{SEED}-{version}"
     meta = path / ".bench.json"
     if meta.exists():
         info = json.loads(meta.read_text())
