@@ -49,11 +49,12 @@ LATE_HOURS = 2
 #: Every Redis key of the benchmark starts with this.
 REDIS_PREFIX = "analytics-bench:"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
-#: gunicorn: one process per core (the work is CPU-bound Python, one GIL per
-#: process), and enough threads that the 8 concurrent downloads are all in
-#: flight at once (2 x 4) instead of queued behind each other.
-GUNICORN_WORKERS = 2
-GUNICORN_THREADS = 4
+#: gunicorn as scripts/run serves: two processes per core with two threads each
+#: (the work is CPU-bound Python, one GIL per process; measured 4 x 2 at 1.58x
+#: one download for 8 concurrent ones, 2 x 4 at 1.03x), so the 8 concurrent
+#: downloads are all in flight at once instead of queued.
+GUNICORN_WORKERS = 2 * (os.cpu_count() or 1)
+GUNICORN_THREADS = 2
 CONCURRENT = 8
 USER = "admin"
 
@@ -319,6 +320,7 @@ class Server:
             str(GUNICORN_THREADS),
             "--timeout",
             "0",
+            "--no-control-socket",
             "wsgi:app",
         ]
 
@@ -1031,11 +1033,11 @@ def write_report(
         f"- the endpoint serves blog {BLOG}'s share of {BENCH_DAY}: {base['big'].floor_events:,} events (big), "
         f"{base['small'].floor_events:,} (small); the floor reads the same {base['big'].objects} objects "
         f"(hour before the day, its 24 hours, {LATE_HOURS} late hours)",
-        f"- server: gunicorn gthread, {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (default 2 x 4: one "
-        "process per core because the work is CPU-bound Python, one GIL per process, and 2 x 4 threads so that "
-        f"the {CONCURRENT} concurrent downloads are all in flight rather than queued; `--workers`/`--threads` "
-        "try another); curl over loopback; a concurrent sample is 8 whole downloads, so it is taken "
-        "max(1, repeat // 2) times, and pandas (the slowest baseline) at most twice",
+        f"- server: gunicorn gthread, {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (default, as "
+        "scripts/run: two processes per core with two threads each, because the work is CPU-bound Python with one "
+        f"GIL per process, and so that the {CONCURRENT} concurrent downloads are all in flight rather than queued; "
+        "`--workers`/`--threads` try another); curl over loopback; a concurrent sample is 8 whole downloads, "
+        "so it is taken max(1, repeat // 2) times, and pandas (the slowest baseline) at most twice",
         "",
         "## Results",
         "",
