@@ -14,6 +14,7 @@ import logging
 import typing as t
 
 import config
+from events.catalog import warm_days
 from integrations import load_integrations
 
 from .export import run_export
@@ -42,11 +43,6 @@ def catalog_warm_job() -> int:
     """Summarise today's and yesterday's objects (UTC) so that day requests
     find their catalog warm. Returns how many objects were read."""
     settings = _settings()
-    try:
-        from events.catalog import warm_days
-    except ImportError as exc:  # the catalog is optional for the export
-        logger.warning("catalog warm-up skipped: %s", exc)
-        return 0
     today = dt.datetime.now(dt.UTC).date()
     return warm_days(settings, [today - dt.timedelta(days=1), today])
 
