@@ -136,8 +136,8 @@ def main() -> None:
     for name in wanted:
         kind = "x floor time" if name in ("cold", "warm") else "x floor events/s"
         print(
-            f"{name:10s} median {statistics.median(times[name]):.3f} s  ratio median {statistics.median(ratios[name]):.2f} "
-            f"{kind}  (ratios {', '.join(f'{r:.2f}' for r in ratios[name])})"
+            f"{name:10s} median {statistics.median(times[name]):.3f} s  "
+            f"ratio median {statistics.median(ratios[name]):.2f} {kind}  (ratios {', '.join(f'{r:.2f}' for r in ratios[name])})"
         )
     clear()
 

@@ -251,7 +251,10 @@ def summarize_objects(source: Source, infos: t.Sequence[ObjectInfo]) -> t.Iterat
     pool of processes, one per CPU, made for this call and shut down after it:
     the processes come from a ``forkserver`` (a clean single-threaded process),
     never forked from this one, which may be a threaded gunicorn worker holding
-    locks. A few objects are summarized here: a pool's start costs more."""
+    locks. As with any such pool, the main module is imported by the workers
+    and must be import-safe (gunicorn's, rq's, flask's and pytest's are); if
+    the pool fails, the rest is summarized here. A few objects are summarized
+    here anyway: a pool's start costs more."""
     workers = min(os.cpu_count() or 1, len(infos))
     if workers < 2 or len(infos) < PARALLEL_MIN_OBJECTS:
         for info in infos:
@@ -259,18 +262,26 @@ def summarize_objects(source: Source, infos: t.Sequence[ObjectInfo]) -> t.Iterat
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["events.catalog"])
-    location = source.location
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ),)
-    ) as pool:
-        try:
-            for raw in pool.map(_summarize_in_worker, [location] * len(infos), infos):
-                summary = ObjectSummary.from_bytes(raw)
-                assert summary is not None
-                yield summary
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    done = 0
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ),)
+        ) as pool:
+            try:
+                for raw in pool.map(_summarize_in_worker, [source.location] * len(infos), infos):
+                    summary = ObjectSummary.from_bytes(raw)
+                    assert summary is not None
+                    yield summary
+                    done += 1
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    except (concurrent.futures.process.BrokenProcessPool, OSError) as exc:
+        # A pool cannot run where the main module is not import-safe (no
+        # ``if __name__ == "__main__"``) or processes cannot be made: be slower, not wrong.
+        logger.warning("catalog: summarizing in this process, the process pool failed: %s", exc)
+        for info in infos[done:]:
+            yield summarize_object(source, info)
 
 
 def summary_key(prefix: str, key: str) -> str:
