@@ -137,7 +137,8 @@ def main() -> None:
         kind = "x floor time" if name in ("cold", "warm") else "x floor events/s"
         print(
             f"{name:10s} median {statistics.median(times[name]):.3f} s  "
-            f"ratio median {statistics.median(ratios[name]):.2f} {kind}  (ratios {', '.join(f'{r:.2f}' for r in ratios[name])})"
+            f"ratio median {statistics.median(ratios[name]):.2f} {kind}  "
+            f"(ratios {', '.join(f'{r:.2f}' for r in ratios[name])})"
         )
     clear()
 
