@@ -21,47 +21,87 @@ stops at the same place, so totals still agree.
 
 from __future__ import annotations
 
+import base64
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
+import multiprocessing
+import os
 import typing as t
+import zlib
 
 import orjson
 
 from events.layout import day_prefixes
-from events.records import blog_text, flatten, iter_events, timestamp_ms
+from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
 
-    from config import Settings
+    from config import Settings, SourceLocation
     from events.sources import Source
 
 logger = logging.getLogger(__name__)
 
-#: One orjson blob per object: ``{etag, size, complete, fields: [[name, ...], ...],
-#: groups: [[day ISO, blog text, count, index into fields], ...]}``.
+#: One orjson blob per object: ``{v, etag, size, complete, lines, fields: [[name, ...], ...],
+#: groups: [[day ISO, blog text, count, index into fields, line bitmap or null], ...]}``.
 SUMMARY_KEY = "{prefix}catalog:object:{key}"
+#: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps).
+FORMAT_VERSION = 2
 #: Summaries expire after this many seconds (an expired one is recomputed when needed).
 SUMMARY_TTL = 90 * 86_400
 #: How many summaries one ``MGET`` fetches.
 MGET_BATCH = 500
+#: Fewer missing objects than this are summarized in this process: a pool's start costs more.
+PARALLEL_MIN_OBJECTS = 3
 
 _DAY_MS = 86_400_000
 _EPOCH = dt.date(1970, 1, 1)
+#: Line selectors (one byte 0/1 per line) to and from ASCII '0'/'1', to pack them as the bits of an int in C.
+_TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
+_FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def pack_lines(indexes: t.Sequence[int], lines: int) -> bytes:
+    """A compact bitmap of the line positions ``indexes`` among ``lines`` lines
+    (bit i = line i, zlib-compressed: a group of a neighbouring day is mostly zeros)."""
+    selector = bytearray(lines)
+    for index in indexes:
+        selector[index] = 1
+    bits = int(selector.translate(_TO_DIGITS)[::-1] or b"0", 2)
+    return zlib.compress(bits.to_bytes((lines + 7) // 8, "little"))
+
+
+def line_selector(packed: bytes, lines: int) -> bytes:
+    """The inverse of ``pack_lines``: one byte per line, 1 where the line is
+    selected, ready for ``itertools.compress`` over the object's lines."""
+    bits = int.from_bytes(zlib.decompress(packed), "little")
+    return format(bits, "b").zfill(lines)[::-1].encode().translate(_FROM_DIGITS)
 
 
 @dataclasses.dataclass
 class ObjectSummary:
     """What one object holds: per (UTC day ISO, blog id text), the event count
     and the flattened field names. ``complete`` is False for a corrupt object
-    read up to its damage."""
+    read up to its damage.
+
+    ``lines`` is the number of lines the bitmaps cover (through the last line
+    holding an event), and ``selections``
+    maps each group to the bitmap (``pack_lines``) of the lines that hold its
+    events, each line one event exactly as stored: streaming those lines
+    stripped gives the same bytes as parsing and filtering, without parsing.
+    It is empty when the object needs the parse path (a repaired line: BOM,
+    concatenated objects, a line too long for one piece, an invalid line; or
+    a corrupt object)."""
 
     etag: str
     size: int
     groups: dict[tuple[str, str], tuple[int, frozenset[str]]]
     complete: bool = True
+    lines: int = 0
+    selections: dict[tuple[str, str], bytes] = dataclasses.field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         """Compact form: field sets shared between groups are stored once."""
@@ -72,55 +112,101 @@ class ObjectSummary:
             if fields not in index_of:
                 index_of[fields] = len(field_sets)
                 field_sets.append(sorted(fields))
-            groups.append([day, blog, count, index_of[fields]])
+            packed = self.selections.get((day, blog))
+            bitmap = base64.b64encode(packed).decode() if packed is not None else None
+            groups.append([day, blog, count, index_of[fields], bitmap])
         return orjson.dumps(
-            {"etag": self.etag, "size": self.size, "complete": self.complete, "fields": field_sets, "groups": groups}
+            {
+                "v": FORMAT_VERSION,
+                "etag": self.etag,
+                "size": self.size,
+                "complete": self.complete,
+                "lines": self.lines,
+                "fields": field_sets,
+                "groups": groups,
+            }
         )
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> ObjectSummary:
+    def from_bytes(cls, raw: bytes) -> ObjectSummary | None:
+        """The summary, or None for a blob of another format version (to be recomputed)."""
         data = orjson.loads(raw)
+        if data.get("v") != FORMAT_VERSION:
+            return None
         field_sets = [frozenset(names) for names in data["fields"]]
-        groups = {(day, blog): (int(count), field_sets[index]) for day, blog, count, index in data["groups"]}
-        return cls(etag=data["etag"], size=int(data["size"]), groups=groups, complete=bool(data["complete"]))
+        groups = {}
+        selections = {}
+        for day, blog, count, index, bitmap in data["groups"]:
+            groups[(day, blog)] = (int(count), field_sets[index])
+            if bitmap is not None:
+                selections[(day, blog)] = base64.b64decode(bitmap)
+        return cls(
+            etag=data["etag"],
+            size=int(data["size"]),
+            groups=groups,
+            complete=bool(data["complete"]),
+            lines=int(data["lines"]),
+            selections=selections,
+        )
 
 
 class DaySummary(t.NamedTuple):
-    """One site's day: how many events, their sorted field names, and the
-    objects holding at least one of them (ascending keys)."""
+    """One site's day: how many events, their sorted field names, the objects
+    holding at least one of them (ascending keys), and per object key the
+    ``line_selector`` of its lines holding them, where the object can be
+    streamed without parsing (absent: parse and filter it)."""
 
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
+    selectors: t.Mapping[str, tuple[bytes, int]] = {}  # never mutated
+
+    def selector(self, key: str) -> bytes | None:
+        """One byte per line of the object, 1 where the line is one of the
+        day's events of the site; None when the object must be parsed."""
+        packed = self.selectors.get(key)
+        return None if packed is None else line_selector(*packed)
 
 
 class SummaryBuilder:
-    """Accumulates the summary of one object from its events' parsed data."""
+    """Accumulates the summary of one object from its events' parsed data and line positions."""
 
     def __init__(self) -> None:
         self._groups: dict[tuple[int, str], tuple[list[int], set[str]]] = {}
 
-    def add(self, data: dict[str, t.Any]) -> None:
+    def add(self, data: dict[str, t.Any], index: int = -1) -> None:
         """Count one event under its UTC day and blog id (as ``records.event_in``
-        would match it); events without a usable timestamp or blog id count nowhere."""
-        ts = timestamp_ms(data)
-        if ts is None:
-            return
+        would match it), at line ``index``; events without a usable timestamp or
+        blog id count nowhere."""
+        ts = data.get("event_timestamp")
+        if type(ts) is not int:
+            ts = timestamp_ms(data)
+            if ts is None:
+                return
         blog = blog_text(data)
         if blog is None:
             return
         group = self._groups.get((ts // _DAY_MS, blog))
         if group is None:
-            group = self._groups[(ts // _DAY_MS, blog)] = ([0], set())
-        group[0][0] += 1
-        group[1].update(flatten(data))
+            group = self._groups[(ts // _DAY_MS, blog)] = ([], set())
+        group[0].append(index)
+        add_field_names(group[1], data)
 
-    def build(self, info: ObjectInfo, complete: bool = True) -> ObjectSummary:
-        groups = {
-            ((_EPOCH + dt.timedelta(days=day)).isoformat(), blog): (counter[0], frozenset(fields))
-            for (day, blog), (counter, fields) in self._groups.items()
-        }
-        return ObjectSummary(etag=info.etag, size=info.size, groups=groups, complete=complete)
+    def build(self, info: ObjectInfo, complete: bool = True, clean: bool = False) -> ObjectSummary:
+        """The summary; when ``clean`` (every event came from a line of its own,
+        as ``iter_indexed_events`` reports) also each group's line bitmap."""
+        groups = {}
+        selections = {}
+        # The bitmaps end at the last line holding an event: streaming stops reading there.
+        lines = 1 + max((indexes[-1] for indexes, _ in self._groups.values()), default=-1) if clean else 0
+        for (day, blog), (indexes, fields) in self._groups.items():
+            name = ((_EPOCH + dt.timedelta(days=day)).isoformat(), blog)
+            groups[name] = (len(indexes), frozenset(fields))
+            if clean:
+                selections[name] = pack_lines(indexes, lines)
+        return ObjectSummary(
+            etag=info.etag, size=info.size, groups=groups, complete=complete, lines=lines, selections=selections
+        )
 
 
 def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
@@ -128,14 +214,74 @@ def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
     summarized up to its damage (logged); other SourceErrors propagate."""
     builder = SummaryBuilder()
     complete = True
+    report = ParseReport()
     try:
         with source.open_lines(info.key) as lines:
-            for event in iter_events(lines, info.key):
-                builder.add(event.data)
+            add = builder.add
+            for index, data in iter_indexed_events(lines, info.key, report):
+                add(data, index)
     except CorruptObjectError as exc:
         logger.warning("summary of %s covers only the events before its damage: %s", info.key, exc)
         complete = False
-    return builder.build(info, complete)
+    return builder.build(info, complete, clean=complete and not report.repaired)
+
+
+#: Per worker process of a summary pool: the source it opened (an S3 client is costly to build).
+_worker_sources: dict[SourceLocation, Source] = {}
+
+
+def _adopt_environment(environ: dict[str, str]) -> None:
+    """Run a pool's worker with the environment of the process that made the
+    pool (credentials, endpoints), not that of the forkserver's start."""
+    os.environ.clear()
+    os.environ.update(environ)
+    _worker_sources.clear()
+
+
+def _summarize_in_worker(location: SourceLocation, info: ObjectInfo) -> bytes:
+    source = _worker_sources.get(location)
+    if source is None:
+        source = _worker_sources[location] = open_source(location)
+    return summarize_object(source, info).to_bytes()
+
+
+def summarize_objects(source: Source, infos: t.Sequence[ObjectInfo]) -> t.Iterator[ObjectSummary]:
+    """``summarize_object`` of each of ``infos``, in order. Summarizing is
+    CPU-bound Python (parsing, names), so several objects are summarized in a
+    pool of processes, one per CPU, made for this call and shut down after it:
+    the processes come from a ``forkserver`` (a clean single-threaded process),
+    never forked from this one, which may be a threaded gunicorn worker holding
+    locks. As with any such pool, the main module is imported by the workers
+    and must be import-safe (gunicorn's, rq's, flask's and pytest's are); if
+    the pool fails, the rest is summarized here. A few objects are summarized
+    here anyway: a pool's start costs more."""
+    workers = min(os.cpu_count() or 1, len(infos))
+    if workers < 2 or len(infos) < PARALLEL_MIN_OBJECTS:
+        for info in infos:
+            yield summarize_object(source, info)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["events.catalog"])
+    done = 0
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ),)
+        ) as pool:
+            try:
+                for raw in pool.map(_summarize_in_worker, [source.location] * len(infos), infos):
+                    summary = ObjectSummary.from_bytes(raw)
+                    assert summary is not None
+                    yield summary
+                    done += 1
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    except (concurrent.futures.process.BrokenProcessPool, OSError) as exc:
+        # A pool cannot run where the main module is not import-safe (no
+        # ``if __name__ == "__main__"``) or processes cannot be made: be slower, not wrong.
+        logger.warning("catalog: summarizing in this process, the process pool failed: %s", exc)
+        for info in infos[done:]:
+            yield summarize_object(source, info)
 
 
 def summary_key(prefix: str, key: str) -> str:
@@ -143,8 +289,8 @@ def summary_key(prefix: str, key: str) -> str:
 
 
 def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[ObjectInfo]) -> list[ObjectSummary | None]:
-    """The stored summary of each object, or None where there is none or it was
-    computed from another ETag or size."""
+    """The stored summary of each object, or None where there is none, it was
+    computed from another ETag or size, or it has another format version."""
     found: list[ObjectSummary | None] = []
     for start in range(0, len(infos), MGET_BATCH):
         batch = infos[start : start + MGET_BATCH]
@@ -194,27 +340,35 @@ def day_summary(
     *,
     on_read: t.Callable[[ObjectInfo], None] | None = None,
 ) -> DaySummary:
-    """Count and fields of one site's day, from the stored summaries; objects
-    without a valid summary are read and summarized first (``on_read`` is
-    called for each). Raises SourceError when the store cannot be listed or an
-    object cannot be read, and redis errors when Redis is unreachable."""
+    """Count, fields and line selections of one site's day, from the stored
+    summaries; objects without a valid summary are read and summarized first
+    (``summarize_objects``; ``on_read`` is called for each). Raises SourceError
+    when the store cannot be listed or an object cannot be read, and redis
+    errors when Redis is unreachable."""
     infos = list_day_objects(source, day, late_hours)
+    summaries = load_summaries(redis, prefix, infos)
+    missing = [index for index, summary in enumerate(summaries) if summary is None]
+    for index, summary in zip(missing, summarize_objects(source, [infos[i] for i in missing]), strict=True):
+        store_summary(redis, prefix, infos[index].key, summary)
+        summaries[index] = summary
+        if on_read is not None:
+            on_read(infos[index])
     wanted = (day.isoformat(), str(blog_id))
     count = 0
     fields: set[str] = set()
     objects: list[ObjectInfo] = []
-    for info, summary in zip(infos, load_summaries(redis, prefix, infos), strict=True):
-        if summary is None:
-            summary = summarize_object(source, info)
-            store_summary(redis, prefix, info.key, summary)
-            if on_read is not None:
-                on_read(info)
+    selectors: dict[str, tuple[bytes, int]] = {}
+    for info, summary in zip(infos, summaries, strict=True):
+        assert summary is not None
         group = summary.groups.get(wanted)
         if group:
             count += group[0]
             fields.update(group[1])
             objects.append(info)
-    return DaySummary(count, tuple(sorted(fields)), objects)
+            packed = summary.selections.get(wanted)
+            if packed is not None:
+                selectors[info.key] = (packed, summary.lines)
+    return DaySummary(count, tuple(sorted(fields)), objects, selectors)
 
 
 def warm_days(settings: Settings, days: list[dt.date]) -> int:
@@ -229,11 +383,10 @@ def warm_days(settings: Settings, days: list[dt.date]) -> int:
     for day in days:
         prefixes.update(day_prefixes(day, settings.late_hours))
     infos = list_objects(source, prefixes)
-    read = 0
-    for info, summary in zip(infos, load_summaries(redis, settings.redis_prefix, infos), strict=True):
-        if summary is None:
-            store_summary(redis, settings.redis_prefix, info.key, summarize_object(source, info))
-            read += 1
-    if read:
-        logger.info("catalog: summarized %s object(s) for %s day(s)", read, len(days))
-    return read
+    summaries = load_summaries(redis, settings.redis_prefix, infos)
+    missing = [info for info, summary in zip(infos, summaries, strict=True) if summary is None]
+    for info, summary in zip(missing, summarize_objects(source, missing), strict=True):
+        store_summary(redis, settings.redis_prefix, info.key, summary)
+    if missing:
+        logger.info("catalog: summarized %s object(s) for %s day(s)", len(missing), len(days))
+    return len(missing)

@@ -46,6 +46,8 @@ class ParseReport:
     events: int = 0
     invalid_count: int = 0
     invalid: list[InvalidLine] = dataclasses.field(default_factory=list)
+    #: Non-blank lines that did not parse as one object as they are (set by ``iter_indexed_events``).
+    repaired: int = 0
 
     def add_invalid(self, key: str, line_no: int, reason: str) -> None:
         """Count an invalid line, keep it if there is room, and log it (capped per object)."""
@@ -95,6 +97,57 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
                 report.add_invalid(key, line_no, f"a JSON {type(data).__name__}, not an object")
     finally:
         report.events += events
+
+
+def iter_indexed_events(
+    lines: t.Iterable[bytes], key: str, report: ParseReport
+) -> t.Iterator[tuple[int, dict[str, t.Any]]]:
+    """The events of ``iter_events`` as ``(index, data)``, for the catalog:
+    ``index`` is the 0-based position in ``lines`` of a line that held exactly
+    this one object and parsed as it is (its stripped bytes are the event's
+    raw text), or -1 for an event that needed a repair. Each line that needed
+    one (BOM, concatenated objects, pieces of a long line, invalid) counts in
+    ``report.repaired``; after a long line, later indexes no longer match
+    positions, so a consumer must not use them once ``report.repaired`` is set."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    events = 0
+    rest = iter(lines)
+    try:
+        for index, line in enumerate(rest):
+            try:
+                data = loads(line)
+            except decode_error:
+                if not line.strip(_WS):
+                    continue  # a blank line holds nothing in either path
+                report.repaired += 1
+                if len(line) >= MAX_LINE_BYTES and line[-1:] != b"\n":
+                    repaired = _long_line(line, rest, key, index + 1, report)
+                else:
+                    repaired = _repair(line, key, index + 1, report)
+                for event in repaired:
+                    events += 1
+                    yield -1, event.data
+                continue
+            if type(data) is dict:
+                events += 1
+                yield index, data
+            else:
+                report.add_invalid(key, index + 1, f"a JSON {type(data).__name__}, not an object")
+    finally:
+        report.events += events
+
+
+def add_field_names(names: set[str], data: dict[str, t.Any], prefix: str = "") -> None:
+    """Add the names ``flatten(data)`` would have to ``names``, without
+    converting any value: the catalog needs only the names, for every event."""
+    for name, value in data.items():
+        kind = type(value)
+        if kind is dict:
+            if value:
+                add_field_names(names, value, prefix + name + ".")
+        elif value is not None and (kind is not list or value):
+            names.add(prefix + name)
 
 
 def _leading_objects(text: bytes, rest_at: list[int]) -> t.Iterator[Event]:

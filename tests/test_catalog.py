@@ -145,3 +145,85 @@ def test_list_objects_uses_one_call_per_full_date_and_keeps_key_order(
     data.write_local(tmp_path / "events", files)
     keys = [info.key for info in catalog.list_day_objects(open_source(make_settings().source), data.DAY, 2)]
     assert keys == sorted(k for k in data.day_files())
+
+
+# ------------------------------------------------------------------ format v2: line bitmaps, versions, parallel
+
+
+def test_a_summary_of_an_older_format_version_is_recomputed(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    key = "2026/11/25/13/analytics-1-2026-11-25-13-05-00-cccc"
+    stored = orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:{key}"))
+    assert stored["v"] == catalog.FORMAT_VERSION
+    # A v1 blob (no version, no bitmaps) with a wrong count: it must not be trusted.
+    old = {k: stored[k] for k in ("etag", "size", "complete", "fields")}
+    old["groups"] = [[day, blog, 999, index] for day, blog, _count, index, _bitmap in stored["groups"]]
+    redis.set(f"{TEST_PREFIX}catalog:object:{key}", orjson.dumps(old))
+    read: list[str] = []
+    again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
+    assert read == [key]
+    assert again == first
+    assert orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:{key}"))["v"] == catalog.FORMAT_VERSION
+
+
+def _messy_files() -> dict[str, bytes]:
+    """Clean objects, plus one with a BOM line, two events concatenated on one
+    line, an invalid line and blank lines among clean ones."""
+    files = data.day_files()
+    s = int(dt.datetime(2026, 11, 25, 6, tzinfo=dt.UTC).timestamp() * 1000)
+    files["2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff"] = b"\n".join(
+        [
+            data.event(500, s, 1),
+            b"\xef\xbb\xbf" + data.event(501, s + 1, 1),
+            data.event(502, s + 2, 2) + data.event(503, s + 3, 1),
+            b'{"broken": ',
+            b"",
+            data.event(504, s + 4, 1),
+        ]
+    )
+    return files
+
+
+def test_only_objects_of_clean_lines_get_line_bitmaps(
+    make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    files = _messy_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    infos = catalog.list_day_objects(source, data.DAY, 2)
+    messy = {"2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff", "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb"}
+    for info in infos:
+        summary = catalog.summarize_object(source, info)
+        if info.key in messy:  # a BOM, concatenated objects, an invalid line
+            assert summary.selections == {}
+            continue
+        assert set(summary.selections) == set(summary.groups)
+        lines = (gzip.decompress(files[info.key]) if files[info.key][:2] == b"\x1f\x8b" else files[info.key]).split(
+            b"\n"
+        )
+        for (day, blog), packed in summary.selections.items():
+            selector = catalog.line_selector(packed, summary.lines)
+            chosen = [line.strip() for line, take in zip(lines, selector, strict=False) if take]
+            assert chosen == data.expected_events({info.key: files[info.key]}, dt.date.fromisoformat(day), int(blog))
+
+
+def test_parallel_summaries_equal_serial_ones(
+    make_settings: t.Callable[..., config.Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = _messy_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    infos = catalog.list_day_objects(source, data.DAY, 2)
+    assert len(infos) >= catalog.PARALLEL_MIN_OBJECTS
+    serial = [catalog.summarize_object(source, info) for info in infos]
+    assert list(catalog.summarize_objects(source, infos)) == serial
+    assert "process pool failed" not in caplog.text  # really summarized in the pool
+    assert (
+        sum(s.groups.get((data.DAY.isoformat(), "1"), (0,))[0] for s in serial)
+        == len(data.expected_events(files, data.DAY, 1)) + 2
+    )  # the BOM line and the second of the concatenated events, which the independent reader skips

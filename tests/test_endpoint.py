@@ -418,3 +418,52 @@ def test_demo_data_totals_match_what_the_generator_wrote(
         lines = response.data.splitlines()
         assert len(lines) == expected
         assert all(orjson.loads(line)["attributes"]["blogId"] == str(blog) for line in lines)
+
+
+# ------------------------------------------------------------------ raw lines from the catalog vs parsing
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
+def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> None:
+    """Clean objects are served from the catalog's line bitmaps without
+    parsing; an object with a BOM line, concatenated events and an invalid
+    line is parsed. Either way the body is what parsing every line gives."""
+    from events import catalog
+    from events.sources import open_source
+    from wpjson import _stream
+
+    s = data._DAY_START_MS + 6 * data.HOUR_MS
+    messy = {
+        "2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff": b"\n".join(
+            [
+                data.event(500, s, 1),
+                b"\xef\xbb\xbf" + data.event(501, s + 1, 1),
+                data.event(502, s + 2, 2) + data.event(503, s + 3, 1),
+                b'{"broken": ',
+                data.event(504, s + 4, 1) + b"\r",
+            ]
+        )
+    }
+    data.write_local(env.root, messy)
+    files = {**env.files, **messy}
+    cold = env.client.get(URL + f"?format={fmt}&chunk_size=2", headers=env.admin)
+    warm = env.client.get(URL + f"?format={fmt}&chunk_size=2", headers=env.admin)
+    assert cold.headers[SUMMARIZED_HEADER] == str(len(files)) and warm.headers[SUMMARIZED_HEADER] == "0"
+
+    settings = env.app.config[wsgi.SETTINGS_KEY]
+    source = open_source(settings.source)
+    summary = catalog.day_summary(source, config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
+    assert summary.selector(next(iter(messy))) is None  # the messy object takes the parse path
+    assert any(summary.selector(o.key) is not None for o in summary.objects)
+    parsed = _stream.body(_stream.day_events(source, summary.objects, data.DAY, 1), fmt, summary.fields, 2, False)
+    expected = b"".join(parsed)
+    assert warm.data == cold.data == expected
+    assert int(warm.headers["X-WP-Total"]) == len(data.expected_events(files, data.DAY, 1)) + 2  # BOM + concatenated
+    if fmt != "csv":
+        assert data.event(503, s + 3, 1) in warm.data and data.event(501, s + 1, 1) in warm.data
+
+
+def config_redis(settings: config.Settings) -> redis_lib.Redis:
+    import config as config_module
+
+    return config_module.redis_connection(settings.redis_url)

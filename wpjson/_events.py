@@ -134,8 +134,7 @@ def events(date: str) -> Response:
         headers["Content-Encoding"] = "gzip"
     body: t.Iterator[bytes] = iter(())  # HEAD: same headers, no body (an iterator: no Content-Length)
     if request.method != "HEAD":
-        events_of_day = _stream.day_events(store, summary.objects, day, blog_id)
-        body = _stream.body(events_of_day, fmt, summary.fields, chunk_size, compress)
+        body = _stream.day_body(store, summary, day, blog_id, fmt, chunk_size, compress)
     logger.info(
         "events %s blog %s as %s: %s event(s) from %s object(s), %s summarized now",
         day,

@@ -5,6 +5,14 @@ a time whatever the size of the day, and each chunk is written and flushed on
 its own. Closing the generator (the client went away) closes the object being
 read, through the ``open_lines`` context manager, and reads nothing more.
 
+``day_body`` (the route's) serves JSON and NDJSON without parsing where the
+catalog knows which lines of an object hold the day's events of the site
+(``DaySummary.selector``): those lines, stripped, are the raw events, so a
+chunk is only bytes, moved by C-level ``itertools`` from the read to the join.
+Other objects are parsed and filtered. CSV must parse to flatten, but parses
+only the selected lines, and writes each row at once instead of holding a
+chunk of parsed events.
+
 A read failure after the first byte cannot become an error status any more:
 it is logged with the object's key and the generator raises ``StreamAborted``,
 so the server drops the connection without the final chunk (curl reports
@@ -17,9 +25,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import logging
+import operator
 import typing as t
 import zlib
+
+import orjson
 
 from events.layout import day_bounds_ms
 from events.records import Event, event_in, flatten, iter_events
@@ -28,6 +40,7 @@ from events.sources import CorruptObjectError, SourceError
 if t.TYPE_CHECKING:
     import datetime as dt
 
+    from events.catalog import DaySummary
     from events.sources import ObjectInfo, Source
 
 logger = logging.getLogger(__name__)
@@ -65,6 +78,134 @@ def day_events(source: Source, objects: t.Iterable[ObjectInfo], day: dt.date, bl
             logger.warning("streamed %s only up to its damage: %s", info.key, exc)
         except SourceError as exc:
             raise StreamAborted(info.key, exc) from exc
+
+
+#: What ``records.iter_events`` strips around an event's raw text.
+_WS = b" \t\r\n\x0b\x0c"
+_strip = operator.methodcaller("strip", _WS)
+
+
+@contextlib.contextmanager
+def _reading(key: str) -> t.Iterator[None]:
+    """Around the reading of one object: a corrupt object ends at its damage
+    (as the catalog counts); another read failure raises StreamAborted."""
+    try:
+        yield
+    except CorruptObjectError as exc:
+        logger.warning("streamed %s only up to its damage: %s", key, exc)
+    except SourceError as exc:
+        raise StreamAborted(key, exc) from exc
+
+
+def _events_of(
+    lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, raw: bool
+) -> t.Iterator[t.Any]:
+    """The events of the site's day in one open object: raw texts (``raw``)
+    or parsed dicts. With the catalog's ``selector`` only the selected lines
+    are taken (and none parsed for ``raw``); otherwise every line is parsed
+    and filtered."""
+    if selector is None:
+        return _parsed(lines, key, start, end, blog_id, raw)
+    selected = itertools.compress(lines, selector)
+    # filter(None): a line blanked in place (same ETag) must not become an empty event.
+    return filter(None, map(_strip, selected)) if raw else map(orjson.loads, selected)
+
+
+def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: int, raw: bool) -> t.Iterator[t.Any]:
+    for event in iter_events(lines, key):
+        if event_in(event.data, start, end, blog_id):
+            yield event.raw if raw else event.data
+
+
+def _raw_chunks(source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int) -> t.Iterator[list[bytes]]:
+    """The day's raw events in lists of ``size`` (the last one shorter), across objects."""
+    start, end = day_bounds_ms(day)
+    pending: list[bytes] = []
+    for info in summary.objects:
+        with _reading(info.key), source.open_lines(info.key) as lines:
+            events = _events_of(lines, info.key, summary.selector(info.key), start, end, blog_id, raw=True)
+            while True:
+                pending += itertools.islice(events, size - len(pending))
+                if len(pending) < size:
+                    break  # this object is done
+                yield pending
+                pending = []
+    if pending:
+        yield pending
+
+
+def _json_pieces(chunks: t.Iterator[list[bytes]]) -> t.Iterator[bytes]:
+    first = True
+    for chunk in chunks:
+        body = b",".join(chunk)
+        yield body if first else b"," + body
+        first = False
+
+
+def _ndjson_pieces(chunks: t.Iterator[list[bytes]]) -> t.Iterator[bytes]:
+    for chunk in chunks:
+        chunk.append(b"")
+        yield b"\n".join(chunk)
+
+
+def _csv_pieces(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, writer: _Csv
+) -> t.Iterator[bytes]:
+    """CSV rows, ``size`` per piece: each event is flattened and written at once."""
+    start, end = day_bounds_ms(day)
+    fields = writer.fields
+    writerow = writer.writer.writerow
+    empty = itertools.repeat("")
+    rows = 0
+    for info in summary.objects:
+        with _reading(info.key), source.open_lines(info.key) as lines:
+            for data in _events_of(lines, info.key, summary.selector(info.key), start, end, blog_id, raw=False):
+                writerow(map(flatten(data).get, fields, empty))
+                rows += 1
+                if rows == size:
+                    yield writer._take()
+                    rows = 0
+    if rows:
+        yield writer._take()
+
+
+def day_body(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, fmt: str, chunk_size: int, compress: bool
+) -> t.Iterator[bytes]:
+    """The response body of one site's day, one piece per chunk of
+    ``chunk_size`` events, each flushed (gzip: ``Z_SYNC_FLUSH``) so the client
+    gets it at once. Nothing is read before the first piece (the opening)."""
+    gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compress else None
+
+    def out(data: bytes) -> bytes:
+        if gz is None:
+            return data
+        return gz.compress(data) + gz.flush(zlib.Z_SYNC_FLUSH)
+
+    pieces: t.Iterator[bytes]
+    if fmt == "csv":
+        writer = _Csv(summary.fields)
+        opening = writer.opening()
+        pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer)
+        closing = b""
+    else:
+        chunks = _raw_chunks(source, summary, day, blog_id, chunk_size)
+        opening, closing = (b"[", b"]") if fmt == "json" else (b"", b"")
+        pieces = _json_pieces(chunks) if fmt == "json" else _ndjson_pieces(chunks)
+    with contextlib.closing(pieces):  # type: ignore[type-var]
+        piece = out(opening)
+        if piece:
+            yield piece
+        try:
+            for piece in pieces:
+                yield out(piece)
+        except StreamAborted as exc:
+            logger.error("events stream aborted, the client got an incomplete body: %s", exc)
+            raise
+    if gz is not None:
+        closing = gz.compress(closing) + gz.flush(zlib.Z_FINISH)
+    if closing:
+        yield closing
 
 
 class _Encoder(t.Protocol):
