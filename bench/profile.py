@@ -1,7 +1,7 @@
 """Profile where a download or an export spends its time, with pyinstrument.
 
 Runs, in this process, the same functions the events route and the export
-call (``catalog.day_summary``, ``wpjson._stream.day_events`` and ``body``;
+call (``catalog.day_summary``, ``wpjson._stream.day_body``;
 ``jobs.export.run_export``), without HTTP, so the profile shows the service's
 own code. For the whole server under load use py-spy on a gunicorn worker
 (``py-spy record --pid <worker> --format speedscope``; pip install py-spy).
@@ -72,9 +72,8 @@ def _download(settings: config.Settings, args: argparse.Namespace, prefix: str) 
 
     def work() -> str:
         summary = catalog.day_summary(source, redis, prefix, day, harness.BLOG, settings.late_hours)
-        events = _stream.day_events(source, summary.objects, day, harness.BLOG)
         size = 0
-        for piece in _stream.body(events, args.what, summary.fields, 3000, args.gzip):
+        for piece in _stream.day_body(source, summary, day, harness.BLOG, args.what, 3000, args.gzip):
             size += len(piece)
         return f"{summary.count} events, {size / 1e6:.1f} MB body"
 

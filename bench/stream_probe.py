@@ -80,11 +80,7 @@ def main() -> None:
         return catalog.day_summary(source, redis, PREFIX, DAY, BLOG, LATE_HOURS)
 
     def pieces(fmt: str, gz: bool) -> t.Iterator[bytes]:
-        day = summary()
-        if hasattr(_stream, "day_body"):
-            return _stream.day_body(source, day, DAY, BLOG, fmt, 3000, gz)
-        events = _stream.day_events(source, day.objects, DAY, BLOG)
-        return _stream.body(events, fmt, day.fields, 3000, gz)
+        return _stream.day_body(source, summary(), DAY, BLOG, fmt, 3000, gz)
 
     def full(fmt: str, gz: bool) -> float:
         started = time.perf_counter()
