@@ -257,12 +257,16 @@ class _Run:
         self.mode = mode
         self.now = clock()
         self.failed_reads: set[str] = set()
+        self.failing: set[str] = set()  # keys with a read failure on record when the run began
 
     # -- planning -----------------------------------------------------------
     def execute(self, subs: list[subscribers.Subscriber], keys: t.Sequence[str]) -> None:
         limit = filters.max_files() if self.mode == "run" else None
         quarantined = set(self.state.quarantined())
         unread = self.state.unread()
+        # Only one run at a time (the lock): what failed before this run is all
+        # a successful read may have to clear, so most objects cost no round trip.
+        self.failing = self.state.failing()
         groups: dict[tuple[tuple[str, int], ...], tuple[list[subscribers.Subscriber], list[ObjectInfo]]] = {}
         planned: list[tuple[subscribers.Subscriber, SubscriberState]] = []
         for sub in subs:
@@ -377,8 +381,8 @@ class _Run:
             batch.segments[-1].end_line = max(batch.segments[-1].end_line, total_lines)
             batch.segments[-1].complete = True
             self.report.objects += 1
-            self.state.clear_unread(info.key)
-            self.state.clear_corrupt(info.key)
+            if info.key in self.failing:
+                self.state.clear_failures(info.key)
             if parse.invalid_count:
                 self.report.invalid_lines += parse.invalid_count
                 where = "; ".join(f"line {i.line_no}: {i.reason}" for i in parse.invalid[:5])
