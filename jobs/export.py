@@ -419,26 +419,22 @@ class _Run:
         events = batch.events
         lo = math.inf if batch.first_ms is None else batch.first_ms
         hi = -math.inf if batch.last_ms is None else batch.last_ms
-        line_no = last = 0
-        fast = 0  # events added here, for the parse report
-        continued = False
-        rest: t.Iterator[bytes] | None = None
         pieces = iter(lines)
+        line_no = _skip_lines(pieces, skip)
+        handover: bytes | None = None  # the line where the general parser takes over
         for line in pieces:
-            if not continued:
-                line_no += 1
-            continued = len(line) >= MAX_LINE_BYTES and line[-1] != 10
-            if line_no <= skip:
-                continue  # delivered already: counted, not parsed
+            line_no += 1
             try:
                 data = loads(line)
             except decode_error:
                 data = None
-            if type(data) is not dict or continued:
-                # Blank lines pad the general parser's numbering to this line.
-                rest = itertools.chain(itertools.repeat(b"", line_no - 1), (line,), pieces)
+            if type(data) is not dict:
+                handover = line
                 break
-            if line[-1] != 10 or line[-2] != 125 or line[0] != 123:  # not exactly b"{...}\n"
+            if line[-2] != 125 or line[-1] != 10 or line[0] != 123:  # not exactly b"{...}\n"
+                if line[-1] != 10 and len(line) >= MAX_LINE_BYTES:
+                    handover = line  # the first piece of a longer line: the general parser joins them
+                    break
                 line = line.strip(_WS) + b"\n"
             end = size + len(line)
             if end > limit and events:
@@ -459,8 +455,6 @@ class _Run:
             buf[size:end] = line
             size = end
             events += 1
-            fast += 1
-            last = line_no
             ts = data.get("event_timestamp")
             if type(ts) is not int:
                 ts = _event_ms(ts)
@@ -473,11 +467,14 @@ class _Run:
         batch.size = size
         batch.events = events
         batch.first_ms, batch.last_ms = _bounds(lo, hi)
-        if last:
-            batch.segments[-1].end_line = last
-        parse.events += fast
-        if rest is None:
+        added = line_no - skip - (handover is not None)  # one event per line added here
+        if added > 0:
+            batch.segments[-1].end_line = skip + added
+            parse.events += added
+        if handover is None:
             return alive, line_no
+        # Blank lines pad the general parser's numbering to the line it takes over.
+        rest = itertools.chain(itertools.repeat(b"", line_no - 1), (handover,), pieces)
         tally = _Tally()
         for n, event in _numbered_events(rest, info.key, line_no - 1, parse, tally):
             if batch.is_full_for(len(event.raw) + 1, n):
@@ -619,6 +616,23 @@ class _Mark:
         batch.events = self.events
         batch.first_ms = self.first_ms
         batch.last_ms = self.last_ms
+
+
+def _skip_lines(pieces: t.Iterator[bytes], skip: int) -> int:
+    """Read past the first ``skip`` physical lines (delivered already) without
+    parsing them: a piece of exactly ``MAX_LINE_BYTES`` without a newline
+    continues its line. Returns the lines read (fewer if the object is shorter)."""
+    line_no = 0
+    continued = False
+    if skip <= 0:
+        return 0
+    for piece in pieces:
+        if not continued:
+            line_no += 1
+        continued = len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n"
+        if line_no >= skip and not continued:
+            break
+    return line_no
 
 
 def _event_ms(ts: object) -> int | None:

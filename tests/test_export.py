@@ -296,6 +296,47 @@ def test_read_failing_halfway_takes_the_objects_events_out_of_the_batch(
     assert (batch["first_event_ms"], batch["last_event_ms"]) == (1_000, 5_001)
 
 
+def test_a_failure_at_any_batch_resumes_on_whole_lines(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """Whichever batch fails -- before, on or after a line longer than
+    MAX_LINE_BYTES, or after an invalid line -- the next run resumes on the
+    line after the last delivered one: every event once, in order."""
+    long_line = b"".join(event_lines("long", 500, pad=1600))
+    assert len(long_line) > 2 * MAX_LINE_BYTES
+    body = [*event_lines("head", 6, pad=400), long_line, b"{broken", *event_lines("tail", 12, pad=400)]
+    local.put(hour_ago(1), "mixed", body)
+    expected = [f"head-{i}" for i in range(6)] + [f"long-{i}" for i in range(500)] + [f"tail-{i}" for i in range(12)]
+    calls = 0
+    for fail_at in range(1, 12):
+        hooks.reset()
+        received: list[str] = []
+        state = {"n": 0}
+
+        def flaky(
+            data: str, fail_at: int = fail_at, state: dict[str, int] = state, received: list[str] = received
+        ) -> None:
+            state["n"] += 1
+            if state["n"] == fail_at:
+                raise ConnectionError("timeout")
+            received.append(data)
+
+        hooks.add_action(filters.DATA_PROCESS, flaky)
+        settings = settings_for(
+            make_settings,
+            local,
+            ANALYTICS_EXPORT_BATCH_BYTES="2048",
+            ANALYTICS_EXPORT_RETRY_BASE="1",
+            ANALYTICS_REDIS_PREFIX=f"resume{fail_at}:",
+        )
+        now = time.time()
+        run_export(settings, clock=lambda now=now: now)
+        run_export(settings, clock=lambda now=now: now + 2)
+        assert all_tags(received) == expected, f"failure on call {fail_at}"
+        calls = max(calls, state["n"])
+    assert calls > 5, "the failures hit batches before, on and after the long line"
+
+
 def test_read_failure_is_retried_never_skipped(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], s3_bucket: t.Any
 ) -> None:
