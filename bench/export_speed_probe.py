@@ -1,6 +1,7 @@
 """Side-by-side probe of the export run against the floor (issue 5): speed
-in-process, peak RSS in subprocesses, several repetitions, medians of the
-ratios measured in the same run (the machine is shared and noisy).
+and peak RSS, each run in a fresh interpreter (imports and set-up not timed),
+several repetitions, medians of the ratios measured in the same invocation
+(the machine is shared and noisy).
 
 - floor: a minimal Python loop over the same objects (gunzip by magic,
   ``orjson.loads`` each line, lines to /dev/null), ``baselines.floor``;
@@ -75,24 +76,25 @@ def run_floor(root: Path) -> tuple[float, int]:
 
 
 def run_export_once(root: Path, redis_url: str, module: str = "jobs.export") -> tuple[float, int]:
-    """One export run on a fresh prefix; the prefix is deleted afterwards."""
+    """One export run on a fresh prefix (imports and set-up not timed); the
+    prefix is deleted afterwards."""
     import importlib
 
     import config
     import hooks
 
     export = importlib.import_module(module)
-
     prefix = f"probe:{uuid.uuid4().hex[:8]}:"
     settings = config.Settings.from_env(env_for(root, redis_url, prefix))
     hooks.reset()
-    counted = [0]
+    calls = [0]
 
     def noop(data: str) -> None:
-        counted[0] += 1
+        calls[0] += 1
 
     hooks.add_action(DATA_PROCESS, noop)
     redis = config.redis_connection(redis_url)
+    redis.ping()
     try:
         started = time.perf_counter()
         report = export.run_export(settings, redis=redis)
@@ -106,14 +108,27 @@ def run_export_once(root: Path, redis_url: str, module: str = "jobs.export") -> 
 
 
 def child(mode: str, root: Path, redis_url: str) -> None:
-    """Run one mode in this (child) process and print its peak RSS."""
-    if mode == "export":
-        run_export_once(root, redis_url)
-    else:
+    """Run one mode in this fresh process; print its time, events and peak RSS."""
+    seconds, events = 0.0, 0
+    if mode == "floor":
+        seconds, events = run_floor(root)
+    elif mode == "original":
         import baselines
 
         baselines.original(root, keys_of(root), None, "")
-    print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    else:
+        seconds, events = run_export_once(root, redis_url, mode)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "events": events, "maxrss_kb": rss}))
+
+
+def in_child(mode: str, root: Path, redis_url: str) -> dict[str, float]:
+    """``child`` in a fresh interpreter, as an RQ work horse runs a job: the
+    allocator starts cold (in one long process, later runs reuse memory an
+    earlier run left, which flatters them)."""
+    argv = [sys.executable, __file__, "--child", mode, "--data", str(root), "--redis", redis_url]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def rss_of(mode: str, root: Path, redis_url: str) -> int:
@@ -138,7 +153,7 @@ def main() -> None:
     parser.add_argument(
         "--modules", default="jobs.export", help="comma-separated export modules to compare (e.g. an older copy)"
     )
-    parser.add_argument("--child", choices=["export", "original"])
+    parser.add_argument("--child", help="internal: floor, original or an export module")
     parser.add_argument("--data", type=Path)
     args = parser.parse_args()
     if args.child:
@@ -151,28 +166,36 @@ def main() -> None:
     floors: list[float] = []
     exports: dict[str, list[float]] = {m: [] for m in modules}
     ratios: dict[str, list[float]] = {m: [] for m in modules}
+    rss: dict[str, list[float]] = {m: [] for m in modules}
     for _ in range(args.reps):
-        fs, fe = run_floor(root)
-        floors.append(fe / fs)
-        line = f"floor {fe} ev {fs:.3f}s {fe / fs:,.0f}/s"
+        f = in_child("floor", root, args.redis)
+        floor_rate = f["events"] / f["seconds"]
+        floors.append(floor_rate)
+        line = f"floor {f['events']} ev {f['seconds']:.3f}s {floor_rate:,.0f}/s"
         for module in modules:
-            es, ee = run_export_once(root, args.redis, module)
-            exports[module].append(ee / es)
-            ratios[module].append((ee / es) / (fe / fs))
-            line += f" | {module} {ee} ev {es:.3f}s {ee / es:,.0f}/s ratio {ratios[module][-1]:.3f}"
+            e = in_child(module, root, args.redis)
+            rate = e["events"] / e["seconds"]
+            exports[module].append(rate)
+            ratios[module].append(rate / floor_rate)
+            rss[module].append(e["maxrss_kb"])
+            line += f" | {module} {e['events']} ev {e['seconds']:.3f}s {rate:,.0f}/s ratio {ratios[module][-1]:.3f}"
         print(line, flush=True)
     print(f"{nkeys} objects; median floor {statistics.median(floors):,.0f} ev/s")
     for module in modules:
         r = ratios[module]
         print(
             f"  {module}: median {statistics.median(exports[module]):,.0f} ev/s, ratio to the floor: median "
-            f"{statistics.median(r):.3f} (min {min(r):.3f}, max {max(r):.3f})"
+            f"{statistics.median(r):.3f} (min {min(r):.3f}, max {max(r):.3f}); "
+            f"peak RSS median {statistics.median(rss[module]) / 1024:.1f} MiB"
         )
     if not args.no_rss:
-        exp = [rss_of("export", root, args.redis) for _ in range(3)]
+        exp = [rss_of(modules[0], root, args.redis) for _ in range(3)]
         orig = [rss_of("original", root, args.redis) for _ in range(3)]
         e, o = statistics.median(exp), statistics.median(orig)
-        print(f"peak RSS: export {e / 1024:.1f} MiB, original {o / 1024:.1f} MiB, ratio {e / o:.3f}")
+        print(
+            f"peak RSS ({modules[0]}, RUSAGE_CHILDREN): export {e / 1024:.1f} MiB, original {o / 1024:.1f} MiB, "
+            f"ratio {e / o:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -165,21 +165,21 @@ class _Batch:
     """Whole NDJSON lines from one or more objects, at most ``limit`` bytes
     (a single event larger than ``limit`` makes a batch of its own).
 
-    The lines are copied into one buffer of ``limit`` bytes, allocated once and
-    reused by every batch of a run (``size`` bytes used): no object per event,
-    one decode per delivery, and no fresh memory per batch -- growing a new
-    buffer and freeing it for each batch cost more in page faults than the
+    The lines are copied into one buffer that grows to the largest batch and is
+    then reused by every batch of the run (``size`` bytes used): no object per
+    event, one decode per delivery, and no fresh memory per batch -- growing a
+    new buffer and freeing it for each batch cost more in page faults than the
     copying itself."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.buf = bytearray(limit)
+        self.buf = bytearray()  # grows as lines are written past its end
         self.clear()
 
     def clear(self) -> None:
         self.segments: list[_Segment] = []
         if len(self.buf) > 2 * self.limit:  # grown by an event larger than a batch
-            self.buf = bytearray(self.limit)
+            self.buf = bytearray()
         self.size = 0
         self.events = 0
         self.first_ms: int | None = None
