@@ -209,6 +209,22 @@ class DeliveryState:
     def clear_unread(self, key: str) -> None:
         self.redis.hdel(self._k(UNREAD), key)
 
+    def failing(self) -> set[str]:
+        """Keys with a failed read on record (unread, or counted as corrupt):
+        the only ones whose successful read has something to clear."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hkeys(self._k(UNREAD))
+            pipe.hkeys(self._k(CORRUPT))
+            unread, corrupt = pipe.execute()
+        return {k.decode() for k in (*unread, *corrupt)}
+
+    def clear_failures(self, key: str) -> None:
+        """A read succeeded: forget its earlier failures (one round trip)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(self._k(UNREAD), key)
+            pipe.hdel(self._k(CORRUPT), key)
+            pipe.execute()
+
     def unread(self) -> dict[str, dict[str, t.Any]]:
         """Objects whose last read failed: key -> {count, error}."""
         return {k.decode(): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}

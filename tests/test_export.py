@@ -243,10 +243,106 @@ def test_resume_after_a_line_longer_than_a_read_piece_lands_on_whole_events(
     assert all_tags(d for d, _ in got.b) == expected
 
 
+def test_lines_are_delivered_as_stored_and_invalid_ones_reported_by_line(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """Clean lines, lines with CRLF or stray blanks, a blank line and invalid
+    lines mixed in one object: each event once, as its JSON text plus a newline,
+    and every invalid line logged with its own physical line number."""
+    settings = settings_for(make_settings, local)
+    subscribe(a=False)
+    ev = event_lines("m", 8)
+    lines = [ev[0], ev[1] + b"\r", b"  " + ev[2] + b" \t", b"[1, 2]", ev[3], b"", ev[4], b"{nope", ev[5] + ev[6], ev[7]]
+    key = local.put(hour_ago(1), "mixed", lines)
+
+    report = run_export(settings)
+
+    data, batch = got.b[0]
+    assert len(got.b) == 1
+    assert data == "".join(line.decode() + "\n" for line in [*ev[:5], ev[5], ev[6], ev[7]])
+    assert batch["events"] == 8 and batch["keys"] == [key]
+    assert (batch["first_event_ms"], batch["last_event_ms"]) == (1_764_000_000_000, 1_764_000_000_007)
+    assert report.invalid_lines == 2
+    assert logged(E_USER_WARNING, f"Skipped 2 invalid line(s) in {key} (line 4: ")
+    assert logged(E_USER_WARNING, "; line 8: not JSON")
+
+
+def test_read_failing_halfway_takes_the_objects_events_out_of_the_batch(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """A gzip object cut short fails after many of its lines were read: none of
+    them reach a subscriber, the batch keeps the other objects' events, and its
+    descriptor's times are those of the events it holds."""
+    from events.sources import CorruptObjectError, open_source
+
+    settings = settings_for(make_settings, local)
+    subscribe(a=False)
+    early = local.put(hour_ago(3), "early", event_lines("e", 3, ts_ms=1_000))
+    whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("cut", 3000, ts_ms=9_000_000, pad=50)))
+    cut = local.put(hour_ago(2), "cut", [], raw=whole[: len(whole) // 2])
+    late = local.put(hour_ago(1), "late", event_lines("l", 2, ts_ms=5_000))
+    read = 0
+    with pytest.raises(CorruptObjectError), open_source(settings.source).open_lines(cut) as pieces:
+        for _ in pieces:
+            read += 1
+    assert read > 100, "the object fails after many of its lines were read"
+
+    report = run_export(settings)
+
+    assert cut in report.read_errors
+    assert [tags(data) for data, _ in got.b] == [["e-0", "e-1", "e-2", "l-0", "l-1"]]
+    batch = got.b[0][1]
+    assert batch["keys"] == [early, late] and batch["events"] == 5
+    assert (batch["first_event_ms"], batch["last_event_ms"]) == (1_000, 5_001)
+
+
+def test_a_failure_at_any_batch_resumes_on_whole_lines(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """Whichever batch fails -- before, on or after a line longer than
+    MAX_LINE_BYTES, or after an invalid line -- the next run resumes on the
+    line after the last delivered one: every event once, in order."""
+    long_line = b"".join(event_lines("long", 500, pad=1600))
+    assert len(long_line) > 2 * MAX_LINE_BYTES
+    body = [*event_lines("head", 6, pad=400), long_line, b"{broken", *event_lines("tail", 12, pad=400)]
+    local.put(hour_ago(1), "mixed", body)
+    expected = [f"head-{i}" for i in range(6)] + [f"long-{i}" for i in range(500)] + [f"tail-{i}" for i in range(12)]
+    calls = 0
+    for fail_at in range(1, 12):
+        hooks.reset()
+        received: list[str] = []
+        state = {"n": 0}
+
+        def flaky(
+            data: str, fail_at: int = fail_at, state: dict[str, int] = state, received: list[str] = received
+        ) -> None:
+            state["n"] += 1
+            if state["n"] == fail_at:
+                raise ConnectionError("timeout")
+            received.append(data)
+
+        hooks.add_action(filters.DATA_PROCESS, flaky)
+        settings = settings_for(
+            make_settings,
+            local,
+            ANALYTICS_EXPORT_BATCH_BYTES="2048",
+            ANALYTICS_EXPORT_RETRY_BASE="1",
+            ANALYTICS_REDIS_PREFIX=f"resume{fail_at}:",
+        )
+        now = time.time()
+        run_export(settings, clock=lambda now=now: now)
+        run_export(settings, clock=lambda now=now: now + 2)
+        assert all_tags(received) == expected, f"failure on call {fail_at}"
+        calls = max(calls, state["n"])
+    assert calls > 5, "the failures hit batches before, on and after the long line"
+
+
 def test_read_failure_is_retried_never_skipped(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], s3_bucket: t.Any
 ) -> None:
     """An archived (GLACIER) object cannot be read until restored: a real S3 read error."""
+    import wsgi
+
     store = Store("s3", bucket=s3_bucket)
     settings = settings_for(make_settings, store, ANALYTICS_LATE_HOURS="0")
     subscribe(b=False)
@@ -264,6 +360,9 @@ def test_read_failure_is_retried_never_skipped(
     report = run_export(settings)
     assert report.read_errors == {}
     assert sorted(all_tags(got.a)) == ["a-0", "b-0", "c-0"]
+    runner = wsgi.create_app(settings).test_cli_runner()
+    status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
+    assert status["unreadable"] == [], "a read that succeeds clears the object's failures"
     run_export(settings)
     assert sorted(all_tags(got.a)) == ["a-0", "b-0", "c-0"]
 
