@@ -234,6 +234,18 @@ def _queue_name(value: str) -> str:
     return value
 
 
+#: The ``app.config`` key under which ``wsgi.create_app`` keeps the app's settings.
+APP_CONFIG_KEY = "ANALYTICS_SETTINGS"
+
+
+def app_settings() -> Settings:
+    """The settings of the Flask app serving this request or CLI command (an
+    app made for a test may have other settings than the environment's)."""
+    from flask import current_app
+
+    return t.cast(Settings, current_app.config[APP_CONFIG_KEY])
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""

@@ -15,9 +15,6 @@ import config
 import wpjson
 from integrations import load_integrations
 
-#: Where request handlers and CLI commands find this app's settings.
-SETTINGS_KEY = "ANALYTICS_SETTINGS"
-
 
 def create_app(settings: config.Settings | None = None) -> Flask:
     """An app for ``settings`` (default: from the environment), with the
@@ -25,7 +22,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     settings = settings or config.get_settings()
     _configure_logging(settings.log_level)
     app = Flask(__name__)
-    app.config[SETTINGS_KEY] = settings
+    app.config[config.APP_CONFIG_KEY] = settings  # read back by config.app_settings()
     load_integrations(settings.integrations)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wpjson.init_app(app)

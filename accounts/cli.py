@@ -14,7 +14,6 @@ import urllib.parse
 
 import click
 import redis
-from flask import current_app
 from flask.cli import AppGroup
 
 import config
@@ -26,9 +25,6 @@ if t.TYPE_CHECKING:
     from flask import Flask
 
     from accounts.users import User
-
-#: Where wsgi.create_app puts the settings (wsgi.SETTINGS_KEY; not imported, wsgi imports us).
-SETTINGS_KEY = "ANALYTICS_SETTINGS"
 
 _ROLE_HELP = f"one of {', '.join(ROLE_CAPABILITIES)} or none"
 
@@ -45,7 +41,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _settings() -> config.Settings:
-    return t.cast(config.Settings, current_app.config[SETTINGS_KEY])
+    return config.app_settings()
 
 
 def _accounts() -> Accounts:

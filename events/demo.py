@@ -37,6 +37,8 @@ from pathlib import Path
 import click
 import orjson
 
+import config
+
 logger = logging.getLogger(__name__)
 
 #: Firehose stream name and its numeric suffix in object names.
@@ -690,7 +692,7 @@ def _default_out() -> Path:
     app = current_app._get_current_object() if current_app else None  # type: ignore[attr-defined]
     if app is None:
         app = click.get_current_context().ensure_object(ScriptInfo).load_app()
-    source = app.config["ANALYTICS_SETTINGS"].source  # wsgi.SETTINGS_KEY
+    source = app.config[config.APP_CONFIG_KEY].source
     if source.kind != "local" or source.path is None:
         raise click.ClickException(
             f"the configured source is {source.describe()}: demo-data writes local files, give --out DIR "

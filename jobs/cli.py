@@ -19,7 +19,6 @@ import urllib.parse
 import click
 import orjson
 import redis as redis_lib
-from flask import current_app
 from flask.cli import AppGroup
 
 import config
@@ -31,9 +30,6 @@ from .status import export_status
 
 if t.TYPE_CHECKING:
     from flask import Flask
-
-#: Where wsgi.create_app puts the settings (wsgi.SETTINGS_KEY; wsgi imports us).
-SETTINGS_KEY = "ANALYTICS_SETTINGS"
 
 export_cli = AppGroup("export", help="Run, inspect and steer the scheduled export.")
 
@@ -48,7 +44,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _settings() -> config.Settings:
-    return t.cast(config.Settings, current_app.config[SETTINGS_KEY])
+    return config.app_settings()
 
 
 def _redis() -> redis_lib.Redis:

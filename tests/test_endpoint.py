@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import config
 import hooks
 import wsgi
 from accounts import Accounts
@@ -27,8 +28,6 @@ from wpjson import SUMMARIZED_HEADER
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
-
-    import config
 
 SITES = "example.com=1,shop.example.com=2,blog3.example.com=3"
 URL = f"/wp-json/analytics/v1/events/{data.DAY.isoformat()}"
@@ -450,7 +449,7 @@ def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> No
     warm = env.client.get(URL + f"?format={fmt}&chunk_size=2", headers=env.admin)
     assert cold.headers[SUMMARIZED_HEADER] == str(len(files)) and warm.headers[SUMMARIZED_HEADER] == "0"
 
-    settings = env.app.config[wsgi.SETTINGS_KEY]
+    settings = env.app.config[config.APP_CONFIG_KEY]
     source = open_source(settings.source)
     summary = catalog.day_summary(source, config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
     assert summary.selector(next(iter(messy))) is None  # the messy object takes the parse path
@@ -464,6 +463,4 @@ def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> No
 
 
 def config_redis(settings: config.Settings) -> redis_lib.Redis:
-    import config as config_module
-
-    return config_module.redis_connection(settings.redis_url)
+    return config.redis_connection(settings.redis_url)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from flask import current_app, request
+from flask import request
 from flask_httpauth import HTTPBasicAuth
 
 import config
@@ -29,13 +29,12 @@ logger = logging.getLogger(__name__)
 EXPORT_CAPABILITY_HOOK = "altis.analytics.export_events_capability"
 DEFAULT_CAPABILITY = "manage_options"
 REALM = "Analytics"
-SETTINGS_KEY = "ANALYTICS_SETTINGS"
 
 auth = HTTPBasicAuth(realm=REALM)
 
 
 def settings() -> config.Settings:
-    return t.cast(config.Settings, current_app.config[SETTINGS_KEY])
+    return config.app_settings()
 
 
 @auth.verify_password
