@@ -38,7 +38,7 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_EXPORT_RETRY_MAX": "3600",
     "ANALYTICS_EXPORT_START": "now",
     "ANALYTICS_RECONCILE_DAYS": "7",
-    "ANALYTICS_QUEUE": "analytics-export",
+    "ANALYTICS_QUEUE": "",  # derived from ANALYTICS_REDIS_PREFIX: see _queue_name
     "ANALYTICS_EXPORT_LOCK_TTL": "60",
     "ANALYTICS_LOG_LEVEL": "INFO",
 }
@@ -120,7 +120,7 @@ class Settings:
             export_retry_max=retry_max,
             export_start=_export_start(get("ANALYTICS_EXPORT_START")),
             reconcile_days=_int_in("ANALYTICS_RECONCILE_DAYS", get("ANALYTICS_RECONCILE_DAYS"), 1, 366),
-            queue_name=_queue_name(get("ANALYTICS_QUEUE")),
+            queue_name=_queue_name(get("ANALYTICS_QUEUE"), get("ANALYTICS_REDIS_PREFIX")),
             export_lock_ttl=_int_in("ANALYTICS_EXPORT_LOCK_TTL", get("ANALYTICS_EXPORT_LOCK_TTL"), 1, 86400),
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
         )
@@ -228,7 +228,13 @@ def _log_level(value: str) -> str:
     return level
 
 
-def _queue_name(value: str) -> str:
+def _queue_name(value: str, prefix: str) -> str:
+    """The RQ queue of the periodic jobs. RQ's own keys (``rq:...``) cannot
+    carry our prefix, so by default the queue name does: two deployments
+    sharing one Redis under different prefixes never run each other's jobs
+    (``analytics:`` gives ``analytics-export``)."""
+    if not value:
+        value = re.sub(r"[^A-Za-z0-9_.-]", "-", prefix) + "export"
     if not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
         raise ConfigError(f"ANALYTICS_QUEUE is {value!r}: expected letters, digits, '-', '_', '.' or ':'")
     return value

@@ -59,6 +59,12 @@ def test_sites_map_hosts_to_blogs_and_unknown_hosts_to_none() -> None:
     assert s.blog_id_for_host("other.example.com") is None
 
 
+def test_queue_name_follows_the_prefix_unless_set() -> None:
+    assert Settings.from_env({}).queue_name == "analytics-export"
+    assert Settings.from_env({"ANALYTICS_REDIS_PREFIX": "shop:"}).queue_name == "shop-export"
+    assert Settings.from_env({"ANALYTICS_REDIS_PREFIX": "shop:", "ANALYTICS_QUEUE": "bi"}).queue_name == "bi"
+
+
 def test_export_start_accepts_a_date() -> None:
     assert Settings.from_env({"ANALYTICS_EXPORT_START": "2026-11-01"}).export_start == dt.date(2026, 11, 1)
     assert Settings.from_env({"ANALYTICS_EXPORT_START": "beginning"}).export_start == "beginning"
