@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import time
 import typing as t
 from pathlib import Path
@@ -478,12 +479,21 @@ def test_cli_status_replay_and_one_line_errors(
     text = runner.invoke(args=["export", "status"]).output
     assert "subscriber tests.test_export.subscriber_a" in text and "quarantined: 0" in text
 
+    waiting = local.put(hour_ago(1), "s-3", event_lines("w", 1))
+    written = time.time() - (2 * 3600 + 5 * 60 + 30)
+    os.utime(local.root / waiting, (written, written))
+    text = runner.invoke(args=["export", "status"]).output
+    assert "pending:       1 object(s), lag 2h 5m" in text, text
+    assert runner.invoke(args=["export", "run"]).exit_code == 0
+    got.a.clear()
+    got.b.clear()
+
     result = runner.invoke(
         args=["export", "replay", "--since", f"{first:%Y-%m-%dT%H}", "--subscriber", "tests.test_export.subscriber_b"]
     )
     assert result.exit_code == 0, result.output
-    assert all_tags(d for d, _ in got.b) == ["r-0", "r-1", "q-0", "r-0", "r-1", "q-0"]
-    assert all_tags(got.a) == ["r-0", "r-1", "q-0"], "replay for b only"
+    assert all_tags(d for d, _ in got.b) == ["r-0", "r-1", "q-0", "w-0"]
+    assert all_tags(got.a) == [], "replay for b only"
 
     bad = runner.invoke(args=["export", "replay", "--since", "2026-13-01"])
     assert bad.exit_code == 2 and "expected YYYY-MM-DD or YYYY-MM-DDTHH" in bad.output
