@@ -69,8 +69,14 @@ def day_prefixes(day: dt.date, late_hours: int) -> list[str]:
     24 hours, and ``late_hours`` hours after it, ascending."""
     if late_hours < 0:
         raise ValueError(f"late_hours must be >= 0, not {late_hours}")
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC) - dt.timedelta(hours=1)
-    return [hour_prefix(start + dt.timedelta(hours=i)) for i in range(1 + 24 + late_hours)]
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
+    prefixes = []
+    for offset in range(-1, 24 + late_hours):
+        try:
+            prefixes.append(hour_prefix(midnight + dt.timedelta(hours=offset)))
+        except OverflowError:  # before 0001-01-01 or after 9999-12-31: no such folder
+            continue
+    return prefixes
 
 
 def day_bounds_ms(day: dt.date) -> tuple[int, int]:

@@ -108,3 +108,10 @@ def test_day_bounds_in_milliseconds() -> None:
     assert day_bounds_ms(dt.date(1970, 1, 1)) == (0, 86_400_000)
     # The reference events (2022-02-01 00:05 UTC) fall inside that day.
     assert start <= 1643673911400 < end
+
+
+def test_day_prefixes_at_the_ends_of_the_calendar_skip_hours_that_cannot_exist() -> None:
+    first = day_prefixes(dt.date(1, 1, 1), 2)
+    assert first[0] == "0001/01/01/00/" and len(first) == 24 + 2
+    last = day_prefixes(dt.date(9999, 12, 31), 2)
+    assert last[0] == "9999/12/30/23/" and last[-1] == "9999/12/31/23/" and len(last) == 1 + 24
