@@ -174,6 +174,12 @@ class DemoSummary:
     late: int = 0
 
 
+#: The range of days demo data can be written for: events fall up to a day
+#: either side of the days asked for, in epoch milliseconds and Firehose folders.
+_FIRST_START = dt.date(1970, 1, 2)
+_LAST_END = dt.date(9999, 12, 30)
+
+
 def generate(
     out_dir: Path,
     start: dt.date,
@@ -193,6 +199,11 @@ def generate(
         raise ValueError(f"days must be at least 1, not {days}")
     if events_per_day < 1:
         raise ValueError(f"events_per_day must be at least 1, not {events_per_day}")
+    if start < _FIRST_START or start.toordinal() + days > _LAST_END.toordinal():
+        raise ValueError(
+            f"the days from {start} must lie between {_FIRST_START} and {_LAST_END} "
+            "(events spill into the neighbouring days)"
+        )
     blog_ids = tuple(sites)
     if not blog_ids or any(b < 1 for b in blog_ids) or len(set(blog_ids)) != len(blog_ids):
         raise ValueError(f"sites must be distinct positive blog ids, not {blog_ids!r}")
@@ -739,6 +750,8 @@ def demo_data_command(
         summary = generate(out_dir, start, days, events_per_day, sites, seed)
     except OSError as exc:
         raise click.ClickException(f"cannot write demo data to {out_dir}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - began
     click.echo(format_table(summary))
     click.echo(

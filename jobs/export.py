@@ -581,7 +581,11 @@ def lookback_prefix(st: SubscriberState, late_hours: int) -> str:
     hour = layout.hour_of_key(st.position) if st.position else None
     if hour is None:
         return st.since
-    return max(st.since, layout.hour_prefix(hour - dt.timedelta(hours=late_hours)))
+    try:
+        earlier = hour - dt.timedelta(hours=late_hours)
+    except OverflowError:  # a position in the calendar's first hours (replay --since 0001-01-01)
+        return st.since
+    return max(st.since, layout.hour_prefix(earlier))
 
 
 class _Tally:

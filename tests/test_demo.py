@@ -284,6 +284,8 @@ def test_command_without_out_on_an_s3_source_says_so_in_one_line(make_settings: 
         (["--sites", "0"], "expected e.g. 1,2,3"),
         (["--sites", "2,2"], "twice"),
         (["--seed", "abc"], "--seed"),
+        (["--start", "9999-12-31"], "must lie between 1970-01-02 and 9999-12-30"),
+        (["--start", "1969-12-31"], "must lie between 1970-01-02 and 9999-12-30"),
     ],
 )
 def test_command_rejects_bad_options_in_one_line(

@@ -495,6 +495,13 @@ def test_cli_status_replay_and_one_line_errors(
     assert all_tags(d for d, _ in got.b) == ["r-0", "r-1", "q-0", "w-0"]
     assert all_tags(got.a) == [], "replay for b only"
 
+    everything = runner.invoke(
+        args=["export", "replay", "--since", "0001-01-01", "--subscriber", "tests.test_export.subscriber_a"]
+    )
+    assert everything.exit_code == 0, everything.output
+    assert all_tags(got.a) == ["r-0", "r-1", "q-0", "w-0"], "from the calendar's first day: everything"
+    assert runner.invoke(args=["export", "status"]).exit_code == 0
+
     bad = runner.invoke(args=["export", "replay", "--since", "2026-13-01"])
     assert bad.exit_code == 2 and "expected YYYY-MM-DD or YYYY-MM-DDTHH" in bad.output
     unknown = runner.invoke(args=["export", "replay", "--since", "2026-01-01", "--subscriber", "nope"])
