@@ -46,7 +46,8 @@ def test_quick_bench_writes_every_measure_with_numbers(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = out.read_text()
-    rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| measure")]
+    results = report.split("## Results", 1)[1].split("\n## ", 1)[0]  # not the findings' before/after table
+    rows = [line for line in results.splitlines() if line.startswith("| ") and not line.startswith("| measure")]
     for measure in MEASURES:
         matching = [row for row in rows if row.startswith(f"| {measure}")]
         assert len(matching) == 1, f"no single row for {measure!r} in:\n{report[:3000]}"
