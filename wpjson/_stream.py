@@ -118,17 +118,26 @@ def _raw_chunks(source: Source, summary: DaySummary, day: dt.date, blog_id: int,
 
 
 def _json_pieces(chunks: t.Iterator[list[bytes]]) -> t.Iterator[bytes]:
+    """Chunks joined with commas (a leading one after the first chunk). Each
+    chunk's list is emptied once joined, so a piece's events are not held
+    twice while it goes out: memory is about one chunk, not three."""
     first = True
     for chunk in chunks:
-        body = b",".join(chunk)
-        yield body if first else b"," + body
+        if not first:
+            chunk.insert(0, b"")
         first = False
+        body = b",".join(chunk)
+        chunk.clear()
+        yield body
 
 
 def _ndjson_pieces(chunks: t.Iterator[list[bytes]]) -> t.Iterator[bytes]:
+    """Chunks as lines, each ending in a newline; lists emptied as in ``_json_pieces``."""
     for chunk in chunks:
         chunk.append(b"")
-        yield b"\n".join(chunk)
+        body = b"\n".join(chunk)
+        chunk.clear()
+        yield body
 
 
 def _csv_pieces(
@@ -181,7 +190,8 @@ def day_body(
             yield piece
         try:
             for piece in pieces:
-                yield out(piece)
+                data, piece = out(piece), b""  # with gzip, drop the plain piece before the next is built
+                yield data
         except StreamAborted as exc:
             logger.error("events stream aborted, the client got an incomplete body: %s", exc)
             raise
