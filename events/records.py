@@ -14,7 +14,7 @@ import typing as t
 
 import orjson
 
-from events.sources import MAX_LINE_BYTES
+from events.sources import continues_line
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
             try:
                 data = loads(line)
             except decode_error:
-                if len(line) >= MAX_LINE_BYTES and line[-1:] != b"\n":
+                if continues_line(line):
                     repaired = _long_line(line, rest, key, line_no, report)
                 else:
                     repaired = _repair(line, key, line_no, report)
@@ -121,7 +121,7 @@ def iter_indexed_events(
                 if not line.strip(_WS):
                     continue  # a blank line holds nothing in either path
                 report.repaired += 1
-                if len(line) >= MAX_LINE_BYTES and line[-1:] != b"\n":
+                if continues_line(line):
                     repaired = _long_line(line, rest, key, index + 1, report)
                 else:
                     repaired = _repair(line, key, index + 1, report)
@@ -177,11 +177,11 @@ def _long_line(first: bytes, rest: t.Iterator[bytes], key: str, line_no: int, re
         rest_at = [0]
         yield from _leading_objects(buffer, rest_at)
         buffer = buffer[rest_at[0] :]
-        if len(piece) < MAX_LINE_BYTES or piece[-1:] == b"\n":
+        if not continues_line(piece):
             break
         if len(buffer) > MAX_EVENT_BYTES:
             report.add_invalid(key, line_no, f"no complete JSON object in over {MAX_EVENT_BYTES} bytes")
-            while len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n":
+            while continues_line(piece):
                 piece = next(rest, b"")
             return
         piece = next(rest, b"")

@@ -51,6 +51,12 @@ S3_READ_TIMEOUT = 60.0
 S3_MAX_ATTEMPTS = 4
 
 
+def continues_line(piece: bytes) -> bool:
+    """Whether a piece from ``open_lines`` is only part of its line (a line
+    longer than ``MAX_LINE_BYTES`` comes in pieces; the next one continues it)."""
+    return len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n"
+
+
 class SourceError(Exception):
     """The store could not be listed or an object could not be read (transient:
     network, 5xx, missing permission). The message names the key or prefix."""

@@ -41,7 +41,7 @@ import orjson
 
 import config
 from events import layout, records
-from events.sources import MAX_LINE_BYTES, CorruptObjectError, ObjectInfo, SourceError, open_source
+from events.sources import CorruptObjectError, ObjectInfo, SourceError, continues_line, open_source
 
 from . import filters, subscribers
 from .filters import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
@@ -203,7 +203,7 @@ class _Batch:
         self.events += 1
         self.line = line_no
         self.segments[-1].end_line = line_no
-        ms = _event_ms(event.data.get("event_timestamp"))
+        ms = records.timestamp_ms(event.data)
         if ms is not None:
             self.first_ms = ms if self.first_ms is None or ms < self.first_ms else self.first_ms
             self.last_ms = ms if self.last_ms is None or ms > self.last_ms else self.last_ms
@@ -432,7 +432,7 @@ class _Run:
                 handover = line
                 break
             if line[-2] != 125 or line[-1] != 10 or line[0] != 123:  # not exactly b"{...}\n"
-                if line[-1] != 10 and len(line) >= MAX_LINE_BYTES:
+                if continues_line(line):
                     handover = line  # the first piece of a longer line: the general parser joins them
                     break
                 line = line.strip(_WS) + b"\n"
@@ -456,8 +456,8 @@ class _Run:
             size = end
             events += 1
             ts = data.get("event_timestamp")
-            if type(ts) is not int:
-                ts = _event_ms(ts)
+            if type(ts) is not int:  # the common case, inline; the others as the day filter reads them
+                ts = records.timestamp_ms(data)
                 if ts is None:
                     continue
             if ts < lo:
@@ -633,24 +633,10 @@ def _skip_lines(pieces: t.Iterator[bytes], skip: int) -> int:
     for piece in pieces:
         if not continued:
             line_no += 1
-        continued = len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n"
+        continued = continues_line(piece)
         if line_no >= skip and not continued:
             break
     return line_no
-
-
-def _event_ms(ts: object) -> int | None:
-    """``event_timestamp`` as integer milliseconds when it is a number (not a bool)."""
-    if type(ts) is int:
-        return ts
-    if isinstance(ts, float):
-        try:
-            return int(ts)
-        except (ValueError, OverflowError):
-            return None
-    if isinstance(ts, int) and not isinstance(ts, bool):
-        return int(ts)
-    return None
 
 
 def _bounds(lo: float, hi: float) -> tuple[int | None, int | None]:
@@ -673,7 +659,7 @@ def _numbered_events(
         for piece in lines:
             if not continued:
                 tally.lines += 1
-            continued = len(piece) >= MAX_LINE_BYTES and piece[-1:] != b"\n"
+            continued = continues_line(piece)
             yield b"" if tally.lines <= skip else piece
 
     for event in records.iter_events(counted(), key, parse):
