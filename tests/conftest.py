@@ -18,6 +18,7 @@ import pytest
 import redis as redis_lib
 
 import config
+import hooks
 
 TEST_REDIS_URL = os.environ.get("ANALYTICS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_PREFIX = "analytics-test:"
@@ -40,11 +41,6 @@ def _fresh_settings() -> t.Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_hooks() -> t.Iterator[None]:
     """Every test starts with an empty hook registry."""
-    try:
-        import hooks
-    except ImportError:  # pragma: no cover - while hooks.py is being written
-        yield
-        return
     hooks.reset()
     yield
     hooks.reset()

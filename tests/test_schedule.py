@@ -9,7 +9,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 import typing as t
 from collections import Counter
@@ -226,7 +225,3 @@ def test_bad_integration_is_a_one_line_error(env: dict[str, str]) -> None:
     err = done.stderr.decode().strip()
     assert "integration 'tests.integrations_fixtures.missing_module'" in err and "Traceback" not in err
     assert len(err.splitlines()) == 1, err
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
