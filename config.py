@@ -19,6 +19,7 @@ import functools
 import os
 import re
 import typing as t
+import urllib.parse
 from pathlib import Path
 
 if t.TYPE_CHECKING:
@@ -238,6 +239,20 @@ def _queue_name(value: str, prefix: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
         raise ConfigError(f"ANALYTICS_QUEUE is {value!r}: expected letters, digits, '-', '_', '.' or ':'")
     return value
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password, fit for a message or a log line."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def redis_unreachable(url: str, exc: BaseException) -> str:
+    """The one-line message every command prints when Redis does not answer."""
+    return f"cannot reach Redis at {redacted_url(url)}: {exc} (is it running? check REDIS_URL)"
 
 
 #: The ``app.config`` key under which ``wsgi.create_app`` keeps the app's settings.

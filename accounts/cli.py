@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import typing as t
-import urllib.parse
 
 import click
 import redis
@@ -49,16 +48,6 @@ def _accounts() -> Accounts:
     return Accounts(config.redis_connection(settings.redis_url), settings.redis_prefix, settings.secret_key)
 
 
-def _safe_url(url: str) -> str:
-    """The Redis URL without its password, fit for an error message."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
 def _one_line_errors(func: F) -> F:
     """Turn our errors and Redis's into one-line ``ClickException``s."""
 
@@ -69,10 +58,9 @@ def _one_line_errors(func: F) -> F:
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            url = _safe_url(_settings().redis_url)
-            raise click.ClickException(f"cannot reach Redis at {url}: {exc} (is it running? check REDIS_URL)") from None
+            raise click.ClickException(config.redis_unreachable(_settings().redis_url, exc)) from None
         except redis.RedisError as exc:
-            raise click.ClickException(f"Redis error at {_safe_url(_settings().redis_url)}: {exc}") from None
+            raise click.ClickException(f"Redis error at {config.redacted_url(_settings().redis_url)}: {exc}") from None
 
     return t.cast(F, wrapper)
 

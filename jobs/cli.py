@@ -14,7 +14,6 @@ import functools
 import re
 import sys
 import typing as t
-import urllib.parse
 
 import click
 import orjson
@@ -51,14 +50,6 @@ def _redis() -> redis_lib.Redis:
     return config.redis_connection(_settings().redis_url)
 
 
-def _safe_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
-
-
 def _one_line_errors(func: F) -> F:
     """Turn the expected failures into one-line messages."""
 
@@ -67,8 +58,7 @@ def _one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
-            url = _safe_url(_settings().redis_url)
-            raise click.ClickException(f"Redis at {url} is unreachable ({exc}); start it or set REDIS_URL") from None
+            raise click.ClickException(config.redis_unreachable(_settings().redis_url, exc)) from None
         except SourceError as exc:
             raise click.ClickException(f"the event source failed: {exc}") from None
         except config.ConfigError as exc:

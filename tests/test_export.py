@@ -511,7 +511,7 @@ def test_cli_status_replay_and_one_line_errors(
     down = wsgi.create_app(make_settings(REDIS_URL="redis://127.0.0.1:1/0")).test_cli_runner()
     result = down.invoke(args=["export", "run"])
     assert result.exit_code == 1
-    assert result.output.strip().startswith("Error: Redis at redis://127.0.0.1:1/0 is unreachable")
+    assert result.output.strip().startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0: ")
     assert len(result.output.strip().splitlines()) == 1
 
 
