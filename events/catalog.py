@@ -152,20 +152,27 @@ class ObjectSummary:
 
 class DaySummary(t.NamedTuple):
     """One site's day: how many events, their sorted field names, the objects
-    holding at least one of them (ascending keys), and per object key the
-    ``line_selector`` of its lines holding them, where the object can be
-    streamed without parsing (absent: parse and filter it)."""
+    holding at least one of them (ascending keys), and per object key its
+    packed line bitmap, line count and the ETag of the version summarized,
+    where the object can be streamed without parsing (absent: parse and filter it)."""
 
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
-    selectors: t.Mapping[str, tuple[bytes, int]] = {}  # never mutated
+    selectors: t.Mapping[str, tuple[bytes, int, str]] = {}  # never mutated
 
     def selector(self, key: str) -> bytes | None:
         """One byte per line of the object, 1 where the line is one of the
         day's events of the site; None when the object must be parsed."""
-        packed = self.selectors.get(key)
-        return None if packed is None else line_selector(*packed)
+        selection = self.selection(key)
+        return None if selection is None else selection[0]
+
+    def selection(self, key: str) -> tuple[bytes, str] | None:
+        """``(selector, etag)``: the selector is only true of the version
+        ``etag``, so a reader must open the object with it
+        (``Source.open_lines(key, etag)``) and parse and filter any other."""
+        found = self.selectors.get(key)
+        return None if found is None else (line_selector(found[0], found[1]), found[2])
 
 
 class SummaryBuilder:
@@ -192,9 +199,10 @@ class SummaryBuilder:
         group[0].append(index)
         add_field_names(group[1], data)
 
-    def build(self, info: ObjectInfo, complete: bool = True, clean: bool = False) -> ObjectSummary:
-        """The summary; when ``clean`` (every event came from a line of its own,
-        as ``iter_indexed_events`` reports) also each group's line bitmap."""
+    def build(self, etag: str, size: int, complete: bool = True, clean: bool = False) -> ObjectSummary:
+        """The summary of the version ``etag`` (``size`` bytes); when ``clean``
+        (every event came from a line of its own, as ``iter_indexed_events``
+        reports) also each group's line bitmap."""
         groups = {}
         selections = {}
         # The bitmaps end at the last line holding an event: streaming stops reading there.
@@ -204,26 +212,31 @@ class SummaryBuilder:
             groups[name] = (len(indexes), frozenset(fields))
             if clean:
                 selections[name] = pack_lines(indexes, lines)
-        return ObjectSummary(
-            etag=info.etag, size=info.size, groups=groups, complete=complete, lines=lines, selections=selections
-        )
+        return ObjectSummary(etag=etag, size=size, groups=groups, complete=complete, lines=lines, selections=selections)
 
 
 def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
     """Read one object completely and summarize it. A corrupt object is
-    summarized up to its damage (logged); other SourceErrors propagate."""
+    summarized up to its damage (logged); other SourceErrors propagate.
+
+    The summary carries the ETag and size of the version read, which is newer
+    than ``info``'s when the object was replaced since it was listed: it then
+    no longer matches the listing and is made again next time, and is never
+    applied to bytes it did not count."""
     builder = SummaryBuilder()
     complete = True
     report = ParseReport()
+    etag, size = info.etag, info.size
     try:
-        with source.open_lines(info.key) as lines:
+        with source.open_object(info.key) as opened:
+            etag, size = opened.etag, opened.size
             add = builder.add
-            for index, data in iter_indexed_events(lines, info.key, report):
+            for index, data in iter_indexed_events(opened.lines, info.key, report):
                 add(data, index)
     except CorruptObjectError as exc:
         logger.warning("summary of %s covers only the events before its damage: %s", info.key, exc)
         complete = False
-    return builder.build(info, complete, clean=complete and not report.repaired)
+    return builder.build(etag, size, complete, clean=complete and not report.repaired)
 
 
 #: Per worker process of a summary pool: the source it opened (an S3 client is costly to build).
@@ -357,7 +370,7 @@ def day_summary(
     count = 0
     fields: set[str] = set()
     objects: list[ObjectInfo] = []
-    selectors: dict[str, tuple[bytes, int]] = {}
+    selectors: dict[str, tuple[bytes, int, str]] = {}
     for info, summary in zip(infos, summaries, strict=True):
         assert summary is not None
         group = summary.groups.get(wanted)
@@ -367,7 +380,7 @@ def day_summary(
             objects.append(info)
             packed = summary.selections.get(wanted)
             if packed is not None:
-                selectors[info.key] = (packed, summary.lines)
+                selectors[info.key] = (packed, summary.lines, summary.etag)
     return DaySummary(count, tuple(sorted(fields)), objects, selectors)
 
 

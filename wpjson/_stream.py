@@ -35,7 +35,7 @@ import orjson
 
 from events.layout import day_bounds_ms
 from events.records import event_in, flatten, iter_events
-from events.sources import CorruptObjectError, SourceError
+from events.sources import CorruptObjectError, ObjectChangedError, SourceError
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -80,6 +80,27 @@ def _reading(key: str) -> t.Iterator[None]:
         raise StreamAborted(key, exc) from exc
 
 
+@contextlib.contextmanager
+def _object_lines(source: Source, summary: DaySummary, key: str) -> t.Iterator[tuple[t.Iterator[bytes], bytes | None]]:
+    """An object's lines and the catalog's selector of the site's day in them,
+    or None: the selector is used only on the version it was computed from
+    (``open_lines`` with its ETag); an object replaced since is parsed and
+    filtered, so a cached line map never picks another site's lines."""
+    selection = summary.selection(key)
+    if selection is not None:
+        selector, etag = selection
+        try:
+            opened = source.open_lines(key, etag)
+        except ObjectChangedError as exc:
+            logger.warning("parsing and filtering instead of using the summary: %s", exc)
+        else:
+            with opened as lines:
+                yield lines, selector
+            return
+    with source.open_lines(key) as lines:
+        yield lines, None
+
+
 def _events_of(
     lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, raw: bool
 ) -> t.Iterator[t.Any]:
@@ -105,8 +126,8 @@ def _raw_chunks(source: Source, summary: DaySummary, day: dt.date, blog_id: int,
     start, end = day_bounds_ms(day)
     pending: list[bytes] = []
     for info in summary.objects:
-        with _reading(info.key), source.open_lines(info.key) as lines:
-            events = _events_of(lines, info.key, summary.selector(info.key), start, end, blog_id, raw=True)
+        with _reading(info.key), _object_lines(source, summary, info.key) as (lines, selector):
+            events = _events_of(lines, info.key, selector, start, end, blog_id, raw=True)
             while True:
                 pending += itertools.islice(events, size - len(pending))
                 if len(pending) < size:
@@ -150,8 +171,8 @@ def _csv_pieces(
     empty = itertools.repeat("")
     rows = 0
     for info in summary.objects:
-        with _reading(info.key), source.open_lines(info.key) as lines:
-            for data in _events_of(lines, info.key, summary.selector(info.key), start, end, blog_id, raw=False):
+        with _reading(info.key), _object_lines(source, summary, info.key) as (lines, selector):
+            for data in _events_of(lines, info.key, selector, start, end, blog_id, raw=False):
                 writerow(map(flatten(data).get, fields, empty))
                 rows += 1
                 if rows == size:
