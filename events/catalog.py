@@ -25,6 +25,7 @@ import base64
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -34,7 +35,7 @@ import zlib
 import orjson
 
 from events.layout import day_prefixes
-from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, timestamp_ms
+from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
 if t.TYPE_CHECKING:
@@ -48,8 +49,9 @@ logger = logging.getLogger(__name__)
 #: One orjson blob per object: ``{v, etag, size, complete, lines, fields: [[name, ...], ...],
 #: groups: [[day ISO, blog text, count, index into fields, line bitmap or null], ...]}``.
 SUMMARY_KEY = "{prefix}catalog:object:{key}"
-#: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps).
-FORMAT_VERSION = 2
+#: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps; v3 counts
+#: events holding a lone surrogate escape, which v2 dropped).
+FORMAT_VERSION = 3
 #: Summaries expire after this many seconds (an expired one is recomputed when needed).
 SUMMARY_TTL = 90 * 86_400
 #: How many summaries one ``MGET`` fetches.
@@ -115,22 +117,24 @@ class ObjectSummary:
             packed = self.selections.get((day, blog))
             bitmap = base64.b64encode(packed).decode() if packed is not None else None
             groups.append([day, blog, count, index_of[fields], bitmap])
-        return orjson.dumps(
-            {
-                "v": FORMAT_VERSION,
-                "etag": self.etag,
-                "size": self.size,
-                "complete": self.complete,
-                "lines": self.lines,
-                "fields": field_sets,
-                "groups": groups,
-            }
-        )
+        blob = {
+            "v": FORMAT_VERSION,
+            "etag": self.etag,
+            "size": self.size,
+            "complete": self.complete,
+            "lines": self.lines,
+            "fields": field_sets,
+            "groups": groups,
+        }
+        try:
+            return orjson.dumps(blob)
+        except orjson.JSONEncodeError:  # a field name holding a lone surrogate: JSON escapes it
+            return json.dumps(blob, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ObjectSummary | None:
         """The summary, or None for a blob of another format version (to be recomputed)."""
-        data = orjson.loads(raw)
+        data = loads(raw)
         if data.get("v") != FORMAT_VERSION:
             return None
         field_sets = [frozenset(names) for names in data["fields"]]

@@ -31,10 +31,8 @@ import operator
 import typing as t
 import zlib
 
-import orjson
-
 from events.layout import day_bounds_ms
-from events.records import event_in, flatten, iter_events
+from events.records import event_in, flatten, iter_events, loads
 from events.sources import CorruptObjectError, ObjectChangedError, SourceError
 
 if t.TYPE_CHECKING:
@@ -112,7 +110,7 @@ def _events_of(
         return _parsed(lines, key, start, end, blog_id, raw)
     selected = itertools.compress(lines, selector)
     # filter(None): a line blanked in place (same ETag) must not become an empty event.
-    return filter(None, map(_strip, selected)) if raw else map(orjson.loads, selected)
+    return filter(None, map(_strip, selected)) if raw else map(loads, selected)
 
 
 def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: int, raw: bool) -> t.Iterator[t.Any]:
@@ -225,7 +223,12 @@ def day_body(
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
     buffer that ``take`` empties once per chunk. No columns (an empty day)
-    means an empty body."""
+    means an empty body.
+
+    Text is written as UTF-8. A lone surrogate (from a JSON string such as
+    ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
+    written as its JSON escape text (``\\ud83d``, Python's ``backslashreplace``),
+    so the body stays valid UTF-8 for BI tools and keeps what the event said."""
 
     def __init__(self, fields: t.Sequence[str]) -> None:
         self.fields = list(fields)
@@ -233,7 +236,7 @@ class _Csv:
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
 
     def take(self) -> bytes:
-        data = self.buffer.getvalue().encode("utf-8")
+        data = self.buffer.getvalue().encode("utf-8", "backslashreplace")
         self.buffer.seek(0)
         self.buffer.truncate()
         return data
