@@ -13,6 +13,11 @@ day is not summarized yet (the "cold" cost: one extra read before headers), or
 ``warm_days``, which the scheduler runs periodically so that a day is usually
 warm before anyone asks. A warm day costs one listing and one ``MGET``.
 
+The catalog also keeps, per site, the set of every field name its events had
+on any day summarized (``site_columns``), updated whenever a summary is
+stored: the CSV header is that set, so a BI tool sees the same columns every
+day, as the original's header came from its index's mappings of all days.
+
 Counting follows ``records.event_in`` exactly, so a summary's count is the
 number of events the endpoint streams for that day and site. An object whose
 gzip stream is corrupt counts the events read before the damage; the stream
@@ -49,6 +54,11 @@ logger = logging.getLogger(__name__)
 #: One orjson blob per object: ``{v, etag, size, complete, lines, fields: [[name, ...], ...],
 #: groups: [[day ISO, blog text, count, index into fields, line bitmap or null], ...]}``.
 SUMMARY_KEY = "{prefix}catalog:object:{key}"
+#: Per site (blog id): a Redis set of the flattened field names of its events
+#: on every day summarized, UTF-8 (a lone surrogate kept with ``surrogatepass``).
+#: No expiry: it outlives the summaries it was built from, as the original's
+#: index mappings outlived old days.
+COLUMNS_KEY = "{prefix}catalog:columns:{blog}"
 #: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps; v3 counts
 #: events holding a lone surrogate escape, which v2 dropped).
 FORMAT_VERSION = 3
@@ -158,12 +168,15 @@ class DaySummary(t.NamedTuple):
     """One site's day: how many events, their sorted field names, the objects
     holding at least one of them (ascending keys), and per object key its
     packed line bitmap, line count and the ETag of the version summarized,
-    where the object can be streamed without parsing (absent: parse and filter it)."""
+    where the object can be streamed without parsing (absent: parse and filter it).
+    ``columns`` is the CSV header: the sorted union of ``fields`` and the
+    site's field names of every other day summarized (``site_columns``)."""
 
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
     selectors: t.Mapping[str, tuple[bytes, int, str]] = {}  # never mutated
+    columns: tuple[str, ...] = ()
 
     def selector(self, key: str) -> bytes | None:
         """One byte per line of the object, 1 where the line is one of the
@@ -324,8 +337,36 @@ def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[Object
     return found
 
 
+def columns_key(prefix: str, blog: str) -> str:
+    return COLUMNS_KEY.format(prefix=prefix, blog=blog)
+
+
+def _is_blog_id(blog: str) -> bool:
+    """Whether ``blog`` is how a site's blog id is written (``str(int)``): only
+    those can ever be asked for, so no other text gets a column set."""
+    return blog.isascii() and blog.isdigit() and str(int(blog)) == blog
+
+
 def store_summary(redis: redis_lib.Redis, prefix: str, key: str, summary: ObjectSummary) -> None:
-    redis.set(summary_key(prefix, key), summary.to_bytes(), ex=SUMMARY_TTL)
+    """Store an object's summary (expiring after ``SUMMARY_TTL``) and add its
+    field names to each of its sites' column sets, in one round trip."""
+    names: dict[str, set[str]] = {}
+    for (_day, blog), (_count, fields) in summary.groups.items():
+        if _is_blog_id(blog):
+            names.setdefault(blog, set()).update(fields)
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(summary_key(prefix, key), summary.to_bytes(), ex=SUMMARY_TTL)
+    for blog, blog_names in names.items():
+        if blog_names:
+            pipe.sadd(columns_key(prefix, blog), *(name.encode("utf-8", "surrogatepass") for name in blog_names))
+    pipe.execute()
+
+
+def site_columns(redis: redis_lib.Redis, prefix: str, blog_id: int) -> frozenset[str]:
+    """The flattened field names of the site's events on every day summarized
+    so far (empty for a site with no event summarized)."""
+    members = t.cast("set[bytes]", redis.smembers(columns_key(prefix, str(blog_id))))
+    return frozenset(name.decode("utf-8", "surrogatepass") for name in members)
 
 
 def list_day_objects(source: Source, day: dt.date, late_hours: int) -> list[ObjectInfo]:
@@ -357,11 +398,11 @@ def day_summary(
     *,
     on_read: t.Callable[[ObjectInfo], None] | None = None,
 ) -> DaySummary:
-    """Count, fields and line selections of one site's day, from the stored
-    summaries; objects without a valid summary are read and summarized first
-    (``summarize_objects``; ``on_read`` is called for each). Raises SourceError
-    when the store cannot be listed or an object cannot be read, and redis
-    errors when Redis is unreachable."""
+    """Count, fields, line selections and CSV columns of one site's day, from
+    the stored summaries and the site's column set; objects without a valid
+    summary are read and summarized first (``summarize_objects``; ``on_read``
+    is called for each). Raises SourceError when the store cannot be listed or
+    an object cannot be read, and redis errors when Redis is unreachable."""
     infos = list_day_objects(source, day, late_hours)
     summaries = load_summaries(redis, prefix, infos)
     missing = [index for index, summary in enumerate(summaries) if summary is None]
@@ -385,7 +426,8 @@ def day_summary(
             packed = summary.selections.get(wanted)
             if packed is not None:
                 selectors[info.key] = (packed, summary.lines, summary.etag)
-    return DaySummary(count, tuple(sorted(fields)), objects, selectors)
+    columns = tuple(sorted(site_columns(redis, prefix, blog_id).union(fields)))
+    return DaySummary(count, tuple(sorted(fields)), objects, selectors, columns)
 
 
 def warm_days(settings: Settings, days: list[dt.date]) -> int:

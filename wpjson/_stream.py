@@ -195,7 +195,7 @@ def day_body(
 
     pieces: t.Iterator[bytes]
     if fmt == "csv":
-        writer = _Csv(summary.fields)
+        writer = _Csv(summary.columns)
         opening = writer.opening()
         pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer)
         closing = b""
@@ -222,8 +222,9 @@ def day_body(
 
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
-    buffer that ``take`` empties once per chunk. No columns (an empty day)
-    means an empty body.
+    buffer that ``take`` empties once per chunk. The header row is written
+    even when no row follows (an empty day); no columns at all (a site with
+    no event summarized on any day) means an empty body.
 
     Text is written as UTF-8. A lone surrogate (from a JSON string such as
     ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
