@@ -13,6 +13,11 @@ day is not summarized yet (the "cold" cost: one extra read before headers), or
 ``warm_days``, which the scheduler runs periodically so that a day is usually
 warm before anyone asks. A warm day costs one listing and one ``MGET``.
 
+The catalog also keeps, per site, the set of every field name its events had
+on any day summarized (``site_columns``), updated whenever a summary is
+stored: the CSV header is that set, so a BI tool sees the same columns every
+day, as the original's header came from its index's mappings of all days.
+
 Counting follows ``records.event_in`` exactly, so a summary's count is the
 number of events the endpoint streams for that day and site. An object whose
 gzip stream is corrupt counts the events read before the damage; the stream
@@ -25,6 +30,7 @@ import base64
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -34,7 +40,7 @@ import zlib
 import orjson
 
 from events.layout import day_prefixes
-from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, timestamp_ms
+from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
 if t.TYPE_CHECKING:
@@ -48,8 +54,14 @@ logger = logging.getLogger(__name__)
 #: One orjson blob per object: ``{v, etag, size, complete, lines, fields: [[name, ...], ...],
 #: groups: [[day ISO, blog text, count, index into fields, line bitmap or null], ...]}``.
 SUMMARY_KEY = "{prefix}catalog:object:{key}"
-#: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps).
-FORMAT_VERSION = 2
+#: Per site (blog id): a Redis set of the flattened field names of its events
+#: on every day summarized, UTF-8 (a lone surrogate kept with ``surrogatepass``).
+#: No expiry: it outlives the summaries it was built from, as the original's
+#: index mappings outlived old days.
+COLUMNS_KEY = "{prefix}catalog:columns:{blog}"
+#: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps; v3 counts
+#: events holding a lone surrogate escape, which v2 dropped).
+FORMAT_VERSION = 3
 #: Summaries expire after this many seconds (an expired one is recomputed when needed).
 SUMMARY_TTL = 90 * 86_400
 #: How many summaries one ``MGET`` fetches.
@@ -115,22 +127,24 @@ class ObjectSummary:
             packed = self.selections.get((day, blog))
             bitmap = base64.b64encode(packed).decode() if packed is not None else None
             groups.append([day, blog, count, index_of[fields], bitmap])
-        return orjson.dumps(
-            {
-                "v": FORMAT_VERSION,
-                "etag": self.etag,
-                "size": self.size,
-                "complete": self.complete,
-                "lines": self.lines,
-                "fields": field_sets,
-                "groups": groups,
-            }
-        )
+        blob = {
+            "v": FORMAT_VERSION,
+            "etag": self.etag,
+            "size": self.size,
+            "complete": self.complete,
+            "lines": self.lines,
+            "fields": field_sets,
+            "groups": groups,
+        }
+        try:
+            return orjson.dumps(blob)
+        except orjson.JSONEncodeError:  # a field name holding a lone surrogate: JSON escapes it
+            return json.dumps(blob, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ObjectSummary | None:
         """The summary, or None for a blob of another format version (to be recomputed)."""
-        data = orjson.loads(raw)
+        data = loads(raw)
         if data.get("v") != FORMAT_VERSION:
             return None
         field_sets = [frozenset(names) for names in data["fields"]]
@@ -152,20 +166,30 @@ class ObjectSummary:
 
 class DaySummary(t.NamedTuple):
     """One site's day: how many events, their sorted field names, the objects
-    holding at least one of them (ascending keys), and per object key the
-    ``line_selector`` of its lines holding them, where the object can be
-    streamed without parsing (absent: parse and filter it)."""
+    holding at least one of them (ascending keys), and per object key its
+    packed line bitmap, line count and the ETag of the version summarized,
+    where the object can be streamed without parsing (absent: parse and filter it).
+    ``columns`` is the CSV header: the sorted union of ``fields`` and the
+    site's field names of every other day summarized (``site_columns``)."""
 
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
-    selectors: t.Mapping[str, tuple[bytes, int]] = {}  # never mutated
+    selectors: t.Mapping[str, tuple[bytes, int, str]] = {}  # never mutated
+    columns: tuple[str, ...] = ()
 
     def selector(self, key: str) -> bytes | None:
         """One byte per line of the object, 1 where the line is one of the
         day's events of the site; None when the object must be parsed."""
-        packed = self.selectors.get(key)
-        return None if packed is None else line_selector(*packed)
+        selection = self.selection(key)
+        return None if selection is None else selection[0]
+
+    def selection(self, key: str) -> tuple[bytes, str] | None:
+        """``(selector, etag)``: the selector is only true of the version
+        ``etag``, so a reader must open the object with it
+        (``Source.open_lines(key, etag)``) and parse and filter any other."""
+        found = self.selectors.get(key)
+        return None if found is None else (line_selector(found[0], found[1]), found[2])
 
 
 class SummaryBuilder:
@@ -192,9 +216,10 @@ class SummaryBuilder:
         group[0].append(index)
         add_field_names(group[1], data)
 
-    def build(self, info: ObjectInfo, complete: bool = True, clean: bool = False) -> ObjectSummary:
-        """The summary; when ``clean`` (every event came from a line of its own,
-        as ``iter_indexed_events`` reports) also each group's line bitmap."""
+    def build(self, etag: str, size: int, complete: bool = True, clean: bool = False) -> ObjectSummary:
+        """The summary of the version ``etag`` (``size`` bytes); when ``clean``
+        (every event came from a line of its own, as ``iter_indexed_events``
+        reports) also each group's line bitmap."""
         groups = {}
         selections = {}
         # The bitmaps end at the last line holding an event: streaming stops reading there.
@@ -204,26 +229,31 @@ class SummaryBuilder:
             groups[name] = (len(indexes), frozenset(fields))
             if clean:
                 selections[name] = pack_lines(indexes, lines)
-        return ObjectSummary(
-            etag=info.etag, size=info.size, groups=groups, complete=complete, lines=lines, selections=selections
-        )
+        return ObjectSummary(etag=etag, size=size, groups=groups, complete=complete, lines=lines, selections=selections)
 
 
 def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
     """Read one object completely and summarize it. A corrupt object is
-    summarized up to its damage (logged); other SourceErrors propagate."""
+    summarized up to its damage (logged); other SourceErrors propagate.
+
+    The summary carries the ETag and size of the version read, which is newer
+    than ``info``'s when the object was replaced since it was listed: it then
+    no longer matches the listing and is made again next time, and is never
+    applied to bytes it did not count."""
     builder = SummaryBuilder()
     complete = True
     report = ParseReport()
+    etag, size = info.etag, info.size
     try:
-        with source.open_lines(info.key) as lines:
+        with source.open_object(info.key) as opened:
+            etag, size = opened.etag, opened.size
             add = builder.add
-            for index, data in iter_indexed_events(lines, info.key, report):
+            for index, data in iter_indexed_events(opened.lines, info.key, report):
                 add(data, index)
     except CorruptObjectError as exc:
         logger.warning("summary of %s covers only the events before its damage: %s", info.key, exc)
         complete = False
-    return builder.build(info, complete, clean=complete and not report.repaired)
+    return builder.build(etag, size, complete, clean=complete and not report.repaired)
 
 
 #: Per worker process of a summary pool: the source it opened (an S3 client is costly to build).
@@ -307,8 +337,36 @@ def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[Object
     return found
 
 
+def columns_key(prefix: str, blog: str) -> str:
+    return COLUMNS_KEY.format(prefix=prefix, blog=blog)
+
+
+def _is_blog_id(blog: str) -> bool:
+    """Whether ``blog`` is how a site's blog id is written (``str(int)``): only
+    those can ever be asked for, so no other text gets a column set."""
+    return blog.isascii() and blog.isdigit() and str(int(blog)) == blog
+
+
 def store_summary(redis: redis_lib.Redis, prefix: str, key: str, summary: ObjectSummary) -> None:
-    redis.set(summary_key(prefix, key), summary.to_bytes(), ex=SUMMARY_TTL)
+    """Store an object's summary (expiring after ``SUMMARY_TTL``) and add its
+    field names to each of its sites' column sets, in one round trip."""
+    names: dict[str, set[str]] = {}
+    for (_day, blog), (_count, fields) in summary.groups.items():
+        if _is_blog_id(blog):
+            names.setdefault(blog, set()).update(fields)
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(summary_key(prefix, key), summary.to_bytes(), ex=SUMMARY_TTL)
+    for blog, blog_names in names.items():
+        if blog_names:
+            pipe.sadd(columns_key(prefix, blog), *(name.encode("utf-8", "surrogatepass") for name in blog_names))
+    pipe.execute()
+
+
+def site_columns(redis: redis_lib.Redis, prefix: str, blog_id: int) -> frozenset[str]:
+    """The flattened field names of the site's events on every day summarized
+    so far (empty for a site with no event summarized)."""
+    members = t.cast("set[bytes]", redis.smembers(columns_key(prefix, str(blog_id))))
+    return frozenset(name.decode("utf-8", "surrogatepass") for name in members)
 
 
 def list_day_objects(source: Source, day: dt.date, late_hours: int) -> list[ObjectInfo]:
@@ -340,11 +398,11 @@ def day_summary(
     *,
     on_read: t.Callable[[ObjectInfo], None] | None = None,
 ) -> DaySummary:
-    """Count, fields and line selections of one site's day, from the stored
-    summaries; objects without a valid summary are read and summarized first
-    (``summarize_objects``; ``on_read`` is called for each). Raises SourceError
-    when the store cannot be listed or an object cannot be read, and redis
-    errors when Redis is unreachable."""
+    """Count, fields, line selections and CSV columns of one site's day, from
+    the stored summaries and the site's column set; objects without a valid
+    summary are read and summarized first (``summarize_objects``; ``on_read``
+    is called for each). Raises SourceError when the store cannot be listed or
+    an object cannot be read, and redis errors when Redis is unreachable."""
     infos = list_day_objects(source, day, late_hours)
     summaries = load_summaries(redis, prefix, infos)
     missing = [index for index, summary in enumerate(summaries) if summary is None]
@@ -357,7 +415,7 @@ def day_summary(
     count = 0
     fields: set[str] = set()
     objects: list[ObjectInfo] = []
-    selectors: dict[str, tuple[bytes, int]] = {}
+    selectors: dict[str, tuple[bytes, int, str]] = {}
     for info, summary in zip(infos, summaries, strict=True):
         assert summary is not None
         group = summary.groups.get(wanted)
@@ -367,8 +425,9 @@ def day_summary(
             objects.append(info)
             packed = summary.selections.get(wanted)
             if packed is not None:
-                selectors[info.key] = (packed, summary.lines)
-    return DaySummary(count, tuple(sorted(fields)), objects, selectors)
+                selectors[info.key] = (packed, summary.lines, summary.etag)
+    columns = tuple(sorted(site_columns(redis, prefix, blog_id).union(fields)))
+    return DaySummary(count, tuple(sorted(fields)), objects, selectors, columns)
 
 
 def warm_days(settings: Settings, days: list[dt.date]) -> int:

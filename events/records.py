@@ -3,11 +3,17 @@
 The common line costs one ``orjson.loads``: repairs (BOM, stray whitespace,
 several objects concatenated on one line by Firehose) are only tried when that
 fails, so clean data parses at orjson's speed.
+
+Where orjson refuses a text, the standard library's ``json`` gets a chance
+(``loads``): orjson rejects strings holding an unpaired surrogate escape
+(``"Great news \\ud83d"``, a title a browser cut in the middle of an emoji),
+which RFC 8259 section 8.2 allows and ``json`` reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import typing as t
@@ -60,6 +66,25 @@ class ParseReport:
             logger.warning("more invalid lines in %s; not logging each of them", key)
 
 
+def _not_json(constant: str) -> t.NoReturn:
+    raise ValueError(f"{constant} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def loads(text: bytes) -> t.Any:
+    """One JSON text: orjson's reading, or, only where orjson refuses it, the
+    standard library's (``json.loads`` of the strictly decoded UTF-8, without
+    the NaN and Infinity it would otherwise allow). A string may then hold a
+    lone surrogate (``"\\ud83d"`` -> ``"\ud83d"``). Raises orjson's
+    ``JSONDecodeError`` when neither reads it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(text.decode("utf-8"), parse_constant=_not_json)
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise exc from None
+
+
 class Event(t.NamedTuple):
     raw: bytes  # the event's JSON text exactly as stored (no newline, no BOM)
     data: dict[str, t.Any]
@@ -109,17 +134,28 @@ def iter_indexed_events(
     one (BOM, concatenated objects, pieces of a long line, invalid) counts in
     ``report.repaired``; after a long line, later indexes no longer match
     positions, so a consumer must not use them once ``report.repaired`` is set."""
-    loads = orjson.loads
+    fast_loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     events = 0
     rest = iter(lines)
     try:
         for index, line in enumerate(rest):
             try:
-                data = loads(line)
+                data = fast_loads(line)
             except decode_error:
                 if not line.strip(_WS):
                     continue  # a blank line holds nothing in either path
+                if not continues_line(line):
+                    # One whole object that only the standard library reads
+                    # (a lone surrogate escape) is still a line of its own.
+                    try:
+                        data = loads(line)
+                    except decode_error:
+                        data = None
+                    if type(data) is dict:
+                        events += 1
+                        yield index, data
+                        continue
                 report.repaired += 1
                 if continues_line(line):
                     repaired = _long_line(line, rest, key, index + 1, report)
@@ -158,7 +194,7 @@ def _leading_objects(text: bytes, rest_at: list[int]) -> t.Iterator[Event]:
     for match in _BOUNDARY.finditer(text):
         end = match.start() + 1
         try:
-            data = orjson.loads(text[start:end])
+            data = loads(text[start:end])
         except orjson.JSONDecodeError:
             continue
         yield Event(text[start:end], data)
@@ -200,7 +236,7 @@ def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Itera
     if not text:
         return  # a blank line is not an error
     try:
-        data = orjson.loads(text)
+        data = loads(text)
     except orjson.JSONDecodeError as exc:
         first_error = str(exc)
     else:
@@ -221,7 +257,7 @@ def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Itera
         report.add_invalid(key, line_no, f"not JSON: {first_error}")
         return
     try:
-        data = orjson.loads(text[start:])
+        data = loads(text[start:])
     except orjson.JSONDecodeError as exc:
         report.add_invalid(key, line_no, f"not JSON after some concatenated objects: {exc}")
         return
@@ -297,6 +333,15 @@ def flatten(data: dict[str, t.Any]) -> dict[str, str]:
 _dumps = orjson.dumps
 
 
+def json_text(value: t.Any) -> str:
+    """``value`` as compact JSON text (orjson's), or the standard library's
+    where orjson refuses it (a string holding a lone surrogate stays one)."""
+    try:
+        return _dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _flatten_into(out: dict[str, str], prefix: str, data: dict[str, t.Any]) -> None:
     # Branches ordered by how often Pinpoint events hit them (strings, objects,
     # ints, one-string lists); this runs once per field of every CSV row.
@@ -317,7 +362,7 @@ def _flatten_into(out: dict[str, str], prefix: str, data: dict[str, t.Any]) -> N
             elif all([type(item) is str for item in value]):
                 out[prefix + name] = ";".join(value)
             elif any([type(item) is dict or type(item) is list for item in value]):
-                out[prefix + name] = _dumps(value).decode()
+                out[prefix + name] = json_text(value)
             else:
                 out[prefix + name] = ";".join([_scalar(item) for item in value])
         elif kind is float:

@@ -67,6 +67,12 @@ class CorruptObjectError(SourceError):
     the same bytes will fail again."""
 
 
+class ObjectChangedError(SourceError):
+    """An object was opened for one version (``etag``) and is now another: it
+    was replaced since that version was listed or summarized. Nothing has been
+    read; open it again without ``etag`` to read the new bytes."""
+
+
 class KeyEscapeError(ValueError):
     """A key or prefix would leave the local source's directory."""
 
@@ -75,8 +81,25 @@ class KeyEscapeError(ValueError):
 class ObjectInfo:
     key: str
     size: int
-    etag: str  # S3 ETag without quotes; local: f"{mtime_ns:x}-{size:x}"
+    etag: str  # S3 ETag without quotes; local: ``local_etag`` (inode, mtime, size)
     last_modified: dt.datetime  # aware, UTC
+
+
+class OpenObject(t.NamedTuple):
+    """An object being read: its lines (as ``Source.open_lines``) and the
+    identity of the bytes they come from (the ETag and size of the version
+    actually opened, which may be newer than a listing's)."""
+
+    lines: t.Iterator[bytes]
+    etag: str
+    size: int
+
+
+def local_etag(st: os.stat_result) -> str:
+    """A local file's ETag: inode, mtime (ns) and size, in hex. The inode is
+    what tells a file replaced by rename (``rsync -a``, ``os.replace``) with
+    the same size and mtime from the one it replaced."""
+    return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
 class Source(t.Protocol):
@@ -91,12 +114,22 @@ class Source(t.Protocol):
         """One object's info; SourceError (FileNotFoundError cause) if absent."""
         ...
 
-    def open_lines(self, key: str) -> t.ContextManager[t.Iterator[bytes]]:
+    def open_lines(self, key: str, etag: str | None = None) -> t.ContextManager[t.Iterator[bytes]]:
         """The object's lines as bytes (newline kept or not: consumers strip),
         gunzipped when its first bytes are the gzip magic, streamed in bounded
         memory: a line longer than MAX_LINE_BYTES comes in pieces of exactly
         that size (``records.iter_events`` joins them). Closing the context
-        manager releases the underlying stream."""
+        manager releases the underlying stream.
+
+        With ``etag``, only that version is read: ObjectChangedError when the
+        object is now another one (S3: ``If-Match`` on the GET; local: the
+        open file's inode, mtime and size, from ``fstat``). A reader that
+        trusts something computed from a version (the catalog's line
+        selections) must pass it."""
+        ...
+
+    def open_object(self, key: str, etag: str | None = None) -> t.ContextManager[OpenObject]:
+        """``open_lines``, also giving the ETag and size of the version opened."""
         ...
 
 
@@ -242,14 +275,20 @@ def _line_reader(raw: io.RawIOBase, key: str) -> io.BufferedReader:
 
 
 @contextlib.contextmanager
-def _lines_of(raw: io.RawIOBase, key: str) -> t.Iterator[t.Iterator[bytes]]:
+def _object_of(raw: io.RawIOBase, key: str, etag: str, size: int) -> t.Iterator[OpenObject]:
     reader = _line_reader(raw, key)
     try:
         # readline(limit) through partial stays in C, as plain iteration does,
         # but hands a line longer than the limit over in pieces.
-        yield iter(functools.partial(reader.readline, MAX_LINE_BYTES), b"")
+        yield OpenObject(iter(functools.partial(reader.readline, MAX_LINE_BYTES), b""), etag, size)
     finally:
         reader.close()
+
+
+@contextlib.contextmanager
+def _lines_only(opened: t.ContextManager[OpenObject]) -> t.Iterator[t.Iterator[bytes]]:
+    with opened as obj:
+        yield obj.lines
 
 
 # --------------------------------------------------------------------------- local
@@ -319,9 +358,12 @@ class LocalSource:
             raise SourceError(f"cannot stat {key!r} in {self._root_str}: {exc}") from exc
         if not stat_mod.S_ISREG(st.st_mode):
             raise SourceError(f"{key!r} in {self._root_str} is not a regular file") from FileNotFoundError(key)
-        return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}", _utc_from_ns(st.st_mtime_ns))
+        return ObjectInfo(key, st.st_size, local_etag(st), _utc_from_ns(st.st_mtime_ns))
 
-    def open_lines(self, key: str) -> t.ContextManager[t.Iterator[bytes]]:
+    def open_lines(self, key: str, etag: str | None = None) -> t.ContextManager[t.Iterator[bytes]]:
+        return _lines_only(self.open_object(key, etag))
+
+    def open_object(self, key: str, etag: str | None = None) -> t.ContextManager[OpenObject]:
         path = self._path_of(key)
         try:
             fileio = _LocalFile(path, key)
@@ -331,7 +373,20 @@ class LocalSource:
             raise SourceError(f"{key!r} in {self._root_str} is a directory, not an object") from exc
         except OSError as exc:
             raise SourceError(f"cannot open {key!r} in {self._root_str}: {exc}") from exc
-        return _lines_of(fileio, key)
+        try:
+            # The open handle's own identity: a path's stat could describe a
+            # file renamed over it after the open.
+            st = os.fstat(fileio.fileno())
+        except OSError as exc:
+            fileio.close()
+            raise SourceError(f"cannot stat the open {key!r} in {self._root_str}: {exc}") from exc
+        opened = local_etag(st)
+        if etag is not None and opened != etag:
+            fileio.close()
+            raise ObjectChangedError(
+                f"{key!r} in {self._root_str} was replaced: it is version {opened}, not {etag} (inode-mtime-size)"
+            )
+        return _object_of(fileio, key, opened, st.st_size)
 
     def list(self, prefix: str = "", start_after: str = "", limit: int | None = None) -> t.Iterator[ObjectInfo]:
         self._check_relative(prefix, "prefix")
@@ -395,7 +450,7 @@ class LocalSource:
             raise SourceError(f"cannot stat {key!r} in {self._root_str}: {exc}") from exc
         if not stat_mod.S_ISREG(st.st_mode):
             return None
-        return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}", _utc_from_ns(st.st_mtime_ns))
+        return ObjectInfo(key, st.st_size, local_etag(st), _utc_from_ns(st.st_mtime_ns))
 
 
 # --------------------------------------------------------------------------- S3
@@ -423,6 +478,8 @@ def _client_error_code(exc: BaseException) -> str:
 
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+#: What S3 answers a GET whose ``If-Match`` names another version.
+_PRECONDITION_CODES = {"412", "PreconditionFailed"}
 
 
 class S3Source:
@@ -474,13 +531,23 @@ class S3Source:
             raise self._error("stat of", key, exc) from self._cause(key, exc)
         return self._info(key, head["ContentLength"], head.get("ETag", ""), head["LastModified"])
 
-    def open_lines(self, key: str) -> t.ContextManager[t.Iterator[bytes]]:
+    def open_lines(self, key: str, etag: str | None = None) -> t.ContextManager[t.Iterator[bytes]]:
+        return _lines_only(self.open_object(key, etag))
+
+    def open_object(self, key: str, etag: str | None = None) -> t.ContextManager[OpenObject]:
+        params = {"Bucket": self.bucket, "Key": self.prefix + key}
+        if etag is not None:
+            params["IfMatch"] = f'"{etag}"'  # an entity tag is quoted (RFC 9110 8.8.3)
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            response = self.client.get_object(**params)
         except Exception as exc:
+            if etag is not None and _client_error_code(exc) in _PRECONDITION_CODES:
+                raise ObjectChangedError(f"{self._where(key)} was replaced: its ETag is no longer {etag}") from exc
             raise self._error("reading", key, exc) from self._cause(key, exc)
         body = response["Body"]
-        return _lines_of(_ReadErrors(body.read, body.close, self._where(key)), self._where(key))
+        where = self._where(key)
+        opened = str(response.get("ETag", "")).strip('"')
+        return _object_of(_ReadErrors(body.read, body.close, where), where, opened, int(response["ContentLength"]))
 
     def list(self, prefix: str = "", start_after: str = "", limit: int | None = None) -> t.Iterator[ObjectInfo]:
         if limit is not None and limit <= 0:

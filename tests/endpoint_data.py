@@ -149,17 +149,37 @@ def _cell(value: t.Any) -> str:
     return str(value)
 
 
-def expected_csv(raw_events: list[bytes]) -> list[list[str]]:
-    """Header (sorted union of dotted field names) and one row per event."""
+def expected_csv(raw_events: list[bytes], header: t.Sequence[str] | None = None) -> list[list[str]]:
+    """Header (``header``, by default the sorted union of the events' dotted
+    field names) and one row per event."""
     flats = []
     for raw in raw_events:
         out: dict[str, str] = {}
         _flat("", orjson.loads(raw), out)
         flats.append(out)
-    header = sorted({name for flat in flats for name in flat})
-    if not header:
+    names = list(header) if header is not None else sorted({name for flat in flats for name in flat})
+    if not names:
         return []
-    return [header, *([flat.get(name, "") for name in header] for flat in flats)]
+    return [names, *([flat.get(name, "") for name in names] for flat in flats)]
+
+
+def expected_columns(files: t.Mapping[str, bytes], blog: int) -> list[str]:
+    """The sorted dotted field names of every event of ``blog`` in ``files``,
+    whatever its day: the CSV header once all these objects were summarized."""
+    names: set[str] = set()
+    for data in files.values():
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        for line in data.split(b"\n"):
+            try:
+                parsed = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(parsed, dict) and str(parsed.get("attributes", {}).get("blogId")) == str(blog):
+                out: dict[str, str] = {}
+                _flat("", parsed, out)
+                names.update(out)
+    return sorted(names)
 
 
 def parse_csv(body: bytes) -> list[list[str]]:

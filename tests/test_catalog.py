@@ -53,7 +53,8 @@ def test_summaries_are_stored_per_object_under_the_prefix_and_reused(
     first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
     assert sorted(read) == sorted(files)
     keys = sorted(k.decode() for k in redis.keys("*"))
-    assert keys == sorted(f"{TEST_PREFIX}catalog:object:{key}" for key in files)
+    columns = [f"{TEST_PREFIX}catalog:columns:{blog}" for blog in (1, 2, 3)]  # the sites' CSV columns
+    assert keys == sorted([*columns, *(f"{TEST_PREFIX}catalog:object:{key}" for key in files)])
     read.clear()
     again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
     assert read == []

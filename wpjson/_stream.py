@@ -31,11 +31,9 @@ import operator
 import typing as t
 import zlib
 
-import orjson
-
 from events.layout import day_bounds_ms
-from events.records import event_in, flatten, iter_events
-from events.sources import CorruptObjectError, SourceError
+from events.records import event_in, flatten, iter_events, loads
+from events.sources import CorruptObjectError, ObjectChangedError, SourceError
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -80,6 +78,27 @@ def _reading(key: str) -> t.Iterator[None]:
         raise StreamAborted(key, exc) from exc
 
 
+@contextlib.contextmanager
+def _object_lines(source: Source, summary: DaySummary, key: str) -> t.Iterator[tuple[t.Iterator[bytes], bytes | None]]:
+    """An object's lines and the catalog's selector of the site's day in them,
+    or None: the selector is used only on the version it was computed from
+    (``open_lines`` with its ETag); an object replaced since is parsed and
+    filtered, so a cached line map never picks another site's lines."""
+    selection = summary.selection(key)
+    if selection is not None:
+        selector, etag = selection
+        try:
+            opened = source.open_lines(key, etag)
+        except ObjectChangedError as exc:
+            logger.warning("parsing and filtering instead of using the summary: %s", exc)
+        else:
+            with opened as lines:
+                yield lines, selector
+            return
+    with source.open_lines(key) as lines:
+        yield lines, None
+
+
 def _events_of(
     lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, raw: bool
 ) -> t.Iterator[t.Any]:
@@ -91,7 +110,7 @@ def _events_of(
         return _parsed(lines, key, start, end, blog_id, raw)
     selected = itertools.compress(lines, selector)
     # filter(None): a line blanked in place (same ETag) must not become an empty event.
-    return filter(None, map(_strip, selected)) if raw else map(orjson.loads, selected)
+    return filter(None, map(_strip, selected)) if raw else map(loads, selected)
 
 
 def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: int, raw: bool) -> t.Iterator[t.Any]:
@@ -105,8 +124,8 @@ def _raw_chunks(source: Source, summary: DaySummary, day: dt.date, blog_id: int,
     start, end = day_bounds_ms(day)
     pending: list[bytes] = []
     for info in summary.objects:
-        with _reading(info.key), source.open_lines(info.key) as lines:
-            events = _events_of(lines, info.key, summary.selector(info.key), start, end, blog_id, raw=True)
+        with _reading(info.key), _object_lines(source, summary, info.key) as (lines, selector):
+            events = _events_of(lines, info.key, selector, start, end, blog_id, raw=True)
             while True:
                 pending += itertools.islice(events, size - len(pending))
                 if len(pending) < size:
@@ -150,8 +169,8 @@ def _csv_pieces(
     empty = itertools.repeat("")
     rows = 0
     for info in summary.objects:
-        with _reading(info.key), source.open_lines(info.key) as lines:
-            for data in _events_of(lines, info.key, summary.selector(info.key), start, end, blog_id, raw=False):
+        with _reading(info.key), _object_lines(source, summary, info.key) as (lines, selector):
+            for data in _events_of(lines, info.key, selector, start, end, blog_id, raw=False):
                 writerow(map(flatten(data).get, fields, empty))
                 rows += 1
                 if rows == size:
@@ -176,7 +195,7 @@ def day_body(
 
     pieces: t.Iterator[bytes]
     if fmt == "csv":
-        writer = _Csv(summary.fields)
+        writer = _Csv(summary.columns)
         opening = writer.opening()
         pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer)
         closing = b""
@@ -203,8 +222,14 @@ def day_body(
 
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
-    buffer that ``take`` empties once per chunk. No columns (an empty day)
-    means an empty body."""
+    buffer that ``take`` empties once per chunk. The header row is written
+    even when no row follows (an empty day); no columns at all (a site with
+    no event summarized on any day) means an empty body.
+
+    Text is written as UTF-8. A lone surrogate (from a JSON string such as
+    ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
+    written as its JSON escape text (``\\ud83d``, Python's ``backslashreplace``),
+    so the body stays valid UTF-8 for BI tools and keeps what the event said."""
 
     def __init__(self, fields: t.Sequence[str]) -> None:
         self.fields = list(fields)
@@ -212,7 +237,7 @@ class _Csv:
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
 
     def take(self) -> bytes:
-        data = self.buffer.getvalue().encode("utf-8")
+        data = self.buffer.getvalue().encode("utf-8", "backslashreplace")
         self.buffer.seek(0)
         self.buffer.truncate()
         return data
