@@ -38,6 +38,7 @@ import click
 import orjson
 
 import config
+from cli_errors import OneLineCommand
 
 logger = logging.getLogger(__name__)
 
@@ -712,18 +713,7 @@ def _default_out() -> Path:
     return source.path
 
 
-class _OneLineErrors(click.Command):
-    """Bad options end in one ``Error: ...`` line that says what is expected,
-    without click's usage banner around it."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise click.ClickException(exc.format_message()) from None
-
-
-@click.command("demo-data", cls=_OneLineErrors)
+@click.command("demo-data", cls=OneLineCommand)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, dir_okay=True, writable=True, path_type=Path),
