@@ -37,7 +37,15 @@ def copy_checkout(dest: Path) -> Path:
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    (dest / ".venv").symlink_to(ROOT / ".venv")
+    # The venv's contents shared, its install stamp copied: scripts/run checks
+    # it against its own requirements and must not rewrite the real one.
+    venv = dest / ".venv"
+    venv.mkdir()
+    for entry in (ROOT / ".venv").iterdir():
+        if entry.name == ".requirements.sha":
+            shutil.copy2(entry, venv / entry.name)
+        else:
+            (venv / entry.name).symlink_to(entry)
     return dest
 
 
