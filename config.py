@@ -9,6 +9,12 @@ boto3 reads its own standard variables (``AWS_ENDPOINT_URL_S3``,
 ``Settings.from_env()`` builds the settings from a mapping (``os.environ`` by
 default); ``get_settings()`` caches the process-wide instance and
 ``reset_settings()`` drops it (tests, or after changing the environment).
+
+The checkout's ``.env`` file (``DOTENV_PATH``) counts as environment: the
+``flask`` CLI loads it by itself (python-dotenv, Flask's convention), and
+``get_settings()`` loads it the same way for the other entry points (gunicorn
+``wsgi:app``, a plain ``rq worker``), so every command of a checkout agrees
+with the server ``scripts/run`` started (it writes its choices there).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from pathlib import Path
 
 if t.TYPE_CHECKING:
     import redis
+
+#: The checkout's dotenv file: ``KEY=value`` lines, read by python-dotenv.
+DOTENV_PATH = Path(__file__).resolve().parent / ".env"
 
 #: The settings this module reads, with their defaults, in README order.
 DEFAULTS: dict[str, str] = {
@@ -267,9 +276,25 @@ def app_settings() -> Settings:
     return t.cast(Settings, current_app.config[APP_CONFIG_KEY])
 
 
+def load_dotenv(path: Path = DOTENV_PATH) -> bool:
+    """Set the variables of ``path`` that the environment does not set, as the
+    ``flask`` CLI does with ``.env`` (``flask.cli.load_dotenv``: the environment
+    wins), unless ``FLASK_SKIP_DOTENV`` is true (Flask's switch; the test
+    suite sets it). Returns whether the file set anything. A missing file is
+    no error; its syntax is python-dotenv's (``KEY=value``, quotes, ``#``)."""
+    skip = os.environ.get("FLASK_SKIP_DOTENV", "")
+    if skip and skip.lower() not in ("0", "false", "no"):
+        return False
+    import dotenv
+
+    return dotenv.load_dotenv(path, override=False, encoding="utf-8")
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment on first use."""
+    """The process-wide settings, read on first use from the environment and
+    the checkout's ``.env`` (``load_dotenv``)."""
+    load_dotenv()
     return Settings.from_env()
 
 

@@ -13,12 +13,12 @@ import typing as t
 
 import click
 import redis
-from flask.cli import AppGroup
 
 import config
 from accounts.errors import AccountError
 from accounts.roles import ROLE_CAPABILITIES
 from accounts.store import Accounts
+from cli_errors import OneLineGroup
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -27,8 +27,8 @@ if t.TYPE_CHECKING:
 
 _ROLE_HELP = f"one of {', '.join(ROLE_CAPABILITIES)} or none"
 
-users_cli = AppGroup("users", help="Create, list, change and delete users.")
-app_passwords_cli = AppGroup("app-passwords", help="Create, list and revoke a user's application passwords.")
+users_cli = OneLineGroup("users", help="Create, list, change and delete users.")
+app_passwords_cli = OneLineGroup("app-passwords", help="Create, list and revoke a user's application passwords.")
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 

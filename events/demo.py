@@ -10,7 +10,11 @@ midnight), and attribute sets that differ between sites and days.
 
 The same arguments and seed give byte-identical files and the same mtimes:
 every random choice comes from seeded ``random.Random`` instances, gzip
-headers carry ``mtime=0`` and nothing reads the clock.
+headers carry ``mtime=0`` and nothing reads the clock. Nothing is written at or
+after ``until`` (the CLI passes the time it runs): no event dated or arrived
+later, no object written later, so no future hour folder either. A subscriber
+starting "now" would otherwise jump to a future folder and leave the current
+hour behind its listing window.
 
 Speed matters (a million events must take seconds, not minutes), so lines are
 assembled from pre-built byte fragments with one ``%``-format per event
@@ -38,6 +42,7 @@ import click
 import orjson
 
 import config
+from cli_errors import OneLineCommand
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +192,18 @@ def generate(
     events_per_day: int,
     sites: t.Sequence[int] = (1, 2, 3),
     seed: int = 1,
+    until: dt.datetime | None = None,
 ) -> DemoSummary:
     """Write ``days * events_per_day`` events for ``sites`` into ``out_dir`` in
     Firehose layout and return what was written.
 
     Each generated day holds exactly ``events_per_day`` events by session
     time; ``counts`` reports them by the UTC day of their ``event_timestamp``.
-    Files that already exist under the same names are replaced.
+    With ``until`` (aware), the data stops there: every event's
+    ``event_timestamp`` and ``arrival_timestamp`` and every object's mtime is
+    at or before it (an object still buffering at ``until`` is written then),
+    so a day that reaches ``until`` holds fewer events. Files that already
+    exist under the same names are replaced.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
@@ -204,12 +214,15 @@ def generate(
             f"the days from {start} must lie between {_FIRST_START} and {_LAST_END} "
             "(events spill into the neighbouring days)"
         )
+    if until is not None and dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC) > until:
+        raise ValueError(f"the days from {start} are in the future: demo data stops at {until:%Y-%m-%dT%H:%M}Z")
     blog_ids = tuple(sites)
     if not blog_ids or any(b < 1 for b in blog_ids) or len(set(blog_ids)) != len(blog_ids):
         raise ValueError(f"sites must be distinct positive blog ids, not {blog_ids!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _Generator(out_dir, start, blog_ids, seed).run(days, events_per_day)
+    until_ms = None if until is None else int(until.timestamp() * 1000)
+    return _Generator(out_dir, start, blog_ids, seed, until_ms).run(days, events_per_day)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -335,8 +348,9 @@ class _Firehose:
     """Buffers events in arrival order and flushes objects the way Firehose
     does: when the buffer is full or its oldest record is old enough."""
 
-    def __init__(self, out_dir: Path, seed: int) -> None:
+    def __init__(self, out_dir: Path, seed: int, until_ms: int | None = None) -> None:
         self.out_dir = out_dir
+        self.until_ms = until_ms
         self.rng = random.Random(f"demo:{seed}:firehose")
         self.buf: list[bytes] = []
         self.open_ms = 0
@@ -368,6 +382,8 @@ class _Firehose:
         write_ms = (self.last_ms if due_ms is None else due_ms) + rng.randint(200, 20_000)
         if rng.random() < DELAYED_OBJECT_SHARE:
             write_ms += rng.randint(20 * MINUTE_MS, 150 * MINUTE_MS)
+        if self.until_ms is not None:  # still buffering at ``until``: written then, not in the future
+            write_ms = min(write_ms, self.until_ms)
         opened = dt.datetime.fromtimestamp(self.open_ms // 1000, dt.UTC)
         folder = self.out_dir / opened.strftime("%Y/%m/%d/%H")
         name = f"{STREAM_NAME}-{opened.strftime('%Y-%m-%d-%H-%M-%S')}-{_uuid4(rng).decode()}"
@@ -395,8 +411,12 @@ class _Firehose:
 
 
 class _Generator:
-    def __init__(self, out_dir: Path, start: dt.date, blog_ids: tuple[int, ...], seed: int) -> None:
+    def __init__(
+        self, out_dir: Path, start: dt.date, blog_ids: tuple[int, ...], seed: int, until_ms: int | None = None
+    ) -> None:
         self.rng = random.Random(f"demo:{seed}:sessions")
+        #: Nothing dated, arrived or written after this (epoch ms); far future when unset.
+        self.until_ms = until_ms if until_ms is not None else 1 << 62
         self.seed = seed
         self.start = start
         self.base_ms = int(dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC).timestamp()) * 1000
@@ -407,7 +427,7 @@ class _Generator:
         self.device_cum = _cumulative(_DEVICE_WEIGHTS)
         self.locale_cum = _cumulative(_LOCALE_WEIGHTS)
         self.devices = [self._device_fragments(d, loc) for d in _DEVICES for loc in _LOCALES]
-        self.firehose = _Firehose(out_dir, seed)
+        self.firehose = _Firehose(out_dir, seed, until_ms)
         self.heap: list[tuple[int, int, bytes]] = []
         self.seq = 0
         self.counts: dict[tuple[int, int], int] = {}
@@ -480,6 +500,8 @@ class _Generator:
                 plans.append((day_ms + hour * HOUR_MS + int(rng.random() * HOUR_MS), kinds))
             plans.sort()
             for start_ms, kinds in plans:
+                if start_ms > self.until_ms:
+                    return  # later sessions have not happened yet
                 # Future sessions' events all arrive at or after this bound, so
                 # everything that arrived before it can go to Firehose now.
                 self._drain(start_ms)
@@ -598,7 +620,7 @@ class _Generator:
         page_ms = now = start_ms
         depth = 0
         seen_page = False
-        base_ms, counts, blog = self.base_ms, self.counts, site.blog_id
+        base_ms, counts, blog, until = self.base_ms, self.counts, site.blog_id, self.until_ms
         heap, push, random_ = self.heap, heapq.heappush, rng.random  # random_() beats randint() in this loop
         for i, kind in enumerate(kinds):
             extra_attrs = extra_metrics = stop = b""
@@ -662,11 +684,13 @@ class _Generator:
                 page_views,
                 ep_c,
             )
+            if ts > until or arrival > until:
+                continue  # not sent yet, or not arrived yet
             key = (blog, (ts - base_ms) // DAY_MS)
             counts[key] = counts.get(key, 0) + 1
             self.seq += 1
+            self.events += 1
             push(heap, (arrival, self.seq, line))
-        self.events += len(kinds)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -712,18 +736,7 @@ def _default_out() -> Path:
     return source.path
 
 
-class _OneLineErrors(click.Command):
-    """Bad options end in one ``Error: ...`` line that says what is expected,
-    without click's usage banner around it."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise click.ClickException(exc.format_message()) from None
-
-
-@click.command("demo-data", cls=_OneLineErrors)
+@click.command("demo-data", cls=OneLineCommand)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, dir_okay=True, writable=True, path_type=Path),
@@ -743,11 +756,12 @@ def demo_data_command(
     out: Path | None, start: dt.date, days: int, events_per_day: int, sites: tuple[int, ...], seed: int
 ) -> None:
     """Write realistic Pinpoint events in Firehose layout (some gzipped, some
-    late, some dated the day before their folder) and print what was written."""
+    late, some dated the day before their folder) and print what was written.
+    Days reaching the present stop at the current time: nothing in the future."""
     out_dir = out if out is not None else _default_out()
     began = time.perf_counter()
     try:
-        summary = generate(out_dir, start, days, events_per_day, sites, seed)
+        summary = generate(out_dir, start, days, events_per_day, sites, seed, until=dt.datetime.now(dt.UTC))
     except OSError as exc:
         raise click.ClickException(f"cannot write demo data to {out_dir}: {exc.strerror or exc}") from None
     except ValueError as exc:

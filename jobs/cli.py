@@ -18,9 +18,9 @@ import typing as t
 import click
 import orjson
 import redis as redis_lib
-from flask.cli import AppGroup
 
 import config
+from cli_errors import OneLineCommand, OneLineGroup
 from events.sources import SourceError
 from integrations import load_integrations
 
@@ -30,7 +30,7 @@ from .status import export_status
 if t.TYPE_CHECKING:
     from flask import Flask
 
-export_cli = AppGroup("export", help="Run, inspect and steer the scheduled export.")
+export_cli = OneLineGroup("export", help="Run, inspect and steer the scheduled export.")
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -74,6 +74,8 @@ def _describe(report: export.RunReport) -> str:
         return "Nothing is hooked on altis.analytics.export.data.process (see ANALYTICS_INTEGRATIONS); nothing done."
     if report.skipped == "locked":
         return "Another export run is in progress; nothing done."
+    if not (report.objects or report.delivered or report.waiting or report.failures or report.read_errors):
+        return "Nothing new to export."
     lines = [f"{report.events} events from {report.objects} object(s) in {report.batches} batch deliveries."]
     for name, keys in sorted(report.delivered.items()):
         lines.append(f"  {name}: {len(keys)} object(s) completed")
@@ -199,7 +201,7 @@ def status_command(as_json: bool) -> None:
         click.echo(f"  {item['key']} ({item['at']}): {item['reason']}")
 
 
-@click.command("worker")
+@click.command("worker", cls=OneLineCommand)
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
 @_one_line_errors
 def worker_command(burst: bool) -> None:
@@ -214,7 +216,7 @@ def worker_command(burst: bool) -> None:
     Worker([queue], connection=redis).work(burst=burst, with_scheduler=False, logging_level="INFO")
 
 
-@click.command("scheduler")
+@click.command("scheduler", cls=OneLineCommand)
 @click.option("--poll-interval", default=10, show_default=True, type=click.IntRange(1, 3600), help="Seconds.")
 @click.option("--burst", is_flag=True, help="Sync, enqueue what is due once, and exit.")
 @_one_line_errors
@@ -223,10 +225,5 @@ def scheduler_command(poll_interval: int, burst: bool) -> None:
     settings = _settings()
     load_integrations(settings.integrations)
     redis = _redis()
-    result = schedule.sync(settings, redis)
-    click.echo(
-        f"periodic jobs: kept {result.kept}, created {result.created}, "
-        f"replaced {result.replaced}, removed {result.removed}",
-        err=True,
-    )
+    schedule.sync(settings, redis)  # logs what it kept, created, replaced and removed
     schedule.scheduler_for(settings, redis, poll_interval).run(burst=burst)

@@ -63,6 +63,15 @@ _DAY = 86400
 _WS = b" \t\r\n\x0b\x0c"
 
 Mode = t.Literal["run", "reconcile", "keys"]
+#: Who asked for a run: the scheduler, a person (``export run``), or a replay.
+Trigger = t.Literal["schedule", "manual", "replay"]
+#: Scheduled runs in a row that find nothing before the "longer interval"
+#: warning. Firehose flushes a buffer at most 900 s after its first record
+#: (``BufferingHints.IntervalInSeconds`` is at most 900), so while events flow
+#: an object arrives at least every 15 minutes; three empty runs in a row (30
+#: minutes at the default ``ten_minutes``) mean the interval is shorter than
+#: the data needs, or nothing flows. Warned once per streak.
+EMPTY_RUNS_BEFORE_WARNING = 3
 
 
 class RunAborted(Exception):
@@ -100,9 +109,11 @@ def run_export(
     source: Source | None = None,
     clock: t.Callable[[], float] = time.time,
     check_enabled: bool = True,
+    trigger: Trigger = "manual",
 ) -> RunReport:
     """One export run (``mode`` ``run``), a reconciliation pass (``reconcile``)
     or the delivery of given ``keys``; ``only`` limits it to some subscribers.
+    ``trigger`` decides only what a run that found nothing logs (``_summarise``).
 
     Does nothing -- without touching the source -- when the export is disabled
     or nobody is hooked on ``data.process``, and nothing when another run holds
@@ -131,7 +142,7 @@ def run_export(
         started = clock()
         if source is None:
             source = open_source(filters.source_location(settings))
-        run = _Run(settings, state, source, lock, clock, report, mode)
+        run = _Run(settings, state, source, lock, clock, report, mode, trigger)
         try:
             run.execute(subs, keys)
         except RunAborted as exc:
@@ -247,6 +258,7 @@ class _Run:
         clock: t.Callable[[], float],
         report: RunReport,
         mode: Mode,
+        trigger: Trigger = "manual",
     ) -> None:
         self.settings = settings
         self.state = state
@@ -255,6 +267,7 @@ class _Run:
         self.clock = clock
         self.report = report
         self.mode = mode
+        self.trigger = trigger
         self.now = clock()
         self.failed_reads: set[str] = set()
         self.failing: set[str] = set()  # keys with a read failure on record when the run began
@@ -555,16 +568,24 @@ class _Run:
         log(f"Could not read {key} (failure {count}): {exc}. It will be retried on the next run.", E_USER_ERROR)
 
     def _summarise(self, had_work: bool) -> None:
-        """The original's log messages: success with the count, no files, empty data."""
+        """The original's log messages: success with the count, no files, empty
+        data. Its "longer interval" advice only for the scheduled run that
+        found nothing ``EMPTY_RUNS_BEFORE_WARNING`` times in a row: a run by
+        hand or a replay that finds nothing new says so, without advice."""
         r = self.report
+        if self.mode == "run" and self.trigger == "schedule" and (had_work or r.read_errors):
+            self.state.reset_empty_runs()
         if self.mode == "run" and not had_work and not r.read_errors:
-            if r.waiting:
+            if r.waiting or self.trigger == "replay":
                 return
-            log(
-                "No new files found to export. If this keeps happening, use a longer interval "
-                f"with the {filters.CRON_FREQUENCY} filter.",
-                E_USER_WARNING,
-            )
+            if self.trigger == "manual":
+                log("No new files found to export.", E_USER_NOTICE)
+            elif self.state.count_empty_run() == EMPTY_RUNS_BEFORE_WARNING:
+                log(
+                    f"No new files found to export in {EMPTY_RUNS_BEFORE_WARNING} scheduled runs in a row. "
+                    f"If this keeps happening, use a longer interval with the {filters.CRON_FREQUENCY} filter.",
+                    E_USER_WARNING,
+                )
             return
         if r.objects and not r.events:
             log(f"No events found in {r.objects} file(s): the data was empty.", E_USER_WARNING)
@@ -718,7 +739,7 @@ def replay(
     (or a subscriber fails); ``progress`` gets the objects each run completed."""
     combined = RunReport()
     while True:
-        report = run_export(settings, only=targets, redis=redis, clock=clock, check_enabled=False)
+        report = run_export(settings, only=targets, redis=redis, clock=clock, check_enabled=False, trigger="replay")
         delivered = {k for keys in report.delivered.values() for k in keys}
         combined.objects += report.objects
         combined.events += report.events

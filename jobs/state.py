@@ -11,7 +11,8 @@ each subscriber has:
   several batches, so a crash redelivers at most the batch in flight;
 - its last success, last error, consecutive failures and retry time.
 
-Shared by all subscribers: corrupt-read counts and the quarantine.
+Shared by all subscribers: corrupt-read counts, the quarantine, and how many
+scheduled runs in a row found nothing new.
 Writes that belong together go through one pipeline (MULTI/EXEC).
 """
 
@@ -36,6 +37,7 @@ CORRUPT = "{prefix}export:corrupt"
 QUARANTINE = "{prefix}export:quarantine"
 LAST_RUN = "{prefix}export:last-run"
 UNREAD = "{prefix}export:unread"
+EMPTY_RUNS = "{prefix}export:empty-runs"
 
 
 def hour_score(key: str) -> float:
@@ -228,6 +230,14 @@ class DeliveryState:
     def unread(self) -> dict[str, dict[str, t.Any]]:
         """Objects whose last read failed: key -> {count, error}."""
         return {k.decode(): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
+
+    def count_empty_run(self) -> int:
+        """One more scheduled run in a row that found nothing; returns how many."""
+        return int(self.redis.incr(self._k(EMPTY_RUNS)))
+
+    def reset_empty_runs(self) -> None:
+        """A scheduled run found something: the streak of empty runs ends."""
+        self.redis.delete(self._k(EMPTY_RUNS))
 
     def record_run(self, summary: dict[str, t.Any]) -> None:
         self.redis.set(self._k(LAST_RUN), orjson.dumps(summary))

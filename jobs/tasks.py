@@ -30,7 +30,7 @@ def _settings() -> config.Settings:
 
 def export_job() -> dict[str, t.Any]:
     """One scheduled export run."""
-    return _summary(run_export(_settings()))
+    return _summary(run_export(_settings(), trigger="schedule"))
 
 
 def reconcile_job() -> dict[str, t.Any]:

@@ -68,3 +68,48 @@ ensure_redis() {
   for _ in $(seq 50); do redis_answers "$url" && return 0; sleep 0.1; done
   say "error: redis-server did not answer on port $port (see .run/redis.log)"; exit 1
 }
+
+# dotenv_load FILE: export the variables FILE sets that the environment does
+# not (python-dotenv reads it, as the flask CLI and config.load_dotenv do).
+dotenv_load() {
+  [ -f "$1" ] || return 0
+  local exports
+  exports="$("$VENV/bin/python" - "$1" <<'PY'
+import os, shlex, sys
+from dotenv import dotenv_values
+for key, value in dotenv_values(sys.argv[1], encoding="utf-8").items():
+    if value is not None and key not in os.environ:
+        print(f"export {key}={shlex.quote(value)}")
+PY
+)" || { say "error: could not read $1 (see above)"; exit 1; }
+  eval "$exports"
+}
+
+# dotenv_keep FILE: write to FILE (mode 600) every setting of config.py that
+# the environment sets and FILE lacks, so a command in another shell of this
+# checkout uses the same ones. A line already in FILE is never changed; a
+# setting whose exported value differs from FILE's is reported.
+dotenv_keep() {
+  (umask 077; touch "$1")
+  (cd "$ROOT" && "$VENV/bin/python" - "$1" <<'PY'
+import os, sys
+import dotenv
+import config
+path = sys.argv[1]
+present = dotenv.dotenv_values(path, encoding="utf-8")
+added = []
+for key in config.DEFAULTS:
+    value = os.environ.get(key)
+    if value is None:
+        continue
+    if key not in present:
+        dotenv.set_key(path, key, value, quote_mode="always")
+        added.append(key)
+    elif present[key] != value:
+        print(f"note: {key} is exported with another value than {path} has; "
+              f"commands in another shell will use the file's", file=sys.stderr)
+if added:
+    print(f"saved {', '.join(added)} to {path} (every flask command in this checkout reads it)", file=sys.stderr)
+PY
+  ) || { say "error: could not write $1 (see above)"; exit 1; }
+}

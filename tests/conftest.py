@@ -20,6 +20,11 @@ import redis as redis_lib
 import config
 import hooks
 
+# A developer's .env (scripts/run writes one in the checkout) must not reach the
+# tests, nor the flask, gunicorn and worker processes they start: Flask's switch,
+# honoured by config.load_dotenv too.
+os.environ["FLASK_SKIP_DOTENV"] = "1"
+
 TEST_REDIS_URL = os.environ.get("ANALYTICS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_PREFIX = "analytics-test:"
 TEST_BUCKET = "analytics-test-events"

@@ -335,3 +335,58 @@ def test_the_local_source_reads_what_the_generator_wrote(make_settings: t.Callab
     assert total == summary.events
     late = [i for i in infos if i.last_modified.replace(minute=0, second=0, microsecond=0) > folder_hour(i.key)]
     assert len(late) == summary.late > 0
+
+
+UNTIL = dt.datetime(2026, 11, 21, 13, 25, 7, tzinfo=dt.UTC)
+
+
+def test_data_stops_at_until_with_nothing_in_the_future(tmp_path: Path) -> None:
+    """Two days asked for, the second cut at 13:25:07: no event dated or arrived
+    later, no object written later, no folder after 13:00, and the data still
+    reaches the hour of ``until`` (a subscriber starting "now" finds it)."""
+    summary = demo.generate(tmp_path, START, days=2, events_per_day=3000, sites=(1, 2), seed=5, until=UNTIL)
+    objects = read_objects(tmp_path)
+    until_ms = int(UNTIL.timestamp() * 1000)
+    events = [e for o in objects for e in o.events]
+    assert max(e["event_timestamp"] for e in events) <= until_ms
+    assert max(e["arrival_timestamp"] for e in events) <= until_ms
+    assert max(o.mtime for o in objects) <= UNTIL
+    hours = {folder_hour(o.key) for o in objects}
+    assert max(hours) == UNTIL.replace(minute=0, second=0)
+    assert any(e["event_timestamp"] >= until_ms - 30 * 60_000 for e in events), "data up to the cut"
+    assert summary.events == len(events) < 2 * 3000
+    assert summary.counts == count_by_site_day(objects)
+
+
+def test_the_command_writes_nothing_in_the_future(make_settings: t.Callable[..., t.Any], tmp_path: Path) -> None:
+    app = create_app(make_settings())
+    today = dt.datetime.now(dt.UTC).date()
+    args = [
+        "demo-data",
+        "--start",
+        (today - dt.timedelta(days=1)).isoformat(),
+        "--days",
+        "3",
+        "--events-per-day",
+        "2000",
+    ]
+    result = app.test_cli_runner().invoke(args=args)
+    after = dt.datetime.now(dt.UTC)
+    assert result.exit_code == 0, result.output
+    objects = read_objects(tmp_path / "events")
+    after_ms = int(after.timestamp() * 1000)
+    assert all(
+        e["event_timestamp"] <= after_ms and e["arrival_timestamp"] <= after_ms for o in objects for e in o.events
+    )
+    assert all(o.mtime <= after for o in objects)
+    assert max(folder_hour(o.key) for o in objects) <= after.replace(minute=0, second=0, microsecond=0)
+    tomorrow = today + dt.timedelta(days=1)
+    assert not (tmp_path / "events" / tomorrow.strftime("%Y/%m/%d")).exists()
+
+    future = app.test_cli_runner().invoke(
+        args=["demo-data", "--start", tomorrow.isoformat(), "--events-per-day", "10", "--out", str(tmp_path / "f")]
+    )
+    assert future.exit_code == 1
+    lines = future.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: the days from {tomorrow} are in the future"), lines
+    assert not (tmp_path / "f").exists()

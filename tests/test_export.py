@@ -128,7 +128,7 @@ def test_batches_are_whole_bounded_lines_with_a_descriptor(
     got.a.clear()
     run_export(settings)
     assert got.a == []
-    assert logged(E_USER_WARNING, "No new files found")
+    assert logged(filters.E_USER_NOTICE, "No new files found")
 
 
 def test_late_objects_delivered_once_and_reconciled(
