@@ -28,7 +28,7 @@ _ENTITY = re.compile(r"&.+?;")
 _WHITESPACE_RUN = re.compile(r"[ \t\n\x0b\x0c\r]+")
 #: PHP's trim() default set (no form feed, but NUL).
 _PHP_TRIM = " \t\n\r\x00\x0b"
-#: Letters remove_accents() maps that Unicode does not decompose into letter + accent.
+#: Letters remove_accents() maps that Unicode does not canonically decompose into letter + accent.
 _UNDECOMPOSABLE = str.maketrans(
     {
         "ß": "ss",
@@ -86,7 +86,8 @@ def sanitize_user(login: str) -> str:
     MySQL's collation does for ``user_login``.
     """
     text = _TAG.sub("", _SCRIPT_STYLE.sub("", login)).strip(_PHP_TRIM)
-    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSABLE))
+    # Canonical (not compatibility) decomposition: a no-break space stays one, as in WordPress.
+    decomposed = unicodedata.normalize("NFD", text.translate(_UNDECOMPOSABLE))
     text = "".join(c for c in decomposed if not unicodedata.combining(c))
     text = _ENTITY.sub("", _OCTET.sub("", text)).strip(_PHP_TRIM)
     return _WHITESPACE_RUN.sub(" ", text)

@@ -18,7 +18,7 @@ import config
 from events import catalog
 from events.sources import open_source
 from wpjson import _request, _stream
-from wpjson._auth import auth, require_capability, settings
+from wpjson._auth import current_user, require_capability, settings
 from wpjson._errors import RestError, invalid_params
 from wpjson._php import is_numeric, to_float
 
@@ -115,7 +115,7 @@ def events(date: str) -> Response:
     """One site's events of one UTC day, streamed (after ``_server.serve`` authenticated the request)."""
     blog_id = _blog_id()
     day, fmt, chunk_size = _arguments(date)
-    require_capability(auth.current_user(), blog_id)
+    require_capability(current_user(), blog_id)
 
     current = settings()
     store = source()

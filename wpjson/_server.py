@@ -28,7 +28,7 @@ from flask import Response, g, request
 
 from accounts import user_can
 from wpjson import _routes
-from wpjson._auth import auth, export_capability, settings
+from wpjson._auth import authenticate, current_user, export_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, no_route
 from wpjson._events import events
 from wpjson._request import current, rest_url
@@ -46,14 +46,9 @@ def json_response(data: t.Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status=status, content_type=JSON_CONTENT_TYPE)
 
 
-_View = t.TypeVar("_View", bound=t.Callable[..., Response])
-#: flask-httpauth's decorator, typed: credentials checked if present, anonymous allowed.
-_authenticated: t.Callable[[_View], _View] = auth.login_required(optional=True)
-
-
-@_authenticated
 def serve(**_: str) -> Response:
     """The view of every REST request: OPTIONS, the indexes, the events, or ``rest_no_route``."""
+    authenticate()
     rest = current()
     if rest.route is None:
         raise RestError("rest_path_invalid_type", "The REST route parameter must be a string.", 400)
@@ -115,7 +110,7 @@ def _permitted(route: _routes.Route) -> bool:
     capability on the site of the ``Host`` (none for an unknown host)."""
     if not route.guarded:
         return True
-    user = auth.current_user()
+    user = current_user()
     blog_id = settings().blog_id_for_host(request.host)
     return user is not None and blog_id is not None and user_can(user, export_capability(), blog_id)
 
