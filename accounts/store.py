@@ -20,7 +20,7 @@ import uuid as uuid_lib
 from accounts import app_passwords as pw
 from accounts.errors import AccountError, IncorrectPassword, InvalidUsername
 from accounts.roles import NO_ROLE
-from accounts.users import User, validate_blog_id, validate_email, validate_login, validate_role
+from accounts.users import User, sanitize_user, validate_blog_id, validate_email, validate_login, validate_role
 
 if t.TYPE_CHECKING:
     import redis
@@ -217,12 +217,14 @@ class Accounts:
         log.info("deleted user %s (id %s)", user.login, user.id)
 
     def _find_id(self, login_or_email: str) -> int | None:
-        name = login_or_email.strip()
-        if not name:
-            return None
-        raw = self.redis.get(self._login_key(name))
-        if raw is None and "@" in name:
-            raw = self.redis.get(self._email_key(name))
+        """As ``wp_authenticate_application_password``: ``get_user_by( 'login' )``
+        (which applies ``sanitize_user``), then, for an email, ``get_user_by( 'email' )``
+        (which only trims)."""
+        login = sanitize_user(login_or_email)
+        raw = self.redis.get(self._login_key(login)) if login else None
+        email = login_or_email.strip()
+        if raw is None and "@" in email:
+            raw = self.redis.get(self._email_key(email))
         return None if raw is None else int(raw)
 
     def _require_user(self, login: str) -> User:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 
 from accounts.errors import AccountError
 from accounts.roles import NO_ROLE, ROLE_CAPABILITIES
@@ -17,6 +18,44 @@ MAX_EMAIL_LENGTH = 100
 _LOGIN = re.compile(r"[A-Za-z0-9 _.\-@]+")
 # Deliberately simple, like WordPress's is_email(): local@domain.tld, no spaces.
 _EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+")
+# wp_strip_all_tags: script/style elements with their content, then PHP's strip_tags
+# (a "<" followed by whitespace is text, an unclosed tag runs to the end).
+_SCRIPT_STYLE = re.compile(r"<(script|style)[^>]*?>.*?</\1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<(?![ \t\n\r\x0b\x0c])[^>]*(?:>|$)")
+_OCTET = re.compile(r"%[a-fA-F0-9]{2}")
+_ENTITY = re.compile(r"&.+?;")
+#: PCRE's ``\s`` without the ``u`` flag: ASCII whitespace only.
+_WHITESPACE_RUN = re.compile(r"[ \t\n\x0b\x0c\r]+")
+#: PHP's trim() default set (no form feed, but NUL).
+_PHP_TRIM = " \t\n\r\x00\x0b"
+#: Letters remove_accents() maps that Unicode does not canonically decompose into letter + accent.
+_UNDECOMPOSABLE = str.maketrans(
+    {
+        "ß": "ss",
+        "Æ": "AE",
+        "æ": "ae",
+        "Ø": "O",
+        "ø": "o",
+        "Œ": "OE",
+        "œ": "oe",
+        "Ð": "D",
+        "ð": "d",
+        "Þ": "TH",
+        "þ": "th",
+        "Đ": "D",
+        "đ": "d",
+        "Ħ": "H",
+        "ħ": "h",
+        "\u0131": "i",
+        "ĸ": "k",
+        "Ł": "L",
+        "ł": "l",
+        "Ŋ": "N",
+        "ŋ": "n",
+        "Ŧ": "T",
+        "ŧ": "t",
+    }
+)
 #: Words accepted for "no role" on input (stored as the empty string).
 _NO_ROLE_WORDS = frozenset({"", "none"})
 
@@ -31,6 +70,27 @@ class User:
     role: str
     site_roles: dict[int, str]
     super_admin: bool
+
+
+def sanitize_user(login: str) -> str:
+    """The login WordPress looks up for ``login``: ``sanitize_user( $login )``
+    (non-strict), as ``get_user_by( 'login', ... )`` applies it before the query.
+
+    In WordPress's order: tags stripped (``wp_strip_all_tags``), accents
+    removed (``remove_accents``: é -> e, ß -> ss; the default locale's table,
+    approximated by Unicode decomposition plus the letters that do not
+    decompose), percent-encoded octets and HTML entities deleted, trimmed
+    (PHP ``trim``), and every run of whitespace made one space
+    (``preg_replace( '|\\s+|', ' ', ... )``). So ``"john  smith"`` finds
+    ``"john smith"``. Case is left alone: the lookup itself ignores case, as
+    MySQL's collation does for ``user_login``.
+    """
+    text = _TAG.sub("", _SCRIPT_STYLE.sub("", login)).strip(_PHP_TRIM)
+    # Canonical (not compatibility) decomposition: a no-break space stays one, as in WordPress.
+    decomposed = unicodedata.normalize("NFD", text.translate(_UNDECOMPOSABLE))
+    text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = _ENTITY.sub("", _OCTET.sub("", text)).strip(_PHP_TRIM)
+    return _WHITESPACE_RUN.sub(" ", text)
 
 
 def validate_login(login: str) -> str:

@@ -66,6 +66,31 @@ def test_create_and_find_by_login_or_email_case_insensitively(accounts: Accounts
     assert accounts.get_user("") is None
 
 
+# Each lookup worked by hand through WordPress's sanitize_user( $login ), which
+# get_user_by( 'login' ) applies: tags stripped, accents removed, %XX octets and
+# &entities; deleted, trimmed, whitespace runs made one space.
+@pytest.mark.parametrize(
+    ("lookup", "found"),
+    [
+        ("john  smith", "john smith"),
+        ("\tJohn \r\n  Smith\x0b", "john smith"),
+        ("<em>john</em> smith", "john smith"),
+        ("<script>x</script>john smith", "john smith"),
+        ("jöhn smîth", "john smith"),
+        ("john&nbsp;smith", "johnsmith"),
+        ("john%20smith", "johnsmith"),
+        ("strasse", "strasse"),
+        ("straße", "strasse"),
+        ("john\u00a0smith", None),  # PCRE's \s without the u flag is ASCII whitespace only
+    ],
+)
+def test_lookup_by_login_goes_through_sanitize_user(accounts: Accounts, lookup: str, found: str | None) -> None:
+    for login in ("john smith", "johnsmith", "strasse"):
+        accounts.create_user(login, login.replace(" ", ".") + "@example.com")
+    user = accounts.get_user(lookup)
+    assert (user.login if user else None) == found
+
+
 def test_list_users_in_creation_order_and_delete(accounts: Accounts, redis: redis_lib.Redis) -> None:
     a = accounts.create_user("a", "a@example.com")
     b = accounts.create_user("b", "b@example.com", "author", site_roles={2: "editor"})

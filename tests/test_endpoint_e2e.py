@@ -252,8 +252,9 @@ def test_errors_over_http(local_server: Server, users: Users, tmp_path: Path) ->
         (url, ["-u", "admin:abcd efgh ijkl mnop qrst uvwx"], 401, "incorrect_password"),
         (url, ["-u", users.editor], 403, "rest_forbidden"),
         (url + "?format=xml", ["-u", users.admin], 400, "rest_invalid_param"),
-        (url + "?chunk_size=0", ["-u", users.admin], 400, "rest_invalid_param"),
-        (url + "?chunk_size=10001", ["-u", users.admin], 400, "rest_invalid_param"),
+        (url + "?chunk_size=0x10", ["-u", users.admin], 400, "rest_invalid_param"),
+        (url + "?chunk_size=abc", ["-u", users.admin], 400, "rest_invalid_param"),
+        (url + "?format=csv&format=xml", ["-u", users.admin], 400, "rest_invalid_param"),
         (url.replace(DATE, "2026-02-30"), ["-u", users.admin], 400, "rest_invalid_param"),
         (url.replace(DATE, "2026-2-3"), ["-u", users.admin], 404, "rest_no_route"),
         (url, ["-X", "POST", "-u", users.admin], 404, "rest_no_route"),
@@ -273,6 +274,57 @@ def test_errors_over_http(local_server: Server, users: Users, tmp_path: Path) ->
     users.accounts.revoke_all_app_passwords("admin")
     revoked = curl(url, "-u", users.admin, tmp=tmp_path)
     assert (revoked.status, orjson.loads(revoked.body)["code"]) == (401, "incorrect_password")
+
+
+def test_wordpress_rest_fidelity_over_http(local_server: Server, users: Users, tmp_path: Path) -> None:
+    """Issue 8, items 3-8, through gunicorn and curl: the PATHINFO form, OPTIONS,
+    methods no route serves, _envelope, the method override, chunk_size clamping."""
+    base = local_server.base
+    expected = data.expected_events(local_server.files, data.DAY, 1)
+    url = f"{base}/wp-json/analytics/v1/events/{DATE}"
+
+    pathinfo = curl(f"{base}/index.php/wp-json/analytics/v1/events/{DATE}", "-u", users.admin, tmp=tmp_path)
+    assert (pathinfo.status, pathinfo.body) == (200, data.json_body(expected))
+
+    index = curl(f"{base}/index.php/wp-json", tmp=tmp_path)
+    assert index.status == 200 and index.headers["content-type"] == "application/json; charset=UTF-8"
+    assert orjson.loads(index.body)["namespaces"] == ["analytics/v1", "accelerate/v1"]
+
+    options = curl(url, "-X", "OPTIONS", tmp=tmp_path)  # no credentials needed to read the description
+    assert options.status == 200
+    described = orjson.loads(options.body)
+    assert described["methods"] == ["GET"]
+    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson"]
+    assert described["endpoints"][0]["args"]["chunk_size"]["default"] == 3000
+    assert "allow" not in options.headers  # rest_send_allow_header: the permission callback says no
+    assert curl(url, "-X", "OPTIONS", "-u", users.admin, tmp=tmp_path).headers["allow"] == "GET"
+
+    for method in ("PROPFIND", "TRACE", "BREW", "POST", "DELETE"):
+        odd = curl(url, "-X", method, "-u", users.admin, tmp=tmp_path)
+        assert odd.status == 404, method
+        assert odd.headers["content-type"] == "application/json; charset=UTF-8", method
+        assert orjson.loads(odd.body)["code"] == "rest_no_route", method
+
+    enveloped = curl(url + "?_envelope", tmp=tmp_path)
+    assert enveloped.status == 200 and "www-authenticate" not in enveloped.headers
+    envelope = orjson.loads(enveloped.body)
+    assert (envelope["status"], envelope["body"]["code"]) == (401, "rest_forbidden")
+    streamed = curl(url + "?_envelope&format=ndjson", "--compressed", "-u", users.admin, tmp=tmp_path)
+    envelope = orjson.loads(streamed.body)
+    assert (streamed.status, envelope["status"], envelope["headers"]["X-WP-Total"]) == (200, 200, str(len(expected)))
+    assert envelope["body"].encode() == data.ndjson_body(expected)
+
+    for override in (["-X", "POST", "-H", "X-HTTP-Method-Override: GET"], ["-X", "POST"]):
+        target = url if "-H" in override else url + "?_method=GET"
+        got = curl(target, *override, "-u", users.admin, tmp=tmp_path)
+        assert (got.status, got.body) == (200, data.json_body(expected))
+
+    # (A 4301-digit chunk_size is in test_endpoint.py: gunicorn refuses request lines over 4094 bytes.)
+    for chunk_size in ("0", "-5", "20000", "1.5", "5e3", "3000.0", "9" * 3000):
+        got = curl(url + f"?format=csv&chunk_size={chunk_size}", "-u", users.admin, tmp=tmp_path)
+        assert got.status == 200, chunk_size
+        assert data.parse_csv(got.body) == data.expected_csv(expected), chunk_size
+    assert "Traceback" not in local_server.log.read_text()
 
 
 def test_unreachable_redis_and_object_store_are_503(tmp_path: Path, redis: redis_lib.Redis) -> None:

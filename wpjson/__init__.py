@@ -1,26 +1,26 @@
 """The ``/wp-json`` REST API: the routes WordPress clients call, answered as WordPress would.
 
-- ``GET|HEAD /wp-json/analytics/v1/events/<YYYY-MM-DD>`` (and ``accelerate/v1``),
-  also reachable as ``/?rest_route=/analytics/v1/events/<YYYY-MM-DD>``.
-- Every other path or method under ``/wp-json``: 404 ``rest_no_route``.
+- ``GET|HEAD /wp-json/`` (the index) and ``/wp-json/{analytics,accelerate}/v1`` (namespace indexes).
+- ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>``.
+- ``OPTIONS`` on any of them: the route's description.
+- Each also as ``/index.php/wp-json/...`` and ``/?rest_route=/...``; with
+  ``_method`` / ``X-HTTP-Method-Override`` and ``_envelope``.
+- Anything else under the API, whatever the method: 404 ``rest_no_route``,
+  and every error in WordPress's JSON shape.
 
-``init_app(app)`` registers the blueprint and the ``rest_route`` query form.
+``init_app(app)`` registers it all.
 """
 
 from __future__ import annotations
 
-import re
-import typing as t
-import urllib.parse
-
 from flask import Blueprint, Flask
+from werkzeug.routing import BaseConverter, Rule
 
-from wpjson._auth import DEFAULT_CAPABILITY, EXPORT_CAPABILITY_HOOK, auth, register_auth_errors
-from wpjson._errors import RestError, error_response, no_route, register_error_handlers
-from wpjson._events import MAX_CHUNK_SIZE, SUMMARIZED_HEADER, events
-
-if t.TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+from wpjson._auth import DEFAULT_CAPABILITY, EXPORT_CAPABILITY_HOOK, register_auth_errors
+from wpjson._errors import RestError, error_response, register_error_handlers
+from wpjson._events import MAX_CHUNK_SIZE, SUMMARIZED_HEADER
+from wpjson._request import URL_PREFIX, RestRequestMiddleware
+from wpjson._server import finish, serve
 
 __all__ = [
     "DEFAULT_CAPABILITY",
@@ -28,63 +28,39 @@ __all__ = [
     "MAX_CHUNK_SIZE",
     "SUMMARIZED_HEADER",
     "RestError",
-    "RestRouteMiddleware",
+    "RestRequestMiddleware",
     "blueprint",
     "error_response",
     "init_app",
 ]
 
-URL_PREFIX = "/wp-json"
-#: The route's date pattern, as registered by the original plugin; anything else is no route at all.
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-blueprint = Blueprint("wpjson", __name__, url_prefix=URL_PREFIX)
+#: The blueprint holds the error handlers and ``finish``; its one rule is added by ``init_app``.
+blueprint = Blueprint("wpjson", __name__)
 register_error_handlers(blueprint)
 register_auth_errors(blueprint)
+blueprint.after_request(finish)
 
 
-@blueprint.route("/<any(analytics, accelerate):namespace>/v1/events/<date>", methods=["GET", "HEAD"])
-def events_route(namespace: str, date: str) -> t.Any:
-    if not _DATE.fullmatch(date):
-        return _no_route()
-    return events(date)
+class _RestRouteConverter(BaseConverter):
+    """The rest of the path after ``/wp-json``, slashes and all (empty, or starting with ``/``)."""
 
-
-@auth.login_required(optional=True)
-def _no_route() -> t.Any:
-    """404 after authentication, as WordPress checks credentials before matching routes."""
-    raise no_route()
-
-
-@blueprint.route("/", methods=_ALL_METHODS)
-@blueprint.route("/<path:rest>", methods=_ALL_METHODS)
-def unknown_route(rest: str = "") -> t.Any:
-    return _no_route()
-
-
-class RestRouteMiddleware:
-    """Serves ``/?rest_route=/ns/v1/...`` (WordPress without pretty permalinks)
-    as ``/wp-json/ns/v1/...``, and ignores a trailing slash under ``/wp-json/``
-    as WordPress does, by rewriting ``PATH_INFO`` before routing."""
-
-    def __init__(self, app: WSGIApplication) -> None:
-        self.app = app
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> t.Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path in ("", "/", "/index.php"):
-            values = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get("rest_route")
-            if values:
-                route = "/" + values[0].strip("/")
-                # PATH_INFO holds the URL's bytes decoded as latin-1 (PEP 3333).
-                environ["PATH_INFO"] = (URL_PREFIX + route).encode("utf-8").decode("latin-1")
-        elif path.startswith(URL_PREFIX + "/") and len(path) > len(URL_PREFIX) + 1 and path.endswith("/"):
-            environ["PATH_INFO"] = path.rstrip("/")
-        return self.app(environ, start_response)
+    regex = r"(?:/(?s:.*))?"
+    part_isolating = False
 
 
 def init_app(app: Flask) -> None:
-    """Register the ``/wp-json`` blueprint and the ``?rest_route=`` form on ``app``."""
+    """Register the REST API on ``app``: one rule taking every method (methods
+    are WordPress's business, see ``_server``), and the middleware that marks
+    REST requests (``_request``)."""
     app.register_blueprint(blueprint)
-    app.wsgi_app = RestRouteMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.url_map.converters["wp_rest_route"] = _RestRouteConverter
+    rule = Rule(
+        URL_PREFIX + "<wp_rest_route:route>",
+        endpoint=f"{blueprint.name}.serve",
+        methods=None,
+        strict_slashes=False,
+        merge_slashes=False,
+    )
+    app.url_map.add(rule)
+    app.view_functions[rule.endpoint] = serve
+    app.wsgi_app = RestRequestMiddleware(app.wsgi_app)  # type: ignore[method-assign]

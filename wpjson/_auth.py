@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from flask import request
+from flask import g, request
 from flask_httpauth import HTTPBasicAuth
 
 import config
@@ -48,9 +48,19 @@ def _verify(username: str, password: str) -> User | None:
     return accounts.authenticate(username, password, request.remote_addr)
 
 
-@auth.error_handler
-def _auth_error(status: int) -> Response:  # pragma: no cover - views use login_required(optional=True)
-    return RestError("rest_forbidden", "Sorry, you are not allowed to do that.", status).response()
+def authenticate() -> User | None:
+    """WordPress's ``check_authentication``, run first for every REST request
+    whatever its method (flask-httpauth's ``login_required`` skips OPTIONS;
+    WordPress does not): the user of valid credentials, None without any,
+    ``AuthenticationError`` (answered as 401) for wrong ones. Kept for ``current_user``."""
+    user = auth.authenticate(auth.get_auth(), None)
+    g.wpjson_user = user if isinstance(user, User) else None
+    return current_user()
+
+
+def current_user() -> User | None:
+    """The user ``authenticate`` found for this request, or None."""
+    return t.cast("User | None", g.get("wpjson_user"))
 
 
 def register_auth_errors(blueprint: Blueprint) -> None:

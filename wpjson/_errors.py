@@ -101,9 +101,12 @@ def _source_unavailable(exc: SourceError) -> Response:
 
 
 def _http_error(exc: HTTPException) -> Response:
+    """A Werkzeug HTTP error (a malformed request, or a failure after the view) in WordPress's shape."""
     if exc.code == 404 or exc.code == 405:
         return no_route().response()
-    return error_response(f"http_{exc.code}", exc.description or exc.name, exc.code or 500)
+    if exc.code is None or exc.code >= 500:
+        return _unexpected(exc)
+    return error_response(f"http_{exc.code}", exc.description or exc.name, exc.code)
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -1,6 +1,6 @@
 """The events route: ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>``.
 
-Checks run in WordPress's order: authentication (in ``login_required``), the
+Checks run in WordPress's order: authentication (in ``_server.serve``), the
 site of the ``Host``, the arguments, then the capability. Everything that can
 fail with a status (listing the store, Redis, summarizing objects not yet in
 the catalog) happens before the first byte; the body is then a generator.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import typing as t
 
 from flask import Response, current_app, request
@@ -18,9 +17,10 @@ from flask import Response, current_app, request
 import config
 from events import catalog
 from events.sources import open_source
-from wpjson import _stream
-from wpjson._auth import auth, require_capability, settings
+from wpjson import _request, _stream
+from wpjson._auth import current_user, require_capability, settings
 from wpjson._errors import RestError, invalid_params
+from wpjson._php import is_numeric, to_float
 
 if t.TYPE_CHECKING:
     from events.sources import Source
@@ -31,7 +31,6 @@ DEFAULT_CHUNK_SIZE = 3000
 MAX_CHUNK_SIZE = 10000
 #: Response header: objects read to compute this answer's total and columns (0 when the day was warm).
 SUMMARIZED_HEADER = "X-Analytics-Objects-Summarized"
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 #: Media types an ``Accept`` header may choose, first = default for ``*/*``.
 _NEGOTIABLE = {"application/json": "json", "text/csv": "csv", "application/x-ndjson": "ndjson"}
 
@@ -58,34 +57,46 @@ def _blog_id() -> int:
 
 
 def _arguments(date: str) -> tuple[dt.date, str, int]:
-    """(day, format, chunk_size) or 400 ``rest_invalid_param`` naming every bad one."""
+    """(day, format, chunk_size) or 400 ``rest_invalid_param`` naming every bad one.
+
+    Query parameters are PHP's ``$_GET`` (the last of a repeated one). The
+    schema is the original's: ``format`` a string of the enum, ``chunk_size``
+    a ``number`` (``rest_validate_number_value_from_schema``: PHP
+    ``is_numeric``, so ``5e3`` and ``1.5`` pass and ``abc``, ``0x10``, ``NaN``
+    or an empty value do not), which the original then clamps:
+    ``min( 10000, max( 1, $chunk_size ) )``, here truncated to a whole number.
+    """
     problems: dict[str, tuple[str, str]] = {}
     day = None
     try:
         day = dt.date.fromisoformat(date)
     except ValueError:
         problems["date"] = ("rest_invalid_date", f"date {date} is not a day of the calendar; expected YYYY-MM-DD.")
-    fmt = request.args.get("format")
+    query = _request.current().query
+    fmt = query.get("format")
     if fmt is None:
         fmt = _negotiated_format()
+    elif not isinstance(fmt, str):
+        problems["format"] = ("rest_invalid_type", "format is not of type string.")
     elif fmt not in _stream.FORMATS:
         problems["format"] = ("rest_not_in_enum", "format is not one of json, csv, and ndjson.")
     chunk_size = DEFAULT_CHUNK_SIZE
-    raw_chunk = request.args.get("chunk_size")
+    raw_chunk = query.get("chunk_size")
     if raw_chunk is not None:
-        if not _INTEGER.fullmatch(raw_chunk.strip()):
-            problems["chunk_size"] = ("rest_invalid_type", "chunk_size is not of type integer.")
+        if isinstance(raw_chunk, str) and is_numeric(raw_chunk):
+            chunk_size = clamp_chunk_size(to_float(raw_chunk))
         else:
-            chunk_size = int(raw_chunk)
-            if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-                problems["chunk_size"] = (
-                    "rest_out_of_bounds",
-                    f"chunk_size must be between 1 (inclusive) and {MAX_CHUNK_SIZE} (inclusive)",
-                )
+            problems["chunk_size"] = ("rest_invalid_type", "chunk_size is not of type number.")
     if problems:
         raise invalid_params(problems)
-    assert day is not None
+    assert day is not None and isinstance(fmt, str)
     return day, fmt, chunk_size
+
+
+def clamp_chunk_size(value: float) -> int:
+    """The original's ``min( 10000, max( 1, $chunk_size ) )``, truncated to a
+    whole number: ``0`` and ``-5`` give 1, ``20000`` and infinity 10000, ``1.5`` gives 1."""
+    return int(min(float(MAX_CHUNK_SIZE), max(1.0, value)))
 
 
 def _negotiated_format() -> str:
@@ -96,15 +107,15 @@ def _negotiated_format() -> str:
 
 
 def _wants_gzip() -> bool:
-    return request.accept_encodings["gzip"] > 0
+    """Gzip when accepted, except inside an ``_envelope`` (the envelope is plain JSON text)."""
+    return request.accept_encodings["gzip"] > 0 and not _request.current().envelope
 
 
-@auth.login_required(optional=True)
 def events(date: str) -> Response:
-    """One site's events of one UTC day, streamed."""
+    """One site's events of one UTC day, streamed (after ``_server.serve`` authenticated the request)."""
     blog_id = _blog_id()
     day, fmt, chunk_size = _arguments(date)
-    require_capability(auth.current_user(), blog_id)
+    require_capability(current_user(), blog_id)
 
     current = settings()
     store = source()
@@ -133,7 +144,7 @@ def events(date: str) -> Response:
     if compress:
         headers["Content-Encoding"] = "gzip"
     body: t.Iterator[bytes] = iter(())  # HEAD: same headers, no body (an iterator: no Content-Length)
-    if request.method != "HEAD":
+    if _request.current().method != "HEAD":
         body = _stream.day_body(store, summary, day, blog_id, fmt, chunk_size, compress)
     logger.info(
         "events %s blog %s as %s: %s event(s) from %s object(s), %s summarized now",
