@@ -128,7 +128,7 @@ def test_the_index_describes_namespaces_and_routes_without_credentials(env: Env)
     response = env.client.get("/wp-json/", headers={"Host": "example.com"})
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
-    assert response.headers["Allow"] == "GET"  # rest_send_allow_header: the index has no permission callback
+    assert response.headers["Allow"] == "GET, HEAD"  # rest_send_allow_header: the index has no permission callback
     index = orjson.loads(response.data)
     assert index["namespaces"] == ["analytics/v1", "accelerate/v1"]
     assert index["url"] == index["home"] == "http://example.com"
@@ -193,10 +193,10 @@ def test_options_describes_the_route_and_allow_follows_the_permission(env: Env) 
     assert "Allow" not in anonymous.headers
     assert "Allow" not in env.client.options(URL, headers=env.editor).headers
     admin = env.client.options(URL, headers=env.admin)
-    assert admin.headers["Allow"] == "GET"
+    assert admin.headers["Allow"] == "GET, HEAD"
     assert orjson.loads(admin.data) == events_route_data("analytics/v1")
     index = env.client.options("/index.php/wp-json", headers={"Host": "example.com"})
-    assert (index.status_code, index.headers["Allow"]) == (200, "GET")
+    assert (index.status_code, index.headers["Allow"]) == (200, "GET, HEAD")
     assert orjson.loads(index.data)["endpoints"][0]["args"] == {"context": {"default": "view", "required": False}}
     # No route matches: rest_handle_options_request still answers 200 with empty data.
     unknown = env.client.options("/wp-json/wp/v2/posts", headers={"Host": "example.com"})
@@ -223,7 +223,7 @@ def test_errors_are_enveloped(env: Env) -> None:
         assert (envelope["status"], envelope["body"]["code"]) == (status, code)
     routes = orjson.loads(env.client.get("/wp-json/?_envelope", headers={"Host": "example.com"}).data)
     assert routes["status"] == 200 and routes["body"]["namespaces"] == ["analytics/v1", "accelerate/v1"]
-    assert routes["headers"]["Allow"] == "GET"
+    assert routes["headers"]["Allow"] == "GET, HEAD"
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "ndjson"])

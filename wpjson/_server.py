@@ -126,7 +126,10 @@ def finish(response: Response) -> Response:
             logger.exception("permission check for the Allow header failed")
             allowed = False
         if allowed:
-            response.headers["Allow"] = ", ".join(route.methods)
+            # WordPress lists only GET, but a GET route answers HEAD too (WP_REST_Server::match_request_to_handler),
+            # so the header names every method that is served, as RFC 9110 section 10.2.1 asks.
+            served = [*route.methods, *(["HEAD"] if "GET" in route.methods and "HEAD" not in route.methods else [])]
+            response.headers["Allow"] = ", ".join(served)
     if current().envelope:
         response = _envelope(response)
     return response
