@@ -34,9 +34,11 @@ def load_segment(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    import integrations.segment
+    import sys
 
-    return importlib.reload(integrations.segment)
+    if "integrations.segment" not in sys.modules:
+        return importlib.import_module("integrations.segment")  # registers once, like the first load
+    return importlib.reload(sys.modules["integrations.segment"])
 
 
 class Capture:
@@ -67,7 +69,8 @@ class Capture:
         with self._lock:
             if problem:
                 self.problems.append(problem)
-                return Response(orjson.dumps({"success": False, "message": problem}), 400)
+                status = 401 if problem.startswith("bad Authorization") else 400
+                return Response(orjson.dumps({"success": False, "message": problem}), status)
             calls = orjson.loads(body)["batch"]
             self.requests.append(calls)
             status, headers = self.script.pop(0) if self.script else (self.always or (200, {}))
