@@ -111,6 +111,12 @@ def _rows() -> dict[str, Row]:
         ),
         Row("export", "export run, 100 objects, no-op subscriber", "≥ 0.8x the floor's events/s", "events/s"),
         Row("export_rss", "export worker peak RSS vs the original algorithm", "≤ 0.2x", "MB"),
+        Row(
+            "segment",
+            "Segment formatting (format + prepare), 100 objects",
+            "≥ 0.5x the no-op export's events/s",
+            "events/s",
+        ),
         Row("growth_json", "cost growth: big day time / small day time (JSON)", "≤ 1.1x the event ratio"),
         Row("growth_csv", "cost growth: big day time / small day time (CSV)", "≤ 1.1x the event ratio"),
     ]
@@ -687,6 +693,10 @@ class ExportRun:
     objects: int = 0
     why_not: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    segment_s: list[float] = dataclasses.field(default_factory=list)
+    segment_events: int = 0
+    segment_calls: int = 0
+    segment_why_not: str = ""
 
 
 def measure_export(data: DataSet, repeat: int) -> ExportRun:
@@ -712,9 +722,35 @@ def measure_export(data: DataSet, repeat: int) -> ExportRun:
             result.original_rss_mb.append(original["maxrss_kb"] / 1024)
             if not result.why_not:
                 _export_round(result, data, i)
+            _segment_round(result, data, keys_file)
     finally:
         keys_file.unlink()
     return result
+
+
+def _segment_round(result: ExportRun, data: DataSet, keys_file: Path) -> None:
+    """Segment's format + prepare over the export's 100 objects, in batches
+    of the export's default size (bench/segment_probe.py)."""
+    if result.segment_why_not:
+        return
+    if not (ROOT / "integrations" / "segment.py").exists():
+        result.segment_why_not = "integrations/segment.py has not landed"
+        return
+    LOG.command(
+        ["python", "bench/segment_probe.py", "--root", f"bench/data/{data.name}", "--keys-file", "<first 100 keys>"]
+    )
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{BENCH}", "SEGMENT_API_WRITE_KEY": "bench-not-sent"}
+    done = run(
+        [PYTHON, str(BENCH / "segment_probe.py"), "--root", str(data.path), "--keys-file", str(keys_file)],
+        env=env,
+        record=False,
+    )
+    if done.returncode != 0:
+        result.segment_why_not = f"segment probe failed: {last_line(done.stderr)}"
+        return
+    probe = json.loads(last_line(done.stdout))
+    result.segment_s.append(probe["seconds"])
+    result.segment_events, result.segment_calls = probe["events"], probe["calls"]
 
 
 def _export_round(result: ExportRun, data: DataSet, i: int) -> None:
@@ -941,6 +977,19 @@ def judge(
         )
     if export.notes:
         rows["export"].notes.extend(export.notes)
+    seg = rows["segment"]
+    if export.segment_why_not or export.why_not:
+        seg.unmeasurable(export.segment_why_not or export.why_not)
+    elif export.segment_s and export.seconds:
+        seg.ours = [export.segment_events / s for s in export.segment_s]
+        seg.base, seg.base_label = rows["export"].ours, "export run, no-op subscriber, same objects"
+        seg.ratio = median(seg.ours) / median(seg.base)
+        seg.ratio_label = "Segment / export"
+        seg.passed = seg.ratio >= 0.5
+        seg.notes.append(
+            f"{export.segment_events} events -> {export.segment_calls} calls, in batches of the export's 8 MiB, "
+            "timed in-process around format() + prepare() (bench/segment_probe.py); sending is not timed"
+        )
 
 
 # --------------------------------------------------------------------------- report

@@ -27,6 +27,7 @@ MEASURES = (
     "8 concurrent downloads of the big day",
     "export run, 100 objects, no-op subscriber",
     "export worker peak RSS vs the original algorithm",
+    "Segment formatting (format + prepare), 100 objects",
     "cost growth: big day time / small day time (JSON)",
     "cost growth: big day time / small day time (CSV)",
 )
