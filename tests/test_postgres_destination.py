@@ -178,7 +178,8 @@ def test_nul_lone_surrogates_and_odd_fields_are_kept_without_losing_the_event(
     got = {
         r[0]: r[1:]
         for r in query(
-            f"SELECT event_type, event_id, event->'attributes'->>'t', raw, event_time, blog_id, url FROM {schema}.events"
+            "SELECT event_type, event_id, event->'attributes'->>'t', raw, event_time, blog_id, url "
+            f"FROM {schema}.events"
         )
     }
     assert got["n"][:3] == (line_id(nul.encode()), "a\ufffdb", nul), "NUL: replaced in jsonb, the line kept in raw"
