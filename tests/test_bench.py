@@ -29,6 +29,8 @@ MEASURES = (
     "export worker peak RSS vs the original algorithm",
     "cost growth: big day time / small day time (JSON)",
     "cost growth: big day time / small day time (CSV)",
+    "export into S3, ndjson.gz",  # issue 11's destinations (bench/destinations.py)
+    "export into PostgreSQL",
 )
 
 
