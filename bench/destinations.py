@@ -100,7 +100,7 @@ def measure(
     receiver = [sys.executable, "-c", RECEIVER, str(hook_port)]
     endpoint = f"http://127.0.0.1:{s3_port}"
     with _process(moto, s3_port, "moto_server"), _process(receiver, hook_port, "webhook receiver"):
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_args())
         s3.create_bucket(Bucket=LAKE_BUCKET)
@@ -146,7 +146,7 @@ def _pg(sql: str) -> str:
         import psycopg
 
         with psycopg.connect(PG_DSN, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
     return ""
