@@ -120,6 +120,9 @@ def _rows() -> dict[str, Row]:
         Row("growth_json", "cost growth: big day time / small day time (JSON)", "≤ 1.1x the event ratio"),
         Row("growth_csv", "cost growth: big day time / small day time (CSV)", "≤ 1.1x the event ratio"),
     ]
+    import destinations  # issue 11's rows: bench/destinations.py
+
+    rows += [Row(key, measure, target, "events/s") for key, (measure, target, _, _) in destinations.ROWS.items()]
     return {row.key: row for row in rows}
 
 
@@ -803,6 +806,58 @@ def _export_missing() -> str:
     return ""
 
 
+def measure_destinations(data: DataSet, repeat: int) -> t.Any:
+    """The export into each destination of issue 11 (bench/destinations.py),
+    over the same objects as the no-op export, each sample on a fresh prefix."""
+    import destinations
+
+    shown_base = {
+        "PYTHONPATH": ".:bench",
+        "ANALYTICS_EXPORT_START": "beginning",
+        "ANALYTICS_SOURCE": f"bench/data/{data.name}",
+    }
+
+    def env_for(suffix: str, **extra: str) -> dict[str, str]:
+        prefix = f"{REDIS_PREFIX}{suffix}"
+        delete_keys(prefix + "*")
+        return service_env(data.path, prefix, ANALYTICS_EXPORT_START="beginning", **extra)
+
+    def run_probe(key: str, env: dict[str, str], shown: dict[str, str]) -> dict[str, t.Any] | str:
+        LOG.command(["python", "bench/destination_probe.py"], {**shown_base, **shown})
+        code, out, err, _wall, _rss = run_with_rusage([PYTHON, str(BENCH / "destination_probe.py")], env)
+        delete_keys(env["ANALYTICS_REDIS_PREFIX"] + "*")
+        if code != 0:
+            return f"destination probe failed: {last_line(err) or last_line(out)}"
+        return t.cast(dict[str, t.Any], json.loads(last_line(out)))
+
+    try:
+        return destinations.measure(repeat, env_for, run_probe)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return destinations.Result(why_not={key: f"stopped: {exc}" for key in destinations.ROWS})
+
+
+def judge_destinations(rows: dict[str, Row], dest: t.Any, export: ExportRun) -> None:
+    import destinations
+
+    noop = [export.events / s for s in export.seconds]
+    for key, (_measure, _target, min_ratio, min_rate) in destinations.ROWS.items():
+        row = rows[key]
+        if key in dest.why_not or not dest.rates.get(key):
+            row.unmeasurable(dest.why_not.get(key, "no sample"))
+            continue
+        row.ours = dest.rates[key]
+        if noop:
+            row.base, row.base_label = noop, "no-op subscriber, same objects"
+            row.ratio, row.ratio_label = median(row.ours) / median(noop), "ours / no-op"
+        if min_ratio is not None and row.ratio is not None:
+            row.passed = row.ratio >= min_ratio
+        elif min_rate is not None:
+            row.passed = median(row.ours) >= min_rate
+        row.notes.append(
+            f"{dest.events} events per run, timed inside the process around `run_export` (bench/destination_probe.py)"
+        )
+
+
 # --------------------------------------------------------------------------- verdicts
 
 
@@ -1224,8 +1279,11 @@ def main(argv: list[str] | None = None) -> None:
         base[size], ends[size] = measure_size(data[size], args.repeat, size == "big", max(1, args.repeat // 2))
     LOG.say("export")
     export = measure_export(data["big"], args.repeat)
+    LOG.say("destinations")
+    dest = measure_destinations(data["big"], args.repeat)
     rows = _rows()
     judge(rows, base, ends, export, data)
+    judge_destinations(rows, dest, export)
     write_report(args.out, args, rows, data, base, ends, export, time.monotonic() - started)
     LOG.say(f"wrote {args.out}")
     for row in rows.values():

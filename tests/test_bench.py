@@ -30,6 +30,8 @@ MEASURES = (
     "Segment formatting (format + prepare), 100 objects",
     "cost growth: big day time / small day time (JSON)",
     "cost growth: big day time / small day time (CSV)",
+    "export into S3, ndjson.gz",  # issue 11's destinations (bench/destinations.py)
+    "export into PostgreSQL",
 )
 
 
