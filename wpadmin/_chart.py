@@ -15,7 +15,7 @@ import typing as t
 
 WINDOW = 86400
 WIDTH, HEIGHT = 640, 180
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 72, 12, 12, 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Bar:
 class Tick:
     position: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the end labels stay inside the picture
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,8 @@ def run_chart(runs: t.Sequence[t.Mapping[str, t.Any]], now: float) -> Chart:
                 label,
             )
         )
-    x_ticks = [Tick(round(LEFT + plot_w * i / 4, 1), _time(start + WINDOW * i / 4)) for i in range(5)]
+    anchors = ["start", "middle", "middle", "middle", "end"]
+    x_ticks = [Tick(round(LEFT + plot_w * i / 4, 1), _time(start + WINDOW * i / 4), anchors[i]) for i in range(5)]
     y_ticks = [Tick(round(TOP + plot_h * (1 - i / 2), 1), f"{top * i // 2:,}") for i in range(3)]
     total = sum(int(r.get("events") or 0) for r in shown)
     summary = f"{len(shown)} run{'s' if len(shown) != 1 else ''} in the last 24 hours, {total:,} events in all" + (
