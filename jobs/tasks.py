@@ -67,17 +67,18 @@ def replay_job(since: str, names: list[str] | None = None) -> dict[str, t.Any]:
     job = get_current_job()
     start = dt.datetime.fromisoformat(since)
     targets, total = export.prepare_replay(settings, start, names)
-    progress = {"done": 0, "total": total, "subscribers": targets}
+    progress: dict[str, t.Any] = {"done": 0, "total": total, "subscribers": targets}
 
-    def advance(objects: int) -> None:
-        progress["done"] = min(total, progress["done"] + objects)
+    def save() -> None:
         if job is not None:
             job.meta.update(progress)
-            job.save_meta()
+            job.save_meta()  # type: ignore[no-untyped-call]
 
-    if job is not None:
-        job.meta.update(progress)
-        job.save_meta()
+    def advance(objects: int) -> None:
+        progress["done"] = min(total, int(progress["done"]) + objects)
+        save()
+
+    save()
     report = export.replay(settings, targets, progress=advance)
     summary = _summary(report)
     if not report.failures and not report.read_errors:

@@ -263,6 +263,7 @@ def test_the_documented_admin_flow_in_chromium(
     expect(quarantined).to_contain_text(site.corrupt)
     expect(page.locator(".run-chart rect.bar")).to_have_count(3)
     shoot(page, "dashboard-failing-and-quarantined")
+    page.screenshot(path=str(ARTIFACTS / "readme-dashboard.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 800})
     assert_accessible(page, "dashboard")
 
     # Fix the object, requeue it: the recorder receives its events.

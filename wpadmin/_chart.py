@@ -95,9 +95,9 @@ def run_chart(runs: t.Sequence[t.Mapping[str, t.Any]], now: float) -> Chart:
     x_ticks = [Tick(round(LEFT + plot_w * i / 4, 1), _time(start + WINDOW * i / 4), anchors[i]) for i in range(5)]
     y_ticks = [Tick(round(TOP + plot_h * (1 - i / 2), 1), f"{top * i // 2:,}") for i in range(3)]
     total = sum(int(r.get("events") or 0) for r in shown)
-    failed = sum(1 for bar in bars if bar.failed)
+    failing_runs = sum(1 for bar in bars if bar.failed)
     summary = f"{len(shown)} run{'s' if len(shown) != 1 else ''} in the last 24 hours, {total:,} events in all"
     if shown:
         summary += f", at most {max(int(r.get('events') or 0) for r in shown):,} in one run"
-    summary += f"; {failed} with a failure (red)." if failed else "."
+    summary += f"; {failing_runs} with a failure (red)." if failing_runs else "."
     return Chart(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, TOP, TOP + plot_h, bars, x_ticks, y_ticks, summary)

@@ -22,6 +22,7 @@ from flask import flash, jsonify, redirect, request, url_for
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from wtforms import SelectChoice  # type: ignore[import-untyped]
 
 import config
 from jobs import export, subscribers
@@ -58,7 +59,9 @@ def _redis() -> t.Any:
 
 def _replay_form() -> ReplayForm:
     form = ReplayForm()
-    form.subscriber.choices = [("", "All subscribers")] + [(s.name, s.name) for s in subscribers.current()]
+    form.subscriber.choices = [SelectChoice("", "All subscribers")] + [
+        SelectChoice(s.name, s.name) for s in subscribers.current()
+    ]
     return form
 
 
@@ -126,7 +129,7 @@ def _replay() -> Response | BaseResponse:
         if form.csrf_token.errors:
             return stale_form()
         return _page(400, replay_form=form)
-    day: dt.date = form.since.data  # type: ignore[assignment]
+    day: dt.date = form.since.data
     since = dt.datetime(day.year, day.month, day.day, int(form.hour.data or 0), tzinfo=dt.UTC)
     names = [form.subscriber.data] if form.subscriber.data else None
     queue = Queue(settings().queue_name, connection=_redis())

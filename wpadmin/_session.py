@@ -27,16 +27,15 @@ import typing as t
 import redis.exceptions
 from flask import g, request, session
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import generate_csrf  # type: ignore[import-untyped]
 
 import config
 from accounts import Accounts
 
 if t.TYPE_CHECKING:
-    from flask import Flask
+    from flask import Flask, Request
     from flask.sessions import SecureCookieSession
     from itsdangerous import URLSafeTimedSerializer
-    from werkzeug.wrappers import Request
 
     from accounts import User
 
