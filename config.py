@@ -51,6 +51,8 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_QUEUE": "",  # derived from ANALYTICS_REDIS_PREFIX: see _queue_name
     "ANALYTICS_EXPORT_LOCK_TTL": "60",
     "ANALYTICS_LOG_LEVEL": "INFO",
+    "ANALYTICS_LOGIN_LIMIT": "10",
+    "ANALYTICS_LOGIN_WINDOW": "300",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -101,6 +103,9 @@ class Settings:
     export_lock_ttl: int
     #: Level of this service's own log lines on stderr (when nothing else configured logging).
     log_level: str
+    #: Failed logins allowed per client IP and per account within ``login_window`` seconds.
+    login_limit: int
+    login_window: int
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +138,8 @@ class Settings:
             queue_name=_queue_name(get("ANALYTICS_QUEUE"), get("ANALYTICS_REDIS_PREFIX")),
             export_lock_ttl=_int_in("ANALYTICS_EXPORT_LOCK_TTL", get("ANALYTICS_EXPORT_LOCK_TTL"), 1, 86400),
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
+            login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
+            login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:

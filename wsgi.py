@@ -12,13 +12,14 @@ import sys
 from flask import Flask
 
 import config
+import wpadmin
 import wpjson
 from integrations import load_integrations
 
 
 def create_app(settings: config.Settings | None = None) -> Flask:
     """An app for ``settings`` (default: from the environment), with the
-    configured integrations loaded, the ``/wp-json`` blueprint and the CLI."""
+    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages and the CLI."""
     settings = settings or config.get_settings()
     _configure_logging(settings.log_level)
     app = Flask(__name__)
@@ -26,6 +27,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     load_integrations(settings.integrations)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wpjson.init_app(app)
+    wpadmin.init_app(app)
     _register_cli(app)
     return app
 

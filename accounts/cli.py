@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sys
 import typing as t
 
 import click
@@ -161,6 +162,29 @@ def set_super_admin(login: str, revoke: bool) -> None:
     """Make LOGIN a super admin (every capability on every site), or --revoke it."""
     user = _accounts().set_super_admin(login, not revoke)
     click.echo(f"Updated user {_describe(user)}.")
+
+
+@users_cli.command("set-password")
+@click.argument("login")
+@_one_line_errors
+def set_password(login: str) -> None:
+    """Set the sign-in password of LOGIN (user name or email) for the admin pages.
+
+    Asked twice at a terminal (not echoed); otherwise read as the first line of
+    standard input, so scripts can pipe it (never pass it as an argument: it
+    would show in the process list and shell history)."""
+    accounts = _accounts()
+    if accounts.get_user(login) is None:
+        raise AccountError(f"no user has the login or email {login.strip()!r}")
+    if sys.stdin.isatty():
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        line = sys.stdin.readline()
+        if not line:
+            raise AccountError("no password on standard input: pipe it, or run at a terminal to be asked")
+        password = line.removesuffix("\n").removesuffix("\r")
+    user = accounts.set_password(login, password)
+    click.echo(f"Set the sign-in password of {user.login}.")
 
 
 @users_cli.command("delete")

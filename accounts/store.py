@@ -1,4 +1,7 @@
-"""``Accounts``: users and their application passwords, kept in Redis.
+"""``Accounts``: users, their sign-in password and their application passwords, kept in Redis.
+
+One module (over 400 lines) because every operation reads or writes the same
+user hash and login/email indexes, often in one WATCH transaction.
 
 Knows nothing of HTTP. Redis connection errors are not caught here: the HTTP
 layer answers them with a 503 and the CLI with a one-line message.
@@ -10,6 +13,7 @@ hold when the write lands (a login taken meanwhile, a user deleted meanwhile).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -18,6 +22,7 @@ import typing as t
 import uuid as uuid_lib
 
 from accounts import app_passwords as pw
+from accounts import passwords as signin
 from accounts.errors import AccountError, IncorrectPassword, InvalidUsername
 from accounts.roles import NO_ROLE
 from accounts.users import User, sanitize_user, validate_blog_id, validate_email, validate_login, validate_role
@@ -27,7 +32,8 @@ if t.TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Hash of one user: id, login, email, role, super_admin ("1"/"0"), site_roles (JSON {"blog_id": role}).
+#: Hash of one user: id, login, email, role, super_admin ("1"/"0"), site_roles (JSON {"blog_id": role}),
+#: and ``pass``, the Argon2id hash of the sign-in password (absent until one is set).
 USER_KEY = "{prefix}user:{id}"
 #: Lower-cased login -> user id.
 USER_LOGIN_KEY = "{prefix}user:login:{login}"
@@ -252,6 +258,65 @@ class Accounts:
             return user
 
         return self.redis.transaction(update, key, value_from_callable=True)
+
+    # -- sign-in passwords ---------------------------------------------------
+
+    def set_password(self, login: str, password: str) -> User:
+        """Set the user's sign-in password (``wp_set_password``), hashed with
+        Argon2id; ``AccountError`` for an unknown user or an unacceptable password
+        (``passwords.validate_password``). Sessions signed in with the old one end."""
+        hashed = signin.hash_password(signin.validate_password(password))
+
+        def change(fields: dict[str, str]) -> None:
+            fields["pass"] = hashed
+
+        user = self._update_user(login, change)
+        log.info("set the sign-in password of %s", user.login)
+        return user
+
+    def check_password(self, login: str, password: str) -> User:
+        """The user signing in with ``login`` (username or email) and their own
+        password (``wp_authenticate_username_password``).
+
+        Raises ``InvalidUsername`` for an unknown login and ``IncorrectPassword``
+        for a wrong password or a user who has none, with WordPress's sign-in
+        messages. An unknown login costs one hash verification too. A hash made
+        with older parameters is upgraded on success.
+        """
+        name = login.strip()
+        user_id = self._find_id(name)
+        raw = self.redis.hgetall(self._user_key(user_id)) if user_id is not None else {}
+        fields = _decode(raw)
+        stored = fields.get("pass") or None
+        matched = signin.verify_password(stored, password)
+        user = _parse_user(fields)
+        if user is None:
+            if "@" in name:
+                raise InvalidUsername("Unknown email address. Check again or try your username.")
+            raise InvalidUsername(
+                f"The username {name} is not registered on this site. "
+                "If you are unsure of your username, try your email address instead."
+            )
+        if not matched:
+            log.info("sign-in failed: incorrect password for %s", user.login)
+            raise IncorrectPassword(f"The password you entered for the username {user.login} is incorrect.")
+        if stored is not None and signin.needs_rehash(stored):
+            self.redis.hset(self._user_key(user.id), "pass", signin.hash_password(password))
+        return user
+
+    def password_fingerprint(self, user_id: int) -> str | None:
+        """A short digest of the user's current sign-in password hash, or None
+        if the user or the password is gone: a session keeps it and ends when
+        it changes (WordPress puts ``substr( $user->user_pass, 8, 4 )`` in its
+        auth cookie for the same reason)."""
+        stored = self.redis.hget(self._user_key(user_id), "pass")
+        if not stored:
+            return None
+        return hashlib.sha256(stored if isinstance(stored, bytes) else stored.encode()).hexdigest()[:16]
+
+    def get_user_by_id(self, user_id: int) -> User | None:
+        """The user with this id, or None."""
+        return _parse_user(self.redis.hgetall(self._user_key(user_id)))
 
     # -- application passwords ---------------------------------------------
 

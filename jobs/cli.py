@@ -25,7 +25,7 @@ from events.sources import SourceError
 from integrations import load_integrations
 
 from . import export, schedule
-from .status import export_status
+from .status import export_status, format_duration
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -160,15 +160,6 @@ def replay_command(since: dt.datetime, names: tuple[str, ...]) -> None:
     _finish(report)
 
 
-def _duration(seconds: int | None) -> str:
-    """``93784`` -> ``1d 2h``: a lag a person reads at a glance (two largest units)."""
-    if seconds is None:
-        return "unknown"
-    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
-    shown = [f"{n}{unit}" for n, unit in parts if n]
-    return " ".join(shown[:2]) or "0s"
-
-
 @export_cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @_one_line_errors
@@ -188,7 +179,7 @@ def status_command(as_json: bool) -> None:
     for sub in data["subscribers"]:
         click.echo(f"subscriber {sub['name']}{'' if sub['hooked'] else ' (no longer hooked)'}")
         click.echo(f"  position:      {sub['position'] or '-'} (since {sub['since']})")
-        click.echo(f"  pending:       {sub['pending']} object(s), lag {_duration(sub['lag_seconds'])}")
+        click.echo(f"  pending:       {sub['pending']} object(s), lag {format_duration(sub['lag_seconds'])}")
         click.echo(f"  last success:  {sub['last_success'] or '-'}")
         if sub["last_error"]:
             click.echo(f"  last error:    {sub['last_error_at']} {sub['last_error']}")

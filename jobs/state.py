@@ -36,6 +36,10 @@ PARTIAL = "{prefix}export:sub:{name}:partial"
 CORRUPT = "{prefix}export:corrupt"
 QUARANTINE = "{prefix}export:quarantine"
 LAST_RUN = "{prefix}export:last-run"
+#: Sorted set of run summaries (JSON), score = when the run finished (epoch seconds).
+RUNS = "{prefix}export:runs"
+#: Seconds of run history kept (the dashboard's chart shows the last day).
+RUN_HISTORY_SECONDS = 86400
 UNREAD = "{prefix}export:unread"
 EMPTY_RUNS = "{prefix}export:empty-runs"
 
@@ -240,7 +244,20 @@ class DeliveryState:
         self.redis.delete(self._k(EMPTY_RUNS))
 
     def record_run(self, summary: dict[str, t.Any]) -> None:
-        self.redis.set(self._k(LAST_RUN), orjson.dumps(summary))
+        """Keep ``summary`` as the last run, and in the history under its
+        ``finished`` time (epoch seconds); history older than
+        ``RUN_HISTORY_SECONDS`` is dropped."""
+        raw = orjson.dumps(summary)
+        finished = float(summary.get("finished") or 0)
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._k(LAST_RUN), raw)
+            pipe.zadd(self._k(RUNS), {raw: finished})
+            pipe.zremrangebyscore(self._k(RUNS), "-inf", f"({finished - RUN_HISTORY_SECONDS}")
+            pipe.execute()
+
+    def runs_since(self, since: float) -> list[dict[str, t.Any]]:
+        """The summaries of runs that finished at or after ``since`` (epoch seconds), oldest first."""
+        return [orjson.loads(raw) for raw in self.redis.zrangebyscore(self._k(RUNS), since, "+inf")]
 
     def last_run(self) -> dict[str, t.Any] | None:
         raw = self.redis.get(self._k(LAST_RUN))

@@ -28,6 +28,16 @@ if t.TYPE_CHECKING:
 PENDING_CAP = 10_000
 
 
+def format_duration(seconds: int | None) -> str:
+    """``93784`` -> ``1d 2h``: a lag a person reads at a glance (its two largest
+    units); ``unknown`` for None."""
+    if seconds is None:
+        return "unknown"
+    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
+    shown = [f"{n}{unit}" for n, unit in parts if n]
+    return " ".join(shown[:2]) or "0s"
+
+
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
