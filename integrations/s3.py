@@ -22,12 +22,13 @@ What lands where, for a batch with descriptor ``id``::
   has one string column per flattened field, named and spelled as the CSV
   export writes them (``events.records.flatten``: ``endpoint.Location.Country``).
 - Each object carries its row count as metadata (``x-amz-meta-rows``).
-- ``_manifest.json`` is written after the partition's objects and derived from
-  a listing of the partition, not from the batch alone: it lists every
+- ``_manifest.json`` is written after the partition's objects: it lists every
   object with its rows, bytes and ETag, so a reader knows which objects are
-  complete. Concurrent writers converge: each lists again after writing the
-  manifest and rewrites it if objects appeared meanwhile, so the last manifest
-  written is never missing an object written before it.
+  complete. A writer adds its object to the manifest it last wrote for the
+  partition, then lists the partition; concurrent or stale writers converge
+  because whoever's manifest does not match that listing writes it again from
+  the listing, so the last manifest written is never missing an object written
+  before it. Three requests per partition and batch: object, manifest, listing.
 
 A batch whose objects or manifests could not all be written raises (boto3's
 error), so the export retries it; the redelivery rewrites the same objects.
@@ -396,4 +397,8 @@ def write_batch(data: str, batch: dict[str, t.Any]) -> None:
 if DESTINATION is None:
     logger.info("integrations.s3: ANALYTICS_S3_DESTINATION is not set; nothing registered")
 else:
+    # boto3 takes ~0.2 s to import: paid here, once per worker, rather than
+    # in each forked work horse's first batch.
+    import boto3  # noqa: F401
+
     add_action(DATA_PROCESS, write_batch, 10, 2)
