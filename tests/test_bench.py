@@ -32,7 +32,6 @@ MEASURES = (
     "cost growth: big day time / small day time (CSV)",
     "export into S3, ndjson.gz",  # issue 11's destinations (bench/destinations.py)
     "export into PostgreSQL",
-    "S3 floor: plain put",
 )
 
 
