@@ -306,7 +306,15 @@ def reset_settings() -> None:
 
 @functools.lru_cache(maxsize=4)
 def redis_connection(url: str) -> redis.Redis:
-    """One shared client (and connection pool) per Redis URL in this process."""
+    """One shared client (and connection pool) per Redis URL in this process.
+    Its replies are bytes (``decode_responses`` off: the catalog stores binary
+    blobs); ``redis_text`` turns a reply into text."""
     import redis as redis_lib
 
     return redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
+
+
+def redis_text(reply: bytes | str) -> str:
+    """A Redis reply as text: UTF-8 bytes decoded (a client's replies are typed
+    ``bytes | str`` because ``decode_responses`` may be on)."""
+    return reply.decode() if isinstance(reply, bytes) else reply

@@ -21,11 +21,14 @@ from accounts import app_passwords as pw
 from accounts.errors import AccountError, IncorrectPassword, InvalidUsername
 from accounts.roles import NO_ROLE
 from accounts.users import User, sanitize_user, validate_blog_id, validate_email, validate_login, validate_role
+from config import redis_text
 
 if t.TYPE_CHECKING:
     import redis
 
 log = logging.getLogger(__name__)
+
+_T = t.TypeVar("_T")
 
 #: Hash of one user: id, login, email, role, super_admin ("1"/"0"), site_roles (JSON {"blog_id": role}).
 USER_KEY = "{prefix}user:{id}"
@@ -77,6 +80,17 @@ class Accounts:
         self.clock = clock
         self._key = pw.hash_key(secret_key)
         self._set_if_exists = redis.register_script(_SET_IF_EXISTS)
+
+    def _transaction(self, func: t.Callable[[redis.client.Pipeline], _T], *watched: str) -> _T:
+        """redis-py's ``transaction`` (WATCH ``watched``, run ``func``, retry on
+        ``WatchError``), returning what the last, successful call of ``func`` returned."""
+        returned: list[_T] = []
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            returned[:] = [func(pipe)]
+
+        self.redis.transaction(attempt, *watched)
+        return returned[0]
 
     # -- keys ---------------------------------------------------------------
 
@@ -144,7 +158,7 @@ class Accounts:
             return user_id
 
         watched = {login_key, email_key, login_as_email, email_as_login}
-        user_id = self.redis.transaction(create, *watched, value_from_callable=True)
+        user_id = self._transaction(create, *watched)
         log.info("created user %s (id %s, role %s)", login, user_id, role or "none")
         return User(user_id, login, email, role, roles, super_admin)
 
@@ -157,7 +171,7 @@ class Accounts:
 
     def list_users(self) -> list[User]:
         """Every user, by id."""
-        ids = self.redis.zrange(USER_IDS_KEY.format(prefix=self.prefix), 0, -1)
+        ids = t.cast("list[bytes]", self.redis.zrange(USER_IDS_KEY.format(prefix=self.prefix), 0, -1))
         pipe = self.redis.pipeline(transaction=False)
         for raw in ids:
             pipe.hgetall(self._user_key(int(raw)))
@@ -246,12 +260,12 @@ class Accounts:
                 raise AccountError(f"no user has the login or email {login.strip()!r}")
             change(fields)
             pipe.multi()
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping={name: value for name, value in fields.items()})
             user = _parse_user(fields)
             assert user is not None
             return user
 
-        return self.redis.transaction(update, key, value_from_callable=True)
+        return self._transaction(update, key)
 
     # -- application passwords ---------------------------------------------
 
@@ -348,10 +362,7 @@ class Accounts:
 
 
 def _decode(raw: t.Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    def text(value: bytes | str) -> str:
-        return value.decode() if isinstance(value, bytes) else value
-
-    return {text(k): text(v) for k, v in raw.items()}
+    return {redis_text(k): redis_text(v) for k, v in raw.items()}
 
 
 def _parse_user(raw: t.Mapping[t.Any, t.Any]) -> User | None:

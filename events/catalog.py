@@ -164,7 +164,8 @@ class ObjectSummary:
         )
 
 
-class DaySummary(t.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class DaySummary:
     """One site's day: how many events, their sorted field names, the objects
     holding at least one of them (ascending keys), and per object key its
     packed line bitmap, line count and the ETag of the version summarized,
@@ -175,7 +176,7 @@ class DaySummary(t.NamedTuple):
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
-    selectors: t.Mapping[str, tuple[bytes, int, str]] = {}  # never mutated
+    selectors: t.Mapping[str, tuple[bytes, int, str]] = dataclasses.field(default_factory=dict)
     columns: tuple[str, ...] = ()
 
     def selector(self, key: str) -> bytes | None:
@@ -324,7 +325,8 @@ def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[Object
     found: list[ObjectSummary | None] = []
     for start in range(0, len(infos), MGET_BATCH):
         batch = infos[start : start + MGET_BATCH]
-        for info, raw in zip(batch, redis.mget([summary_key(prefix, i.key) for i in batch]), strict=True):
+        replies = t.cast("list[bytes | None]", redis.mget([summary_key(prefix, i.key) for i in batch]))
+        for info, raw in zip(batch, replies, strict=True):
             summary = None
             if raw is not None:
                 try:
@@ -335,6 +337,28 @@ def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[Object
                 summary = None
             found.append(summary)
     return found
+
+
+def summaries_of(
+    source: Source,
+    redis: redis_lib.Redis,
+    prefix: str,
+    infos: t.Sequence[ObjectInfo],
+    *,
+    on_read: t.Callable[[ObjectInfo], None] | None = None,
+) -> list[ObjectSummary]:
+    """The valid summary of each of ``infos``, in order: the stored one, or
+    else the object is read, summarized (``summarize_objects``) and stored
+    (``store_summary``), and ``on_read`` is called with it. Raises SourceError
+    when an object cannot be read, and redis errors when Redis is unreachable."""
+    summaries = load_summaries(redis, prefix, infos)
+    missing = [index for index, summary in enumerate(summaries) if summary is None]
+    for index, summary in zip(missing, summarize_objects(source, [infos[i] for i in missing]), strict=True):
+        store_summary(redis, prefix, infos[index].key, summary)
+        summaries[index] = summary
+        if on_read is not None:
+            on_read(infos[index])
+    return [summary for summary in summaries if summary is not None]  # all of them, now
 
 
 def columns_key(prefix: str, blog: str) -> str:
@@ -404,20 +428,13 @@ def day_summary(
     is called for each). Raises SourceError when the store cannot be listed or
     an object cannot be read, and redis errors when Redis is unreachable."""
     infos = list_day_objects(source, day, late_hours)
-    summaries = load_summaries(redis, prefix, infos)
-    missing = [index for index, summary in enumerate(summaries) if summary is None]
-    for index, summary in zip(missing, summarize_objects(source, [infos[i] for i in missing]), strict=True):
-        store_summary(redis, prefix, infos[index].key, summary)
-        summaries[index] = summary
-        if on_read is not None:
-            on_read(infos[index])
+    summaries = summaries_of(source, redis, prefix, infos, on_read=on_read)
     wanted = (day.isoformat(), str(blog_id))
     count = 0
     fields: set[str] = set()
     objects: list[ObjectInfo] = []
     selectors: dict[str, tuple[bytes, int, str]] = {}
     for info, summary in zip(infos, summaries, strict=True):
-        assert summary is not None
         group = summary.groups.get(wanted)
         if group:
             count += group[0]
@@ -441,11 +458,8 @@ def warm_days(settings: Settings, days: list[dt.date]) -> int:
     prefixes: set[str] = set()
     for day in days:
         prefixes.update(day_prefixes(day, settings.late_hours))
-    infos = list_objects(source, prefixes)
-    summaries = load_summaries(redis, settings.redis_prefix, infos)
-    missing = [info for info, summary in zip(infos, summaries, strict=True) if summary is None]
-    for info, summary in zip(missing, summarize_objects(source, missing), strict=True):
-        store_summary(redis, settings.redis_prefix, info.key, summary)
-    if missing:
-        logger.info("catalog: summarized %s object(s) for %s day(s)", len(missing), len(days))
-    return len(missing)
+    read: list[ObjectInfo] = []
+    summaries_of(source, redis, settings.redis_prefix, list_objects(source, prefixes), on_read=read.append)
+    if read:
+        logger.info("catalog: summarized %s object(s) for %s day(s)", len(read), len(days))
+    return len(read)

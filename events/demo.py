@@ -585,14 +585,14 @@ class _Generator:
             ]
             user = b',"User":{"UserId":"%d"}' % user_id
             ep_attrs.append(("interests", rng.sample(_INTERESTS, rng.randint(1, 2))))
-        for key, values, share in site.extra:
+        for name, choices, share in site.extra:
             if rng.random() < share:
-                attrs.append((key, rng.choice(values)))
+                attrs.append((name, rng.choice(choices)))
         session_attrs = _attrs(attrs)[1:]
         experiment = self.today[site_i]
         if experiment and rng.random() < 0.5:
-            key, *values = experiment.split(b"|")
-            session_attrs += b',"%s":"%s"' % (key, rng.choice(values))
+            variant_name, *variants = experiment.split(b"|")
+            session_attrs += b',"%s":"%s"' % (variant_name, rng.choice(variants))
 
         location = b'{"Country":"%s"}' % country.encode()
         if country in _CITIES and rng.random() < 0.4:
@@ -686,8 +686,8 @@ class _Generator:
             )
             if ts > until or arrival > until:
                 continue  # not sent yet, or not arrived yet
-            key = (blog, (ts - base_ms) // DAY_MS)
-            counts[key] = counts.get(key, 0) + 1
+            site_day = (blog, (ts - base_ms) // DAY_MS)
+            counts[site_day] = counts.get(site_day, 0) + 1
             self.seq += 1
             self.events += 1
             push(heap, (arrival, self.seq, line))
@@ -727,7 +727,8 @@ def _default_out() -> Path:
     app = current_app._get_current_object() if current_app else None  # type: ignore[attr-defined]
     if app is None:
         app = click.get_current_context().ensure_object(ScriptInfo).load_app()
-    source = app.config[config.APP_CONFIG_KEY].source
+    settings: config.Settings = app.config[config.APP_CONFIG_KEY]
+    source = settings.source
     if source.kind != "local" or source.path is None:
         raise click.ClickException(
             f"the configured source is {source.describe()}: demo-data writes local files, give --out DIR "

@@ -308,7 +308,7 @@ def _scalar(value: t.Any) -> str:
     """A scalar as CSV text: JSON's spelling for numbers and booleans."""
     kind = type(value)
     if kind is str:
-        return value
+        return str(value)
     if kind is bool:
         return "true" if value else "false"
     if kind is int:

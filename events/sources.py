@@ -192,7 +192,7 @@ class _LocalFile(io.FileIO):
 
     def readinto(self, buffer: t.Any) -> int:
         try:
-            return super().readinto(buffer)  # type: ignore[no-any-return]
+            return super().readinto(buffer)
         except OSError as exc:
             raise SourceError(f"reading {self.key} failed: {exc}") from exc
 
@@ -202,7 +202,7 @@ class _GunzipRaw(io.RawIOBase):
     both make multi-member files) with bounded output per read; bad or
     truncated data raises CorruptObjectError naming the key."""
 
-    def __init__(self, source: io.BufferedReader, key: str) -> None:
+    def __init__(self, source: io.BufferedReader[io.RawIOBase], key: str) -> None:
         self._source = source
         self._key = key
         self._z = zlib.decompressobj(wbits=31)
@@ -261,7 +261,7 @@ class _GunzipRaw(io.RawIOBase):
                 super().close()
 
 
-def _line_reader(raw: io.RawIOBase, key: str) -> io.BufferedReader:
+def _line_reader(raw: io.RawIOBase, key: str) -> io.BufferedReader[io.RawIOBase]:
     """A buffered line iterator over ``raw``, gunzipping if the bytes start with the gzip magic."""
     buffered = io.BufferedReader(raw, buffer_size=CHUNK_SIZE)
     try:

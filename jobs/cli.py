@@ -122,7 +122,7 @@ def requeue_command(key: str) -> None:
     _finish(report)
 
 
-class SinceType(click.ParamType):
+class SinceType(click.ParamType[dt.datetime, t.Any]):
     """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH`` (UTC)."""
 
     name = "YYYY-MM-DD[THH]"

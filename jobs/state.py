@@ -24,6 +24,7 @@ import typing as t
 
 import orjson
 
+from config import redis_text
 from events import layout
 
 if t.TYPE_CHECKING:
@@ -98,10 +99,10 @@ class DeliveryState:
         return state
 
     def known(self) -> list[str]:
-        return sorted(n.decode() for n in self.redis.smembers(self._k(SUBSCRIBERS)))
+        return sorted(map(redis_text, self.redis.smembers(self._k(SUBSCRIBERS))))
 
     def get(self, name: str) -> SubscriberState | None:
-        raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(self._k(SUBSCRIBER, name=name)).items()}
+        raw = {redis_text(k): redis_text(v) for k, v in self.redis.hgetall(self._k(SUBSCRIBER, name=name)).items()}
         if "since" not in raw:
             return None
 
@@ -122,8 +123,8 @@ class DeliveryState:
 
     def delivered(self, name: str, min_score: float = 0.0) -> set[str]:
         """Keys in ``name``'s ledger whose hour is at or after ``min_score``."""
-        members = self.redis.zrangebyscore(self._k(DONE, name=name), min_score, "+inf")
-        return {m.decode() for m in members}
+        members = t.cast("list[bytes]", self.redis.zrangebyscore(self._k(DONE, name=name), min_score, "+inf"))
+        return set(map(redis_text, members))
 
     def is_delivered(self, name: str, key: str) -> bool:
         return self.redis.zscore(self._k(DONE, name=name), key) is not None
@@ -131,7 +132,7 @@ class DeliveryState:
     def partials(self, name: str) -> dict[str, int]:
         """Object key -> last line already delivered, for objects in progress."""
         raw = self.redis.hgetall(self._k(PARTIAL, name=name))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {redis_text(k): int(v) for k, v in raw.items()}
 
     def record_success(self, name: str, done: t.Sequence[str], partial: tuple[str, int] | None, now: float) -> None:
         """After a callback returned: objects fully delivered join the ledger,
@@ -156,7 +157,7 @@ class DeliveryState:
         per consecutive failure, at most ``maximum``. Returns the retry time."""
         sub_key = self._k(SUBSCRIBER, name=name)
         failures = int(self.redis.hincrby(sub_key, "failures", 1))
-        delay = min(maximum, base * 2 ** min(failures - 1, 40))
+        delay = min(maximum, base << min(max(failures - 1, 0), 40))
         retry_at = now + delay
         self.redis.hset(sub_key, mapping={"last_error": error[:500], "last_error_at": now, "retry_at": retry_at})
         return retry_at
@@ -198,7 +199,7 @@ class DeliveryState:
 
     def quarantined(self) -> dict[str, dict[str, t.Any]]:
         raw = self.redis.hgetall(self._k(QUARANTINE))
-        return {k.decode(): orjson.loads(v) for k, v in sorted(raw.items())}
+        return {redis_text(k): orjson.loads(v) for k, v in sorted(raw.items())}
 
     def note_unread(self, key: str, error: str) -> int:
         """Remember an object that failed to read, so later runs retry it even
@@ -218,7 +219,7 @@ class DeliveryState:
             pipe.hkeys(self._k(UNREAD))
             pipe.hkeys(self._k(CORRUPT))
             unread, corrupt = pipe.execute()
-        return {k.decode() for k in (*unread, *corrupt)}
+        return {redis_text(k) for k in (*unread, *corrupt)}
 
     def clear_failures(self, key: str) -> None:
         """A read succeeded: forget its earlier failures (one round trip)."""
@@ -229,7 +230,7 @@ class DeliveryState:
 
     def unread(self) -> dict[str, dict[str, t.Any]]:
         """Objects whose last read failed: key -> {count, error}."""
-        return {k.decode(): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
+        return {redis_text(k): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
 
     def count_empty_run(self) -> int:
         """One more scheduled run in a row that found nothing; returns how many."""

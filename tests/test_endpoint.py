@@ -5,6 +5,7 @@ headers, errors in WordPress's shape, the catalog, aborted and closed streams.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import gzip
 import logging
@@ -506,7 +507,7 @@ def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> No
     summary = catalog.day_summary(source, config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
     assert summary.selector(next(iter(messy))) is None  # the messy object takes the parse path
     assert any(summary.selector(o.key) is not None for o in summary.objects)
-    parse_everything = summary._replace(selectors={})  # as if no object had a line selector
+    parse_everything = dataclasses.replace(summary, selectors={})  # as if no object had a line selector
     expected = b"".join(_stream.day_body(source, parse_everything, data.DAY, 1, fmt, 2, False))
     assert warm.data == cold.data == expected
     assert int(warm.headers["X-WP-Total"]) == len(data.expected_events(files, data.DAY, 1)) + 2  # BOM + concatenated

@@ -37,7 +37,6 @@ def settings() -> config.Settings:
     return config.app_settings()
 
 
-@auth.verify_password
 def _verify(username: str, password: str) -> User | None:
     """The user of a Basic ``Authorization`` header; None when there is none;
     AuthenticationError (answered as 401) when it names no user or a wrong password."""
@@ -46,6 +45,9 @@ def _verify(username: str, password: str) -> User | None:
     current = settings()
     accounts = Accounts(config.redis_connection(current.redis_url), current.redis_prefix, current.secret_key)
     return accounts.authenticate(username, password, request.remote_addr)
+
+
+auth.verify_password(_verify)  # flask-httpauth's decorator, called plainly: it is untyped
 
 
 def authenticate() -> User | None:
