@@ -5,7 +5,11 @@
 - ``state``: per-subscriber delivery state in Redis (ledgers, progress, backoff,
   quarantine).
 - ``lock``: one export run at a time across all workers.
-- ``export``: the run itself (and reconcile, requeue, replay).
+- ``plan``: which objects each subscriber gets (listing, ledgers, late objects).
+- ``batch``: the batches and the hot loop that fills them (the only module
+  that touches a batch's internals).
+- ``export``: the run itself (and reconcile): plan, then deliver batches.
+- ``replay``: ``export requeue`` and ``export replay``.
 - ``status``: what ``export status`` shows.
 - ``schedule``: periodic jobs declared as data, synced into rq-scheduler.
 - ``tasks``: the argument-less functions the periodic jobs call on a worker.

@@ -24,7 +24,8 @@ from cli_errors import OneLineCommand, OneLineGroup
 from events.sources import SourceError
 from integrations import load_integrations
 
-from . import export, schedule
+from . import replay, schedule
+from .export import RunReport, SkipReason, run_export
 from .status import export_status
 
 if t.TYPE_CHECKING:
@@ -67,12 +68,12 @@ def _one_line_errors(func: F) -> F:
     return t.cast(F, wrapper)
 
 
-def _describe(report: export.RunReport) -> str:
-    if report.skipped == "disabled":
+def _describe(report: RunReport) -> str:
+    if report.skipped is SkipReason.DISABLED:
         return "The export is disabled (altis.analytics.export.cron.enabled returned false); nothing done."
-    if report.skipped == "no subscribers":
+    if report.skipped is SkipReason.NO_SUBSCRIBERS:
         return "Nothing is hooked on altis.analytics.export.data.process (see ANALYTICS_INTEGRATIONS); nothing done."
-    if report.skipped == "locked":
+    if report.skipped is SkipReason.LOCKED:
         return "Another export run is in progress; nothing done."
     if not (report.objects or report.delivered or report.waiting or report.failures or report.read_errors):
         return "Nothing new to export."
@@ -88,7 +89,7 @@ def _describe(report: export.RunReport) -> str:
     return "\n".join(lines)
 
 
-def _finish(report: export.RunReport) -> None:
+def _finish(report: RunReport) -> None:
     click.echo(_describe(report))
     problems = [f"{name} failed: {error}" for name, error in sorted(report.failures.items())]
     problems += [f"could not read {key or 'the listing'}: {error}" for key, error in report.read_errors.items()]
@@ -100,14 +101,14 @@ def _finish(report: export.RunReport) -> None:
 @_one_line_errors
 def run_command() -> None:
     """Run the export once now, synchronously (same code as the scheduled job)."""
-    _finish(export.run_export(_settings(), redis=_redis()))
+    _finish(run_export(_settings(), redis=_redis()))
 
 
 @export_cli.command("reconcile")
 @_one_line_errors
 def reconcile_command() -> None:
     """Deliver objects of the last ANALYTICS_RECONCILE_DAYS days that runs missed."""
-    _finish(export.run_export(_settings(), mode="reconcile", redis=_redis()))
+    _finish(run_export(_settings(), mode="reconcile", redis=_redis()))
 
 
 @export_cli.command("requeue")
@@ -116,7 +117,7 @@ def reconcile_command() -> None:
 def requeue_command(key: str) -> None:
     """Take KEY out of quarantine and deliver it now."""
     try:
-        report = export.requeue(_settings(), key, redis=_redis())
+        report = replay.requeue(_settings(), key, redis=_redis())
     except LookupError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     _finish(report)
@@ -151,12 +152,12 @@ def replay_command(since: dt.datetime, names: tuple[str, ...]) -> None:
     settings = _settings()
     redis = _redis()
     try:
-        targets, total = export.prepare_replay(settings, since, names or None, redis=redis)
-    except export.UnknownSubscriberError as exc:
+        targets, total = replay.prepare_replay(settings, since, names or None, redis=redis)
+    except replay.UnknownSubscriberError as exc:
         raise click.ClickException(str(exc)) from None
     label = f"Replaying {total} object(s) since {since:%Y-%m-%dT%H}:00Z to {', '.join(targets)}"
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        report = export.replay(settings, targets, redis=redis, progress=bar.update)
+        report = replay.replay(settings, targets, redis=redis, progress=bar.update)
     _finish(report)
 
 

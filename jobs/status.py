@@ -16,7 +16,7 @@ from events import layout
 from events.sources import SourceError, open_source
 
 from . import filters, schedule, subscribers
-from .export import lookback_prefix
+from .plan import lookback_prefix
 from .state import DeliveryState, SubscriberState, start_prefix
 
 if t.TYPE_CHECKING:

@@ -17,7 +17,7 @@ import config
 from events.catalog import warm_days
 from integrations import load_integrations
 
-from .export import run_export
+from .export import RunReport, run_export
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ def catalog_warm_job() -> int:
     return warm_days(settings, [today - dt.timedelta(days=1), today])
 
 
-def _summary(report: t.Any) -> dict[str, t.Any]:
+def _summary(report: RunReport) -> dict[str, t.Any]:
     data = dataclasses.asdict(report)
+    data["skipped"] = str(report.skipped or "")  # the job result keeps plain text
     data.pop("delivered", None)
     data["delivered_objects"] = sum(len(v) for v in report.delivered.values())
     return data

@@ -18,7 +18,7 @@ import config
 import hooks
 from events.sources import MAX_LINE_BYTES
 from jobs import filters
-from jobs.export import run_export
+from jobs.export import SkipReason, run_export
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
 if t.TYPE_CHECKING:
@@ -402,7 +402,7 @@ def test_nothing_hooked_means_no_listing(
 ) -> None:
     settings = make_settings(ANALYTICS_SOURCE="s3://no-such-bucket-here")
     report = run_export(settings)
-    assert report.skipped == "no subscribers" and report.read_errors == {}
+    assert report.skipped is SkipReason.NO_SUBSCRIBERS and report.read_errors == {}
     assert got.logs == []
     subscribe()
     report = run_export(settings)
@@ -521,5 +521,5 @@ def test_disabled_export_does_nothing(
     subscribe()
     local.put(hour_ago(0), "s", event_lines("d", 1))
     hooks.add_filter(filters.CRON_ENABLED, "__return_false")
-    assert run_export(settings_for(make_settings, local)).skipped == "disabled"
+    assert run_export(settings_for(make_settings, local)).skipped is SkipReason.DISABLED
     assert got.a == [] and got.b == []
