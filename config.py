@@ -264,18 +264,6 @@ def redis_unreachable(url: str, exc: BaseException) -> str:
     return f"cannot reach Redis at {redacted_url(url)}: {exc} (is it running? check REDIS_URL)"
 
 
-#: The ``app.config`` key under which ``wsgi.create_app`` keeps the app's settings.
-APP_CONFIG_KEY = "ANALYTICS_SETTINGS"
-
-
-def app_settings() -> Settings:
-    """The settings of the Flask app serving this request or CLI command (an
-    app made for a test may have other settings than the environment's)."""
-    from flask import current_app
-
-    return t.cast(Settings, current_app.config[APP_CONFIG_KEY])
-
-
 def load_dotenv(path: Path = DOTENV_PATH) -> bool:
     """Set the variables of ``path`` that the environment does not set, as the
     ``flask`` CLI does with ``.env`` (``flask.cli.load_dotenv``: the environment

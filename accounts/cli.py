@@ -18,6 +18,7 @@ import config
 from accounts.errors import AccountError
 from accounts.roles import ROLE_CAPABILITIES
 from accounts.store import Accounts
+from app_settings import app_settings
 from cli_errors import OneLineGroup
 
 if t.TYPE_CHECKING:
@@ -40,7 +41,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
 def _accounts() -> Accounts:

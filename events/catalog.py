@@ -39,7 +39,7 @@ import zlib
 
 import orjson
 
-from events.layout import day_prefixes
+from events.layout import DAY_MS, EPOCH_DAY, day_prefixes
 from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
@@ -69,8 +69,6 @@ MGET_BATCH = 500
 #: Fewer missing objects than this are summarized in this process: a pool's start costs more.
 PARALLEL_MIN_OBJECTS = 3
 
-_DAY_MS = 86_400_000
-_EPOCH = dt.date(1970, 1, 1)
 #: Line selectors (one byte 0/1 per line) to and from ASCII '0'/'1', to pack them as the bits of an int in C.
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
@@ -211,9 +209,9 @@ class SummaryBuilder:
         blog = blog_text(data)
         if blog is None:
             return
-        group = self._groups.get((ts // _DAY_MS, blog))
+        group = self._groups.get((ts // DAY_MS, blog))
         if group is None:
-            group = self._groups[(ts // _DAY_MS, blog)] = ([], set())
+            group = self._groups[(ts // DAY_MS, blog)] = ([], set())
         group[0].append(index)
         add_field_names(group[1], data)
 
@@ -226,7 +224,7 @@ class SummaryBuilder:
         # The bitmaps end at the last line holding an event: streaming stops reading there.
         lines = 1 + max((indexes[-1] for indexes, _ in self._groups.values()), default=-1) if clean else 0
         for (day, blog), (indexes, fields) in self._groups.items():
-            name = ((_EPOCH + dt.timedelta(days=day)).isoformat(), blog)
+            name = ((EPOCH_DAY + dt.timedelta(days=day)).isoformat(), blog)
             groups[name] = (len(indexes), frozenset(fields))
             if clean:
                 selections[name] = pack_lines(indexes, lines)

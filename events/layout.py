@@ -11,8 +11,12 @@ from __future__ import annotations
 import datetime as dt
 
 _UTC = dt.UTC
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-_DAY_MS = 86_400_000
+#: The UTC day of epoch millisecond 0: event timestamps count from its midnight.
+EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH_ORDINAL = EPOCH_DAY.toordinal()
+#: A UTC day and hour in milliseconds (``event_timestamp`` units; UTC has no leap seconds here, as in POSIX time).
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 #: ``YYYY/MM/DD/HH/``: 14 characters, slashes at these offsets.
 _PREFIX_LEN = 14
 _SLASHES = (4, 7, 10, 13)
@@ -81,5 +85,5 @@ def day_prefixes(day: dt.date, late_hours: int) -> list[str]:
 
 def day_bounds_ms(day: dt.date) -> tuple[int, int]:
     """[start, end) of the UTC day in integer milliseconds."""
-    start = (day.toordinal() - _EPOCH_ORDINAL) * _DAY_MS
-    return start, start + _DAY_MS
+    start = (day.toordinal() - _EPOCH_ORDINAL) * DAY_MS
+    return start, start + DAY_MS

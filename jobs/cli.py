@@ -20,6 +20,7 @@ import orjson
 import redis as redis_lib
 
 import config
+from app_settings import app_settings
 from cli_errors import OneLineCommand, OneLineGroup
 from events.sources import SourceError
 from integrations import load_integrations
@@ -44,7 +45,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
 def _redis() -> redis_lib.Redis:

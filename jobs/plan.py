@@ -29,9 +29,6 @@ if t.TYPE_CHECKING:
 
 Mode = t.Literal["run", "reconcile", "keys"]
 
-_HOUR_SECONDS = 3600
-_DAY_SECONDS = 86400
-
 
 def lookback_prefix(st: SubscriberState, late_hours: int) -> str:
     """Where a run lists from for ``st``: ``late_hours`` before its position
@@ -108,8 +105,8 @@ class Planner:
         """The ledger score before which ``st``'s entries can be forgotten: older
         than both the reconciliation window and its lookback."""
         start = lookback_prefix(st, self.settings.late_hours)
-        lookback = (hour_score(start) - _HOUR_SECONDS) if start else 0.0
-        return min(self.now - (self.settings.reconcile_days + 1) * _DAY_SECONDS, lookback)
+        lookback = (hour_score(start) - dt.timedelta(hours=1).total_seconds()) if start else 0.0
+        return min(self.now - dt.timedelta(days=self.settings.reconcile_days + 1).total_seconds(), lookback)
 
     def _select(
         self,
@@ -130,7 +127,7 @@ class Planner:
         lookback = lookback_prefix(st, self.settings.late_hours)
         if self.mode == "reconcile":
             window = layout.hour_prefix(
-                dt.datetime.fromtimestamp(self.now - self.settings.reconcile_days * _DAY_SECONDS, dt.UTC)
+                dt.datetime.fromtimestamp(self.now, dt.UTC) - dt.timedelta(days=self.settings.reconcile_days)
             )
             begin, end = max(st.since, window), lookback
             if begin >= end:

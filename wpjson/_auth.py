@@ -18,6 +18,7 @@ from flask_httpauth import HTTPBasicAuth
 import config
 import hooks
 from accounts import Accounts, AuthenticationError, User, user_can
+from app_settings import app_settings
 from wpjson._errors import RestError
 
 if t.TYPE_CHECKING:
@@ -34,7 +35,7 @@ auth = HTTPBasicAuth(realm=REALM)
 
 
 def settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
 def _verify(username: str, password: str) -> User | None:
