@@ -39,7 +39,7 @@ import zlib
 
 import orjson
 
-from events.layout import DAY_MS, EPOCH_DAY, day_prefixes
+from events.layout import DAY_MS, EPOCH_DAY, day_prefixes, hour_prefix_of_key, listing_prefixes
 from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
@@ -399,14 +399,12 @@ def list_day_objects(source: Source, day: dt.date, late_hours: int) -> list[Obje
 
 
 def list_objects(source: Source, hour_prefixes: t.Iterable[str]) -> list[ObjectInfo]:
+    """Objects under the hour folders ``hour_prefixes``, ascending, listed
+    with ``layout.listing_prefixes``. Raises SourceError when listing fails."""
     wanted = set(hour_prefixes)
-    by_date: dict[str, list[str]] = {}
-    for hour in wanted:
-        by_date.setdefault(hour[:11], []).append(hour)
-    calls = sorted(date if len(hours) == 24 else hour for date, hours in by_date.items() for hour in hours)
     objects: list[ObjectInfo] = []
-    for prefix in dict.fromkeys(calls):  # ascending, each once
-        objects.extend(info for info in source.list(prefix) if info.key[:14] in wanted)
+    for prefix in listing_prefixes(wanted):
+        objects.extend(info for info in source.list(prefix) if hour_prefix_of_key(info.key) in wanted)
     return objects
 
 

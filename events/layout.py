@@ -9,6 +9,7 @@ why a day is read from the hour before it to ``late_hours`` after it.
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 
 _UTC = dt.UTC
 #: The UTC day of epoch millisecond 0: event timestamps count from its midnight.
@@ -19,6 +20,8 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 #: ``YYYY/MM/DD/HH/``: 14 characters, slashes at these offsets.
 _PREFIX_LEN = 14
+#: ``YYYY/MM/DD/``: the date folder, the first 11 characters of an hour prefix.
+_DATE_PREFIX_LEN = 11
 _SLASHES = (4, 7, 10, 13)
 _DIGIT_SPANS = ((0, 4), (5, 7), (8, 10), (11, 13))
 
@@ -66,6 +69,25 @@ def key_for(hour: dt.datetime, name: str) -> str:
     if not name or "/" in name:
         raise ValueError(f"object name {name!r} must be non-empty and hold no '/'")
     return hour_prefix(hour) + name
+
+
+def hour_prefix_of_key(key: str) -> str:
+    """The ``YYYY/MM/DD/HH/`` folder part of a key (its first 14 characters,
+    whether or not they name a valid hour: see ``hour_of_key``)."""
+    return key[:_PREFIX_LEN]
+
+
+def listing_prefixes(hour_prefixes: t.Iterable[str]) -> list[str]:
+    """The fewest prefixes to list to see every key under ``hour_prefixes``,
+    ascending, each once: a date whose 24 hours are all wanted is one
+    ``YYYY/MM/DD/`` listing instead of 24. Such a listing may also return
+    keys that are in no hour folder (``2026/11/25/notes.txt``), so callers
+    keep only keys whose ``hour_prefix_of_key`` they want."""
+    by_date: dict[str, list[str]] = {}
+    for hour in set(hour_prefixes):
+        by_date.setdefault(hour[:_DATE_PREFIX_LEN], []).append(hour)
+    calls = sorted(date if len(hours) == 24 else hour for date, hours in by_date.items() for hour in hours)
+    return list(dict.fromkeys(calls))
 
 
 def day_prefixes(day: dt.date, late_hours: int) -> list[str]:

@@ -25,10 +25,8 @@ import typing as t
 import orjson
 
 from events import records
+from events.records import JSON_WHITESPACE
 from events.sources import ObjectInfo, SourceError, continues_line
-
-#: What ``records`` strips around a line (JSON whitespace, and the vertical tab and form feed).
-_WS = b" \t\r\n\x0b\x0c"
 
 
 @dataclasses.dataclass
@@ -208,7 +206,7 @@ class BatchWriter:
                 if continues_line(line):
                     handover = line  # the first piece of a longer line: the general parser joins them
                     break
-                line = line.strip(_WS) + b"\n"
+                line = line.strip(JSON_WHITESPACE) + b"\n"
             end = size + len(line)
             if end > limit and events:
                 batch.size = size

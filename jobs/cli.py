@@ -10,7 +10,6 @@ again (a no-op) so that the hooks they fire are the web app's.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import sys
 import typing as t
@@ -21,7 +20,7 @@ import redis as redis_lib
 
 import config
 from app_settings import app_settings
-from cli_errors import OneLineCommand, OneLineGroup
+from cli_errors import OneLineCommand, OneLineGroup, one_line_errors
 from events.sources import SourceError
 from integrations import load_integrations
 
@@ -34,8 +33,6 @@ if t.TYPE_CHECKING:
 
 export_cli = OneLineGroup("export", help="Run, inspect and steer the scheduled export.")
 
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
-
 
 def register_cli(app: Flask) -> None:
     """Add ``export``, ``worker`` and ``scheduler`` to ``app``'s CLI."""
@@ -44,29 +41,16 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(scheduler_command)
 
 
+#: Every command's expected failures, as one line (``cli_errors``).
+_one_line_errors = one_line_errors(prefixes={SourceError: "the event source failed"})
+
+
 def _settings() -> config.Settings:
     return app_settings()
 
 
 def _redis() -> redis_lib.Redis:
     return config.redis_connection(_settings().redis_url)
-
-
-def _one_line_errors(func: F) -> F:
-    """Turn the expected failures into one-line messages."""
-
-    @functools.wraps(func)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        try:
-            return func(*args, **kwargs)
-        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
-            raise click.ClickException(config.redis_unreachable(_settings().redis_url, exc)) from None
-        except SourceError as exc:
-            raise click.ClickException(f"the event source failed: {exc}") from None
-        except config.ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return t.cast(F, wrapper)
 
 
 def _describe(report: RunReport) -> str:
