@@ -30,6 +30,9 @@ from pathlib import Path
 
 if t.TYPE_CHECKING:
     import redis
+    import redis.client
+
+_T = t.TypeVar("_T")
 
 #: The checkout's dotenv file: ``KEY=value`` lines, read by python-dotenv.
 DOTENV_PATH = Path(__file__).resolve().parent / ".env"
@@ -300,6 +303,19 @@ def redis_connection(url: str) -> redis.Redis:
     import redis as redis_lib
 
     return redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
+
+
+def redis_transaction(client: redis.Redis, func: t.Callable[[redis.client.Pipeline], _T], *watched: str) -> _T:
+    """redis-py's ``transaction``: WATCH ``watched``, call ``func`` (which reads,
+    then calls ``pipe.multi()`` and queues its writes), EXEC, and start over on
+    ``WatchError``. Returns what the successful call of ``func`` returned."""
+    returned: list[_T] = []
+
+    def attempt(pipe: redis.client.Pipeline) -> None:
+        returned[:] = [func(pipe)]
+
+    client.transaction(attempt, *watched)
+    return returned[0]
 
 
 def redis_text(reply: bytes | str) -> str:

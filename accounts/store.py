@@ -21,14 +21,12 @@ from accounts import app_passwords as pw
 from accounts.errors import AccountError, IncorrectPassword, InvalidUsername
 from accounts.roles import NO_ROLE
 from accounts.users import User, sanitize_user, validate_blog_id, validate_email, validate_login, validate_role
-from config import redis_text
+from config import redis_text, redis_transaction
 
 if t.TYPE_CHECKING:
     import redis
 
 log = logging.getLogger(__name__)
-
-_T = t.TypeVar("_T")
 
 #: Hash of one user: id, login, email, role, super_admin ("1"/"0"), site_roles (JSON {"blog_id": role}).
 USER_KEY = "{prefix}user:{id}"
@@ -80,17 +78,6 @@ class Accounts:
         self.clock = clock
         self._key = pw.hash_key(secret_key)
         self._set_if_exists = redis.register_script(_SET_IF_EXISTS)
-
-    def _transaction(self, func: t.Callable[[redis.client.Pipeline], _T], *watched: str) -> _T:
-        """redis-py's ``transaction`` (WATCH ``watched``, run ``func``, retry on
-        ``WatchError``), returning what the last, successful call of ``func`` returned."""
-        returned: list[_T] = []
-
-        def attempt(pipe: redis.client.Pipeline) -> None:
-            returned[:] = [func(pipe)]
-
-        self.redis.transaction(attempt, *watched)
-        return returned[0]
 
     # -- keys ---------------------------------------------------------------
 
@@ -158,7 +145,7 @@ class Accounts:
             return user_id
 
         watched = {login_key, email_key, login_as_email, email_as_login}
-        user_id = self._transaction(create, *watched)
+        user_id = redis_transaction(self.redis, create, *watched)
         log.info("created user %s (id %s, role %s)", login, user_id, role or "none")
         return User(user_id, login, email, role, roles, super_admin)
 
@@ -265,7 +252,7 @@ class Accounts:
             assert user is not None
             return user
 
-        return self._transaction(update, key)
+        return redis_transaction(self.redis, update, key)
 
     # -- application passwords ---------------------------------------------
 

@@ -11,7 +11,7 @@ import os
 import random
 from pathlib import Path
 
-from events.layout import HOUR_MS, hour_prefix
+from events.layout import HOUR_MS, key_for
 
 from ._vocabulary import uuid4
 
@@ -76,8 +76,9 @@ class Firehose:
         if self.until_ms is not None:  # still buffering at ``until``: written then, not in the future
             write_ms = min(write_ms, self.until_ms)
         opened = dt.datetime.fromtimestamp(self.open_ms // 1000, dt.UTC)
-        folder = self.out_dir / hour_prefix(opened)
         name = f"{STREAM_NAME}-{opened.strftime('%Y-%m-%d-%H-%M-%S')}-{uuid4(rng).decode()}"
+        path = self.out_dir / key_for(opened, name)
+        folder = path.parent
         data = b"".join(self.buf)
         if rng.random() < GZIP_SHARE:
             data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
@@ -85,7 +86,6 @@ class Firehose:
         if folder not in self._dirs:
             folder.mkdir(parents=True, exist_ok=True)
             self._dirs.add(folder)
-        path = folder / name
         tmp = folder / f".{name}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(data)

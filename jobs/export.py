@@ -280,7 +280,6 @@ class _Run:
             attempts = self.state.count_corrupt(key)
             if attempts >= CORRUPT_ATTEMPTS:
                 self.state.quarantine(key, str(exc), self.now)
-                self.state.clear_unread(key)
                 self.report.quarantined.append(key)
                 log(
                     f"Quarantined {key}: unreadable {attempts} times ({exc}). Fix the object, then run "

@@ -24,7 +24,7 @@ import typing as t
 
 import orjson
 
-from config import redis_text
+from config import redis_text, redis_transaction
 from events import layout
 
 if t.TYPE_CHECKING:
@@ -154,13 +154,21 @@ class DeliveryState:
 
     def record_failure(self, name: str, error: str, now: float, base: int, maximum: int) -> float:
         """Count a failed call and set the retry time: ``base`` seconds doubling
-        per consecutive failure, at most ``maximum``. Returns the retry time."""
+        per consecutive failure, at most ``maximum``. Returns the retry time.
+        One MULTI/EXEC: the count, the error and the retry time change together."""
         sub_key = self._k(SUBSCRIBER, name=name)
-        failures = int(self.redis.hincrby(sub_key, "failures", 1))
-        delay = min(maximum, base << min(max(failures - 1, 0), 40))
-        retry_at = now + delay
-        self.redis.hset(sub_key, mapping={"last_error": error[:500], "last_error_at": now, "retry_at": retry_at})
-        return retry_at
+
+        def write(pipe: redis_lib.client.Pipeline) -> float:
+            failures = int(pipe.hget(sub_key, "failures") or 0) + 1
+            retry_at = now + min(maximum, base << min(max(failures - 1, 0), 40))
+            pipe.multi()
+            pipe.hset(
+                sub_key,
+                mapping={"failures": failures, "last_error": error[:500], "last_error_at": now, "retry_at": retry_at},
+            )
+            return retry_at
+
+        return redis_transaction(self.redis, write, sub_key)
 
     def rewind(self, name: str, since: str) -> None:
         """Make everything from hour prefix ``since`` deliverable again to
@@ -184,11 +192,13 @@ class DeliveryState:
     def count_corrupt(self, key: str) -> int:
         return int(self.redis.hincrby(self._k(CORRUPT), key, 1))
 
-    def clear_corrupt(self, key: str) -> None:
-        self.redis.hdel(self._k(CORRUPT), key)
-
     def quarantine(self, key: str, reason: str, now: float) -> None:
-        self.redis.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
+        """Set ``key`` aside with ``reason``: runs skip it until ``unquarantine``;
+        it leaves the unread list in the same MULTI/EXEC (it is no longer retried)."""
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
+            pipe.hdel(self._k(UNREAD), key)
+            pipe.execute()
 
     def unquarantine(self, key: str) -> bool:
         with self.redis.pipeline() as pipe:
@@ -208,9 +218,6 @@ class DeliveryState:
         count = int(orjson.loads(raw)["count"] if raw else 0) + 1
         self.redis.hset(self._k(UNREAD), key, orjson.dumps({"count": count, "error": error[:500]}))
         return count
-
-    def clear_unread(self, key: str) -> None:
-        self.redis.hdel(self._k(UNREAD), key)
 
     def failing(self) -> set[str]:
         """Keys with a failed read on record (unread, or counted as corrupt):

@@ -19,6 +19,7 @@ import hooks
 from events.sources import MAX_LINE_BYTES
 from jobs import filters
 from jobs.export import SkipReason, run_export
+from jobs.state import DeliveryState
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
 if t.TYPE_CHECKING:
@@ -185,8 +186,8 @@ def test_failing_subscriber_backs_off_and_gets_everything(
 
     now[0] += 31  # retry: fails again, next delay doubles (capped at 100)
     run_export(settings, clock=clock)
-    state = redis.hgetall(f"{settings.redis_prefix}export:sub:tests.test_export.subscriber_a")
-    assert float(state[b"retry_at"]) == pytest.approx(now[0] + 100)
+    state = DeliveryState(redis, settings.redis_prefix).get("tests.test_export.subscriber_a")
+    assert state is not None and state.retry_at == pytest.approx(now[0] + 100)
     now[0] += 60
     assert run_export(settings, clock=clock).waiting == ["tests.test_export.subscriber_a"]
 

@@ -104,9 +104,3 @@ def _register(target: dict[str, QueryValue], name: str, value: str) -> None:
 def _next_index(array: dict[str, QueryValue]) -> int:
     integers = [int(k) for k in array if k.lstrip("-").isdigit()]
     return max(integers) + 1 if integers else 0
-
-
-def last_scalar(query: t.Mapping[str, QueryValue], name: str) -> str | None:
-    """``$_GET[name]`` when it is a string, else None (absent or an array)."""
-    value = query.get(name)
-    return value if isinstance(value, str) else None
