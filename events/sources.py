@@ -95,11 +95,11 @@ class OpenObject(t.NamedTuple):
     size: int
 
 
-def local_etag(st: os.stat_result) -> str:
+def local_etag(file_stat: os.stat_result) -> str:
     """A local file's ETag: inode, mtime (ns) and size, in hex. The inode is
     what tells a file replaced by rename (``rsync -a``, ``os.replace``) with
     the same size and mtime from the one it replaced."""
-    return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    return f"{file_stat.st_ino:x}-{file_stat.st_mtime_ns:x}-{file_stat.st_size:x}"
 
 
 class Source(t.Protocol):
@@ -351,14 +351,14 @@ class LocalSource:
     def stat(self, key: str) -> ObjectInfo:
         path = self._path_of(key)
         try:
-            st = os.stat(path)
+            file_stat = os.stat(path)
         except FileNotFoundError as exc:
             raise SourceError(f"object {key!r} does not exist in {self._root_str}") from exc
         except OSError as exc:
             raise SourceError(f"cannot stat {key!r} in {self._root_str}: {exc}") from exc
-        if not stat_mod.S_ISREG(st.st_mode):
+        if not stat_mod.S_ISREG(file_stat.st_mode):
             raise SourceError(f"{key!r} in {self._root_str} is not a regular file") from FileNotFoundError(key)
-        return ObjectInfo(key, st.st_size, local_etag(st), _utc_from_ns(st.st_mtime_ns))
+        return ObjectInfo(key, file_stat.st_size, local_etag(file_stat), _utc_from_ns(file_stat.st_mtime_ns))
 
     def open_lines(self, key: str, etag: str | None = None) -> t.ContextManager[t.Iterator[bytes]]:
         return _lines_only(self.open_object(key, etag))
@@ -376,17 +376,17 @@ class LocalSource:
         try:
             # The open handle's own identity: a path's stat could describe a
             # file renamed over it after the open.
-            st = os.fstat(fileio.fileno())
+            file_stat = os.fstat(fileio.fileno())
         except OSError as exc:
             fileio.close()
             raise SourceError(f"cannot stat the open {key!r} in {self._root_str}: {exc}") from exc
-        opened = local_etag(st)
+        opened = local_etag(file_stat)
         if etag is not None and opened != etag:
             fileio.close()
             raise ObjectChangedError(
                 f"{key!r} in {self._root_str} was replaced: it is version {opened}, not {etag} (inode-mtime-size)"
             )
-        return _object_of(fileio, key, opened, st.st_size)
+        return _object_of(fileio, key, opened, file_stat.st_size)
 
     def list(self, prefix: str = "", start_after: str = "", limit: int | None = None) -> t.Iterator[ObjectInfo]:
         self._check_relative(prefix, "prefix")
@@ -443,14 +443,14 @@ class LocalSource:
                 if not self._inside(real):
                     logger.warning("skipping %s in %s: symlink leads outside the source", key, self._root_str)
                     return None
-            st = entry.stat()
+            file_stat = entry.stat()
         except FileNotFoundError:
             return None  # removed while listing
         except OSError as exc:
             raise SourceError(f"cannot stat {key!r} in {self._root_str}: {exc}") from exc
-        if not stat_mod.S_ISREG(st.st_mode):
+        if not stat_mod.S_ISREG(file_stat.st_mode):
             return None
-        return ObjectInfo(key, st.st_size, local_etag(st), _utc_from_ns(st.st_mtime_ns))
+        return ObjectInfo(key, file_stat.st_size, local_etag(file_stat), _utc_from_ns(file_stat.st_mtime_ns))
 
 
 # --------------------------------------------------------------------------- S3

@@ -1,6 +1,7 @@
 """The scheduled export: new raw events pushed to ``data.process`` subscribers.
 
-- ``filters``: the documented hooks (names, validated values, the log action).
+- ``export_hooks``: the export's documented hooks (names, validated values,
+  bucket resolution, the log action).
 - ``subscribers``: who is hooked on ``data.process`` and how each is called.
 - ``state``: per-subscriber delivery state in Redis (ledgers, progress, backoff,
   quarantine).

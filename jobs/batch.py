@@ -128,7 +128,7 @@ class BatchWriter:
         info: ObjectInfo,
         skip: int,
         open_lines: t.Callable[[str], t.ContextManager[t.Iterator[bytes]]],
-        parse: records.ParseReport,
+        parse_report: records.ParseReport,
     ) -> bool:
         """Add the events of ``info`` after its line ``skip`` (delivered
         already), handing batches over as they fill. Returns False when
@@ -141,7 +141,7 @@ class BatchWriter:
         mark = _Mark(batch)
         try:
             with open_lines(info.key) as lines:
-                alive, total_lines = self._stream(lines, info, skip, parse, mark)
+                alive, total_lines = self._stream(lines, info, skip, parse_report, mark)
         except SourceError:
             mark.drop(batch)
             raise
@@ -167,7 +167,7 @@ class BatchWriter:
         lines: t.Iterator[bytes],
         info: ObjectInfo,
         skip: int,
-        parse: records.ParseReport,
+        parse_report: records.ParseReport,
         mark: _Mark,
     ) -> tuple[bool, int]:
         """Add the events of ``info`` after line ``skip`` to the batch, handing
@@ -240,13 +240,13 @@ class BatchWriter:
         added = line_no - skip - (handover is not None)  # one event per line added here
         if added > 0:
             batch.segments[-1].end_line = skip + added
-            parse.events += added
+            parse_report.events += added
         if handover is None:
             return True, line_no
         # Blank lines pad the general parser's numbering to the line it takes over.
         rest = itertools.chain(itertools.repeat(b"", line_no - 1), (handover,), pieces)
         tally = _Tally()
-        for n, event in _numbered_events(rest, info.key, line_no - 1, parse, tally):
+        for n, event in _numbered_events(rest, info.key, line_no - 1, parse_report, tally):
             if batch.is_full_for(len(event.raw) + 1, n):
                 batch.segments[-1].end_line = n - 1
                 if not self._flush():
@@ -314,7 +314,7 @@ def _bounds(lo: float, hi: float) -> tuple[int | None, int | None]:
 
 
 def _numbered_events(
-    lines: t.Iterable[bytes], key: str, skip: int, parse: records.ParseReport, tally: _Tally
+    lines: t.Iterable[bytes], key: str, skip: int, parse_report: records.ParseReport, tally: _Tally
 ) -> t.Iterator[tuple[int, records.Event]]:
     """``(line number, event)`` for the lines after ``skip`` (already delivered:
     passed as blank lines so numbering stays right without parsing them).
@@ -331,5 +331,5 @@ def _numbered_events(
             continued = continues_line(piece)
             yield b"" if tally.lines <= skip else piece
 
-    for event in records.iter_events(counted(), key, parse):
+    for event in records.iter_events(counted(), key, parse_report):
         yield tally.lines, event

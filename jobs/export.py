@@ -38,9 +38,9 @@ import config
 from events import records
 from events.sources import CorruptObjectError, SourceError, open_source
 
-from . import filters, subscribers
+from . import export_hooks, subscribers
 from .batch import Batch, BatchWriter
-from .filters import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
+from .export_hooks import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
 from .lock import RunLock
 from .plan import Group, Mode, Planner
 from .state import DeliveryState
@@ -116,16 +116,16 @@ def run_export(
     the lock.
     """
     report = RunReport()
-    if check_enabled and not filters.enabled():
+    if check_enabled and not export_hooks.enabled():
         report.skipped = SkipReason.DISABLED
-        logger.info("export disabled by %s", filters.CRON_ENABLED)
+        logger.info("export disabled by %s", export_hooks.CRON_ENABLED)
         return report
     hooked = subscribers.current()
     if only is not None:
         hooked = [s for s in hooked if s.name in only]
     if not hooked:
         report.skipped = SkipReason.NO_SUBSCRIBERS
-        logger.info("nothing hooked on %s: export skipped", filters.DATA_PROCESS)
+        logger.info("nothing hooked on %s: export skipped", export_hooks.DATA_PROCESS)
         return report
     redis = redis if redis is not None else config.redis_connection(settings.redis_url)
     state = DeliveryState(redis, settings.redis_prefix)
@@ -137,7 +137,7 @@ def run_export(
             return report
         started = clock()
         if source is None:
-            source = open_source(filters.source_location(settings))
+            source = open_source(export_hooks.source_location(settings))
         run = _Run(settings, state, source, lock, clock, report, mode, trigger)
         try:
             run.execute(hooked, keys)
@@ -187,7 +187,7 @@ class _Run:
         self.alive: list[subscribers.Subscriber] = []  # the group being delivered to, less who failed
 
     def execute(self, hooked: list[subscribers.Subscriber], keys: t.Sequence[str]) -> None:
-        limit = filters.max_files() if self.mode == "run" else None
+        limit = export_hooks.max_files() if self.mode == "run" else None
         planner = Planner(self.settings, self.state, self.source, self.mode, self.now)
         # Only one run at a time (the lock): what failed before this run is all
         # a successful read may have to clear, so most objects cost no round trip.
@@ -204,8 +204,8 @@ class _Run:
             self._deliver(group)
         self._summarise(bool(plan.groups))
         if self.mode == "run":
-            for st in plan.planned:
-                self.state.prune(st.name, planner.keep_from(st))
+            for progress in plan.planned:
+                self.state.prune(progress.name, planner.keep_from(progress))
 
     # -- delivery -----------------------------------------------------------
     def _deliver(self, group: Group) -> None:
@@ -214,9 +214,9 @@ class _Run:
         for info in group.objects:
             if info.key in self.failed_reads:
                 continue
-            parse = records.ParseReport()
+            parse_report = records.ParseReport()
             try:
-                if not writer.write_object(info, group.offsets.get(info.key, 0), self.source.open_lines, parse):
+                if not writer.write_object(info, group.offsets.get(info.key, 0), self.source.open_lines, parse_report):
                     return
             except SourceError as exc:
                 self._read_failed(info.key, exc)
@@ -224,10 +224,10 @@ class _Run:
             self.report.objects += 1
             if info.key in self.failing:
                 self.state.clear_failures(info.key)
-            if parse.invalid_count:
-                self.report.invalid_lines += parse.invalid_count
-                where = "; ".join(f"line {i.line_no}: {i.reason}" for i in parse.invalid[:5])
-                log(f"Skipped {parse.invalid_count} invalid line(s) in {info.key} ({where}).", E_USER_WARNING)
+            if parse_report.invalid_count:
+                self.report.invalid_lines += parse_report.invalid_count
+                where = "; ".join(f"line {i.line_no}: {i.reason}" for i in parse_report.invalid[:5])
+                log(f"Skipped {parse_report.invalid_count} invalid line(s) in {info.key} ({where}).", E_USER_WARNING)
         writer.finish()
 
     def _hand_over(self, batch: Batch) -> bool:
@@ -298,25 +298,25 @@ class _Run:
         data. Its "longer interval" advice only for the scheduled run that
         found nothing ``EMPTY_RUNS_BEFORE_WARNING`` times in a row: a run by
         hand or a replay that finds nothing new says so, without advice."""
-        r = self.report
-        if self.mode == "run" and self.trigger == "schedule" and (had_work or r.read_errors):
+        report = self.report
+        if self.mode == "run" and self.trigger == "schedule" and (had_work or report.read_errors):
             self.state.reset_empty_runs()
-        if self.mode == "run" and not had_work and not r.read_errors:
-            if r.waiting or self.trigger == "replay":
+        if self.mode == "run" and not had_work and not report.read_errors:
+            if report.waiting or self.trigger == "replay":
                 return
             if self.trigger == "manual":
                 log("No new files found to export.", E_USER_NOTICE)
             elif self.state.count_empty_run() == EMPTY_RUNS_BEFORE_WARNING:
                 log(
                     f"No new files found to export in {EMPTY_RUNS_BEFORE_WARNING} scheduled runs in a row. "
-                    f"If this keeps happening, use a longer interval with the {filters.CRON_FREQUENCY} filter.",
+                    f"If this keeps happening, use a longer interval with the {export_hooks.CRON_FREQUENCY} filter.",
                     E_USER_WARNING,
                 )
             return
-        if r.objects and not r.events:
-            log(f"No events found in {r.objects} file(s): the data was empty.", E_USER_WARNING)
-        elif r.events:
+        if report.objects and not report.events:
+            log(f"No events found in {report.objects} file(s): the data was empty.", E_USER_WARNING)
+        elif report.events:
             log(
-                f"Exported {r.events} events from {r.objects} file(s) in {r.batches} batch deliveries.",
+                f"Exported {report.events} events from {report.objects} file(s) in {report.batches} batch deliveries.",
                 E_USER_NOTICE,
             )

@@ -30,17 +30,17 @@ if t.TYPE_CHECKING:
 Mode = t.Literal["run", "reconcile", "keys"]
 
 
-def lookback_prefix(st: SubscriberState, late_hours: int) -> str:
-    """Where a run lists from for ``st``: ``late_hours`` before its position
+def lookback_prefix(progress: SubscriberState, late_hours: int) -> str:
+    """Where a run lists from for ``progress``: ``late_hours`` before its position
     (Firehose writes late objects under earlier hours), never before its start."""
-    hour = layout.hour_of_key(st.position) if st.position else None
+    hour = layout.hour_of_key(progress.position) if progress.position else None
     if hour is None:
-        return st.since
+        return progress.since
     try:
         earlier = hour - dt.timedelta(hours=late_hours)
     except OverflowError:  # a position in the calendar's first hours (replay --since 0001-01-01)
-        return st.since
-    return max(st.since, layout.hour_prefix(earlier))
+        return progress.since
+    return max(progress.since, layout.hour_prefix(earlier))
 
 
 @dataclasses.dataclass
@@ -87,12 +87,12 @@ class Planner:
         groups: dict[tuple[tuple[str, int], ...], Group] = {}
         plan = Plan([], [], self.waiting)
         for sub in subscribers:
-            st = self.state.ensure(sub.name, self.settings.export_start, self.now)
-            if st.waiting(self.now) and self.mode != "keys":
+            progress = self.state.ensure(sub.name, self.settings.export_start, self.now)
+            if progress.waiting(self.now) and self.mode != "keys":
                 self.waiting.append(sub.name)
                 continue
-            objects = self._select(st, limit, quarantined, unread, keys, on_unreadable)
-            plan.planned.append(st)
+            objects = self._select(progress, limit, quarantined, unread, keys, on_unreadable)
+            plan.planned.append(progress)
             if not objects:
                 continue
             partials = self.state.partials(sub.name)
@@ -101,40 +101,40 @@ class Planner:
         plan.groups = [groups[signature] for signature in sorted(groups)]
         return plan
 
-    def keep_from(self, st: SubscriberState) -> float:
-        """The ledger score before which ``st``'s entries can be forgotten: older
+    def keep_from(self, progress: SubscriberState) -> float:
+        """The ledger score before which ``progress``'s entries can be forgotten: older
         than both the reconciliation window and its lookback."""
-        start = lookback_prefix(st, self.settings.late_hours)
+        start = lookback_prefix(progress, self.settings.late_hours)
         lookback = (hour_score(start) - dt.timedelta(hours=1).total_seconds()) if start else 0.0
         return min(self.now - dt.timedelta(days=self.settings.reconcile_days + 1).total_seconds(), lookback)
 
     def _select(
         self,
-        st: SubscriberState,
+        progress: SubscriberState,
         limit: int | None,
         quarantined: set[str],
         unread: dict[str, dict[str, t.Any]],
         keys: t.Sequence[str],
         on_unreadable: t.Callable[[str, SourceError], None],
     ) -> list[ObjectInfo]:
-        """The objects this run delivers to ``st``'s subscriber, oldest key first."""
+        """The objects this run delivers to ``progress``'s subscriber, oldest key first."""
         if self.mode == "keys":
             return [
                 self.source.stat(key)
                 for key in keys
-                if layout.hour_of_key(key) and not self.state.is_delivered(st.name, key)
+                if layout.hour_of_key(key) and not self.state.is_delivered(progress.name, key)
             ]
-        lookback = lookback_prefix(st, self.settings.late_hours)
+        lookback = lookback_prefix(progress, self.settings.late_hours)
         if self.mode == "reconcile":
             window = layout.hour_prefix(
                 dt.datetime.fromtimestamp(self.now, dt.UTC) - dt.timedelta(days=self.settings.reconcile_days)
             )
-            begin, end = max(st.since, window), lookback
+            begin, end = max(progress.since, window), lookback
             if begin >= end:
                 return []
         else:
             begin, end = lookback, None
-        done = self.state.delivered(st.name, hour_score(begin) if begin else 0.0)
+        done = self.state.delivered(progress.name, hour_score(begin) if begin else 0.0)
         chosen: list[ObjectInfo] = []
         for info in self.source.list(start_after=begin):
             if end is not None and info.key > end:
@@ -149,8 +149,8 @@ class Planner:
             # never skipped, whatever the position.
             listed = {o.key for o in chosen}
             for key in unread:
-                if st.since <= key < begin and key not in quarantined and key not in listed:
-                    if self.state.is_delivered(st.name, key):
+                if progress.since <= key < begin and key not in quarantined and key not in listed:
+                    if self.state.is_delivered(progress.name, key):
                         continue
                     try:
                         chosen.append(self.source.stat(key))

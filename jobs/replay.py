@@ -13,7 +13,7 @@ import config
 from events import layout
 from events.sources import open_source
 
-from . import filters, subscribers
+from . import export_hooks, subscribers
 from .export import RunReport, SkipReason, run_export
 from .state import DeliveryState
 
@@ -52,7 +52,7 @@ def prepare_replay(
     UnknownSubscriberError for a name nothing is hooked under."""
     current = {s.name for s in subscribers.current()}
     if not current:
-        raise UnknownSubscriberError(f"nothing is hooked on {filters.DATA_PROCESS}: check ANALYTICS_INTEGRATIONS")
+        raise UnknownSubscriberError(f"nothing is hooked on {export_hooks.DATA_PROCESS}: check ANALYTICS_INTEGRATIONS")
     targets = list(dict.fromkeys(names)) if names else sorted(current)
     for name in targets:
         if name not in current:
@@ -61,7 +61,7 @@ def prepare_replay(
     state = DeliveryState(redis, settings.redis_prefix)
     prefix = layout.hour_prefix(since)
     quarantined = set(state.quarantined())
-    source = open_source(filters.source_location(settings))
+    source = open_source(export_hooks.source_location(settings))
     total = sum(1 for o in source.list(start_after=prefix) if layout.hour_of_key(o.key) and o.key not in quarantined)
     for name in targets:
         state.ensure(name, settings.export_start, clock())
