@@ -22,6 +22,10 @@ Counting follows ``records.event_in`` exactly, so a summary's count is the
 number of events the endpoint streams for that day and site. An object whose
 gzip stream is corrupt counts the events read before the damage; the stream
 stops at the same place, so totals still agree.
+
+Why one module of over 400 lines: a summary's stored format, how it is built,
+stored and read back, and the per-site column set it feeds change together
+(``FORMAT_VERSION``); split, each half would need the other's private format.
 """
 
 from __future__ import annotations
