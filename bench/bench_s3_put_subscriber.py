@@ -12,7 +12,7 @@ import concurrent.futures
 import os
 import typing as t
 
-import boto3  # type: ignore[import-untyped]
+import boto3
 
 from events.sources import s3_client_config
 from hooks import add_action

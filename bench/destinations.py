@@ -106,7 +106,7 @@ def measure(
     receiver = [sys.executable, "-c", RECEIVER, str(hook_port)]
     endpoint = f"http://127.0.0.1:{s3_port}"
     with _process(moto, s3_port, "moto_server"), _process(receiver, hook_port, "webhook receiver"):
-        import boto3  # type: ignore[import-untyped]
+        import boto3
 
         s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_args())
         s3.create_bucket(Bucket=LAKE_BUCKET)
