@@ -150,6 +150,9 @@ def test_two_schedulers_two_workers_never_overlap(redis: redis_lib.Redis, env: d
     procs = [start(["scheduler", "--poll-interval", "1"], env, **sched_env) for _ in range(2)]
     procs += [start(["worker"], env, **sched_env) for _ in range(2)]
     try:
+        # Objects arrive while the ticks run (a tick is now two jobs: the fan-out and a delivery).
+        wait_for(lambda: len(Worker.all(connection=redis)) >= 2, 30, "two workers")
+        wait_for(lambda: "export" in scheduled(redis), 30, "the export scheduled")
         written: list[str] = []
         for i in range(8):
             store.put(hour_ago(1), f"s-{i:02d}", event_lines(f"o{i}", 3))
