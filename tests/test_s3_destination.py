@@ -18,6 +18,8 @@ import duckdb
 import orjson
 import pytest
 from rq import Queue
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
 
 import config
 import hooks
@@ -283,7 +285,11 @@ def test_a_real_rq_worker_exports_the_demo_data_into_the_lake(
     assert done.returncode == 0, done.stderr
     job.refresh()
     assert job.get_status() == "finished", done.stderr[-2000:]
-    assert job.return_value()["failures"] == {}
+    [name] = job.return_value()["enqueued"]  # the scheduled export enqueues a job per subscriber
+    finished = Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=redis)
+    [delivery] = [j for j in finished if j is not None and j.func_name == "jobs.tasks.deliver_job"]
+    assert delivery.args == (name, "run")
+    assert delivery.return_value()["failures"] == {}
     download(s3_bucket, tmp_path / "got")
     rows = ndjson_rows(tmp_path / "got")
     assert len(rows) == len(source)
