@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
 
     import config
 
-Network = t.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: The admin pages have no inline script or style, so the policy forbids both;
 #: no page of ours is ever framed (clickjacking), hence frame-ancestors 'none'.

@@ -54,7 +54,8 @@ def openapi_path(pattern: str) -> tuple[str, dict[str, str]]:
 
 
 def _error(description: str) -> dict[str, t.Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WP_Error"}}}}
+    schema = {"$ref": "#/components/schemas/WP_Error"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _query_schema(schema: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
