@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-import gunicorn.util
+import gunicorn.util  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
 #: The longest request line gunicorn allows at all (its ``MAX_REQUEST_LINE``): a
 #: query string of about 8,000 bytes (a 4,301-digit chunk_size, many repeated

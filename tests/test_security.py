@@ -345,7 +345,7 @@ def test_no_credential_hash_or_authorization_in_logs_bodies_or_tracebacks(
     authorization = basic("admin", site.password)["Authorization"]
     wrong = basic("admin", "Wrong Pass Word 1234 abcd")["Authorization"]
     stored = hash_password(hash_key("test-secret"), site.password)
-    argon = site.redis.hget(f"{TEST_PREFIX}user:1", "pass")
+    argon = t.cast("bytes | None", site.redis.hget(f"{TEST_PREFIX}user:1", "pass"))
     assert argon and stored
     secrets = [site.password, site.password.replace(" ", ""), authorization.split()[1], wrong.split()[1],
                "Wrong Pass Word", stored, argon.decode(), "sign-in secret 42"]  # fmt: skip
