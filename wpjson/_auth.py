@@ -30,6 +30,7 @@ import config
 import hooks
 from accounts import Accounts, AuthenticationError, User, user_can
 from accounts.throttle import account_id, login_throttle, wait_text
+from app_settings import app_settings
 from web_security import credentials_may_travel
 from wpjson._errors import RestError
 
@@ -47,10 +48,9 @@ auth = HTTPBasicAuth(realm=REALM)
 
 
 def settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
-@auth.verify_password
 def _verify(username: str, password: str) -> User | None:
     """The user of a Basic ``Authorization`` header; None when there is none;
     AuthenticationError (answered as 401) when it names no user or a wrong password."""
@@ -84,6 +84,9 @@ def _verify(username: str, password: str) -> User | None:
         raise
     throttle.record_success(account)
     return user
+
+
+auth.verify_password(_verify)  # flask-httpauth's decorator, called plainly: it is untyped
 
 
 def authenticate() -> User | None:
