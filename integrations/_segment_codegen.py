@@ -136,9 +136,10 @@ class _Source:
                         f"{appended} = merge({out}, {value}, {appended})"
                     )
                 else:
+                    # A str (the common value) is always kept; the rest as _segment_map._mapper.
                     self.line(
-                        f"if {value} is not None and not ((type({value}) is dict or type({value}) is list) "
-                        f"and not {value}): {out}[{key!r}] = {value}"
+                        f"if type({value}) is str or {value} is not None and not "
+                        f"((type({value}) is dict or type({value}) is list) and not {value}): {out}[{key!r}] = {value}"
                     )
 
     def emit_path(self, path: PathSpec) -> str:

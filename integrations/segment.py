@@ -196,11 +196,25 @@ def milliseconds_to_iso8601(timestamp: t.Any) -> str | None:
 
 @functools.lru_cache(maxsize=8192)  # each event's times are read by two or three calls
 def _iso(ms: int) -> str | None:
+    # Floor division, as timedelta splits a negative ms (-1 -> 1969-12-31T23:59:59.999Z).
+    days, ms_of_day = divmod(ms, 86_400_000)
+    day = _iso_day(days)
+    if day is None:
+        return None
+    seconds, milliseconds = divmod(ms_of_day, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{milliseconds:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)  # an export's events span a few days at most
+def _iso_day(days: int) -> str | None:
+    """``YYYY-MM-DD`` of a day since the epoch; ``None`` outside years 1000-9999."""
     try:
-        when = _EPOCH + dt.timedelta(milliseconds=ms)
+        when = _EPOCH + dt.timedelta(days=days)
     except OverflowError:
         return None
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{when.microsecond // 1000:03d}Z" if when.year >= 1000 else None
+    return when.strftime("%Y-%m-%d") if when.year >= 1000 else None
 
 
 _last_hash: tuple[object, str] = (None, "")
