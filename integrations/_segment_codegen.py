@@ -55,19 +55,23 @@ def compile_mapper(tree: t.Any, where: str = "map") -> Mapper:
     try:
         hash(spec)
     except TypeError:  # an unhashable callable object: compile, do not cache
-        return _generate(spec, where)
+        return _generate(spec, where)[0]
     cached = _cache.get(spec)
     if cached is not None:
         return cached
-    mapper = _generate(spec, where)
+    mapper, source = _generate(spec, where)
     with _cache_lock:
         if len(_cache) >= CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
+            evicted = _cache.pop(next(iter(_cache)))
+            linecache.cache.pop(evicted.__code__.co_filename, None)
         _cache[spec] = mapper
+    filename = mapper.__code__.co_filename  # tracebacks show the generated line while it is cached
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return mapper
 
 
-def _generate(spec: MapSpec, where: str) -> Mapper:
+def _generate(spec: MapSpec, where: str) -> tuple[Mapper, str]:
+    """The mapper of ``spec`` and its source."""
     global _compiled
     source = _Source()
     source.line("if type(e) is not dict:")
@@ -80,8 +84,7 @@ def _generate(spec: MapSpec, where: str) -> Mapper:
     namespace: dict[str, t.Any] = {**source.names, "fallback": reference_mapper(spec), "merge": _merge, "walk": _walk}
     # Our own source: keys and segments are repr() literals, user values are names in its globals.
     exec(compile(text, filename, "exec"), namespace)
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)  # tracebacks show the line
-    return t.cast(Mapper, namespace["mapped"])
+    return t.cast(Mapper, namespace["mapped"]), text
 
 
 def _reads_anything(spec: MapSpec) -> bool:
