@@ -142,9 +142,22 @@ def test_s3_objects_are_summarized_by_etag(
 def test_list_objects_uses_one_call_per_full_date_and_keeps_key_order(
     make_settings: t.Callable[..., config.Settings], tmp_path: Path
 ) -> None:
+    """DAY with ANALYTICS_LATE_HOURS=2 needs the hour before it, its 24 hours
+    and the 2 after (README "Events returned"): 4 listings, the full date in
+    one, in this order; keys outside those hours are not returned."""
     files = {**data.day_files(), "2026/11/25/not-an-hour": b"", "2026/11/26/05/too-late": b""}
     data.write_local(tmp_path / "events", files)
-    keys = [info.key for info in catalog.list_day_objects(open_source(make_settings().source), data.DAY, 2)]
+    source = open_source(make_settings().source)
+    calls: list[str] = []
+    real_list = source.list
+
+    def counted(prefix: str = "", start_after: str = "", limit: int | None = None) -> t.Iterator[t.Any]:
+        calls.append(prefix)
+        return real_list(prefix, start_after, limit)
+
+    source.list = counted  # type: ignore[method-assign]  # observe the calls, keep the real listing
+    keys = [info.key for info in catalog.list_day_objects(source, data.DAY, 2)]
+    assert calls == ["2026/11/24/23/", "2026/11/25/", "2026/11/26/00/", "2026/11/26/01/"]
     assert keys == sorted(k for k in data.day_files())
 
 

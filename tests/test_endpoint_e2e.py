@@ -188,7 +188,13 @@ def test_json_ndjson_head_and_gzip_bodies(server: Server, users: Users, tmp_path
     assert got.headers["content-type"] == "application/json; charset=UTF-8"
     assert got.headers["x-wp-total"] == str(len(expected))
     assert got.headers["x-accel-buffering"] == "no"
+    assert got.headers["cache-control"] == "no-store"
     assert got.headers["transfer-encoding"] == "chunked"
+    # The day's bounds, read by hand from the fixture: 00:00:00.000 and
+    # 23:59:59.999 are in, one millisecond outside either bound is not.
+    sessions = [event["session"]["session_id"] for event in orjson.loads(got.body)]
+    assert {"session-901", "session-902", "session-905", "session-906"} <= set(sessions)
+    assert {"session-900", "session-903", "session-904", "session-907"}.isdisjoint(sessions)
 
     ndjson = curl(url + "?format=ndjson&chunk_size=2", "-u", users.admin, tmp=tmp_path)
     assert ndjson.body == data.ndjson_body(expected)
@@ -343,6 +349,7 @@ def test_unreachable_redis_and_object_store_are_503(tmp_path: Path, redis: redis
             assert got.status == 503
             body = orjson.loads(got.body)
             assert (body["code"], body["data"]["status"]) == (code, 503)
+            assert got.headers["retry-after"] == "30"
         assert "Traceback" not in (tmp_path / "a.log").read_text()
     finally:
         stop(no_redis)
