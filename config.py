@@ -53,6 +53,8 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_LOG_LEVEL": "INFO",
     "ANALYTICS_LOGIN_LIMIT": "10",
     "ANALYTICS_LOGIN_WINDOW": "300",
+    # Faults and load (issue 12)
+    "ANALYTICS_SEND_TIMEOUT": "60",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -106,6 +108,9 @@ class Settings:
     #: Failed logins allowed per client IP and per account within ``login_window`` seconds.
     login_limit: int
     login_window: int
+    #: Seconds one chunk of a response may take to go out before the server
+    #: drops the connection (a client that stopped reading; ``send_timeout``).
+    send_timeout: int = 60
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +145,7 @@ class Settings:
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
             login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
             login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
+            send_timeout=_int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:
@@ -311,9 +317,36 @@ def reset_settings() -> None:
     redis_connection.cache_clear()
 
 
+#: Seconds a Redis command may wait for its answer: a frozen Redis (a stopped
+#: process, a partitioned host) fails a request in this time (issue 12: <= 5 s).
+REDIS_SOCKET_TIMEOUT = 4.0
+#: Seconds to open a connection to Redis.
+REDIS_CONNECT_TIMEOUT = 2.0
+#: Retries of a command whose connection broke (a Redis restart): the pool
+#: reconnects and sends it again after 0.5 s, 1 s, 1 s. A time-out is not
+#: retried, so a frozen Redis costs one ``REDIS_SOCKET_TIMEOUT``, not four.
+REDIS_RECONNECT_RETRIES = 3
+
+
 @functools.lru_cache(maxsize=4)
 def redis_connection(url: str) -> redis.Redis:
-    """One shared client (and connection pool) per Redis URL in this process."""
+    """One shared client (and connection pool) per Redis URL in this process,
+    with bounded time-outs (``REDIS_SOCKET_TIMEOUT``) and reconnection after a
+    restart (``REDIS_RECONNECT_RETRIES``; redis-py's default also retries
+    time-outs three times, which made a frozen Redis cost 20 s)."""
     import redis as redis_lib
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
 
-    return redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
+    retry = Retry(
+        ExponentialBackoff(cap=1.0, base=0.25),
+        REDIS_RECONNECT_RETRIES,
+        supported_errors=(redis_lib.ConnectionError,),
+    )
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        health_check_interval=30,
+        retry=retry,
+    )

@@ -12,6 +12,7 @@ import sys
 from flask import Flask
 
 import config
+import send_timeout
 import wpadmin
 import wpjson
 from integrations import load_integrations
@@ -29,6 +30,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     wpjson.init_app(app)
     wpadmin.init_app(app)
     _register_cli(app)
+    app.wsgi_app = send_timeout.SendTimeout(app.wsgi_app, settings.send_timeout)  # type: ignore[method-assign]
     return app
 
 
