@@ -277,6 +277,16 @@ def redis_unreachable(url: str, exc: BaseException) -> str:
     return f"cannot reach Redis at {redacted_url(url)}: {exc} (is it running? check REDIS_URL)"
 
 
+def redis_full(url: str, exc: BaseException) -> str:
+    """The one-line message every command prints when Redis refuses a write
+    because it reached ``maxmemory`` (with ``maxmemory-policy noeviction``,
+    which the service needs: an evicting policy would drop its state)."""
+    return (
+        f"Redis at {redacted_url(url)} is full and refuses writes ({exc}): raise its maxmemory or free memory; "
+        "nothing delivered was lost, the next run resumes where this one stopped"
+    )
+
+
 #: The ``app.config`` key under which ``wsgi.create_app`` keeps the app's settings.
 APP_CONFIG_KEY = "ANALYTICS_SETTINGS"
 

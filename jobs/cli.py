@@ -59,6 +59,8 @@ def _one_line_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
             raise click.ClickException(config.redis_unreachable(_settings().redis_url, exc)) from None
+        except redis_lib.exceptions.OutOfMemoryError as exc:
+            raise click.ClickException(config.redis_full(_settings().redis_url, exc)) from None
         except SourceError as exc:
             raise click.ClickException(f"the event source failed: {exc}") from None
         except config.ConfigError as exc:
