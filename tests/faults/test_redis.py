@@ -293,3 +293,22 @@ def _cli_env(settings: config.Settings, server: RedisServer) -> dict[str, str]:
         "ANALYTICS_EXPORT_START": "beginning",
         "RECORDER_KEY": TEST_PREFIX + "recorder",
     }
+
+
+def test_an_rq_worker_leaves_the_jobs_redis_time_out_alone(own_redis: RedisServer) -> None:
+    """The worker's jobs (the export run) use ``config.redis_connection``; RQ
+    raises the socket time-out of the connection it is given to ~7 minutes."""
+    from rq import Queue, Worker
+
+    from jobs.cli import rq_connection
+
+    connection = rq_connection(own_redis.url)
+    Worker([Queue("faults-test", connection=connection)], connection=connection)
+    jobs_client = config.redis_connection(own_redis.url)
+    timeout = jobs_client.connection_pool.connection_kwargs["socket_timeout"]
+    assert timeout == config.REDIS_SOCKET_TIMEOUT
+    report(
+        "an RQ worker built as 'flask --app wsgi worker' builds it",
+        f"checked: the export's Redis client keeps its {timeout} s command time-out "
+        f"(RQ's own client got {connection.connection_pool.connection_kwargs['socket_timeout']} s)",
+    )
