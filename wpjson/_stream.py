@@ -32,7 +32,7 @@ import typing as t
 import zlib
 
 from events.layout import day_bounds_ms
-from events.records import event_in, flatten, iter_events, loads
+from events.records import JSON_WHITESPACE, event_in, flatten, iter_events, loads
 from events.sources import CorruptObjectError, ObjectChangedError, SourceError
 
 if t.TYPE_CHECKING:
@@ -61,9 +61,7 @@ class StreamAborted(Exception):
         self.key = key
 
 
-#: What ``records.iter_events`` strips around an event's raw text.
-_WS = b" \t\r\n\x0b\x0c"
-_strip = operator.methodcaller("strip", _WS)
+_strip = operator.methodcaller("strip", JSON_WHITESPACE)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import config
 import hooks
-from jobs import filters
+from jobs import export_hooks
 from jobs.export import run_export
 from tests.faults.conftest import report
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
@@ -48,8 +48,8 @@ def test_clock_jumping_forward_an_hour_between_runs(
     flaky_failures[0] = 1
     store = Store("local", root=tmp_path / "events")
     settings = make_settings(ANALYTICS_EXPORT_START="now", ANALYTICS_EXPORT_RETRY_BASE="600")
-    hooks.add_action(filters.DATA_PROCESS, steady)
-    hooks.add_action(filters.DATA_PROCESS, flaky)
+    hooks.add_action(export_hooks.DATA_PROCESS, steady)
+    hooks.add_action(export_hooks.DATA_PROCESS, flaky)
     real = time.time()
     expected: list[str] = []
 

@@ -22,7 +22,7 @@ import config
 import hooks
 from accounts import Accounts
 from events.sources import S3Source, s3_client_config
-from jobs import filters
+from jobs import export_hooks
 from jobs.export import run_export
 from tests import endpoint_data as data
 from tests.conftest import TEST_PREFIX, aws_env
@@ -88,7 +88,7 @@ def test_export_rides_out_every_store_fault_and_delivers_everything_once(
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", fault_proxy.url)
     # A 1 s read time-out instead of 60 s, so a request the store never answers fails quickly.
     source = S3Source(settings.source, config=s3_client_config(read_timeout=1, connect_timeout=1))
-    hooks.add_action(filters.DATA_PROCESS, collect, 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, collect, 10, 2)
 
     first = run_export(settings, source=source)
     unreadable = {k for k, (f, n) in planned.items() if n >= PERSISTENT or f == "truncate"}

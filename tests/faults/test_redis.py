@@ -25,7 +25,7 @@ import redis as redis_lib
 import config
 import hooks
 from accounts import Accounts
-from jobs import filters
+from jobs import export_hooks
 from jobs.export import run_export
 from tests.conftest import TEST_PREFIX
 from tests.faults.conftest import report
@@ -79,7 +79,7 @@ def test_redis_restarted_mid_run_loses_nothing(
 ) -> None:
     expected = _objects(Store("local", root=tmp_path / "events"))
     settings = _settings(make_settings, own_redis)
-    hooks.add_action(filters.DATA_PROCESS, collect, 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, collect, 10, 2)
     restarts: list[int] = []
 
     def restart_at_third(n: int) -> None:
@@ -172,7 +172,7 @@ def test_frozen_redis_fails_requests_within_five_seconds(
     assert curl(url + "?format=ndjson", "-u", served.login, tmp=tmp_path).status == 200
     expected = _objects(Store("local", root=tmp_path / "export"), count=2, events=10)
     settings = _settings(make_settings, own_redis, ANALYTICS_SOURCE=str(tmp_path / "export"))
-    hooks.add_action(filters.DATA_PROCESS, collect, 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, collect, 10, 2)
     timings = []
     own_redis.freeze()
     try:
@@ -234,7 +234,7 @@ def test_full_redis_gives_clear_errors_and_loses_nothing(
         env = {"ANALYTICS_SOURCE": str(tmp_path / "events"), "REDIS_URL": server.url}
         base, proc = start_gunicorn(tmp_path / "gunicorn.log", env)
         settings = _settings(make_settings, server, ANALYTICS_SOURCE=str(tmp_path / "events"))
-        hooks.add_action(filters.DATA_PROCESS, collect, 10, 2)
+        hooks.add_action(export_hooks.DATA_PROCESS, collect, 10, 2)
         try:
             junk = _fill(server.client())
             day = hour_ago(1).date().isoformat()
