@@ -58,6 +58,7 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_LOGIN_WINDOW": "300",
     # Faults and load (issue 12)
     "ANALYTICS_SEND_TIMEOUT": "60",
+    "ANALYTICS_EXPORT_CHECKPOINT": "",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -114,6 +115,9 @@ class Settings:
     #: Seconds one chunk of a response may take to go out before the server
     #: drops the connection (a client that stopped reading; ``send_timeout``).
     send_timeout: int = 60
+    #: Where the export keeps its checkpoint of subscriber positions (``jobs.checkpoint``);
+    #: None: beside the raw events.
+    export_checkpoint: SourceLocation | None = None
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -149,6 +153,7 @@ class Settings:
             login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
             login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
             send_timeout=_int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
+            export_checkpoint=_checkpoint(get("ANALYTICS_EXPORT_CHECKPOINT")),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:
@@ -185,6 +190,16 @@ def parse_source(value: str) -> SourceLocation:
             f"ANALYTICS_SOURCE scheme of {value!r} is not supported: expected a directory, file:///path or s3://bucket"
         )
     return SourceLocation(kind="local", path=Path(value).expanduser().resolve())
+
+
+def _checkpoint(value: str) -> SourceLocation | None:
+    """``ANALYTICS_EXPORT_CHECKPOINT``: a directory or ``s3://bucket[/prefix]``; empty: beside the source."""
+    if not value:
+        return None
+    try:
+        return parse_source(value)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("ANALYTICS_SOURCE", "ANALYTICS_EXPORT_CHECKPOINT")) from None
 
 
 def _redis_url(value: str) -> str:

@@ -27,6 +27,7 @@ import hooks
 from accounts import Accounts
 from jobs import export_hooks
 from jobs.export import run_export
+from jobs.state import DeliveryState
 from tests.conftest import TEST_PREFIX
 from tests.faults.conftest import report
 from tests.faults.redis_server import RedisServer
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(ROOT / ".venv" / "bin" / "flask")
 #: What issue 12 allows a request to take when Redis is frozen.
 FROZEN_LIMIT_S = 5.0
+HOUR = 3600.0
 
 received: list[tuple[str, dict[str, t.Any]]] = []
 on_batch: list[t.Callable[[int], None]] = []
@@ -311,4 +313,60 @@ def test_an_rq_worker_leaves_the_jobs_redis_time_out_alone(own_redis: RedisServe
         "an RQ worker built as 'flask --app wsgi worker' builds it",
         f"checked: the export's Redis client keeps its {timeout} s command time-out "
         f"(RQ's own client got {connection.connection_pool.connection_kwargs['socket_timeout']} s)",
+    )
+
+
+def test_redis_back_empty_resumes_from_the_checkpoint(
+    own_redis: RedisServer, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """Redis loses everything between runs; the subscriber started "now" an
+    hour ago. Without the checkpoint it would start again at the new hour and
+    never get what arrived in between."""
+    store = Store("local", root=tmp_path / "events")
+    settings = make_settings(REDIS_URL=own_redis.url, ANALYTICS_EXPORT_START="now")
+    hooks.add_action(export_hooks.DATA_PROCESS, collect, 10, 2)
+    logs: list[tuple[str, int]] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append((message, level)), 10, 2)
+    real = time.time()
+    store.put(hour_ago(0), "first", event_lines("first", 5))
+    run_export(settings, clock=lambda: real)
+    checkpoint = tmp_path / "events" / ".analytics-export" / "analytics-test-subscribers.json"
+    assert checkpoint.exists()
+
+    store.put(hour_ago(0), "between", event_lines("between", 5))  # arrives while Redis is down
+    own_redis.restart(empty=True)
+    assert own_redis.client().dbsize() == 0
+    later = real + HOUR
+    run_export(settings, clock=lambda: later)  # the next run, an hour later
+    store.put(hour_ago(0), "after", event_lines("after", 5))
+    run_export(settings, clock=lambda: later + 60)
+
+    expected = [f"{name}-{i}" for name in ("first", "between", "after") for i in range(5)]
+    assert Counter(_delivered()) == Counter(expected), "nothing skipped, nothing twice"
+    warned = [m for m, level in logs if level == export_hooks.E_USER_WARNING and "Redis had lost" in m]
+    assert len(warned) == 1 and "AOF" in warned[0]
+    report(
+        "Redis restarted EMPTY (its AOF deleted) between two runs an hour apart (run_export's clock)",
+        f"the run after it restored the subscriber from {checkpoint.relative_to(tmp_path)}: {warned[0][:120]}...",
+        f"checked: all {len(expected)} events delivered exactly once, including the 5 that arrived meanwhile",
+    )
+
+
+def test_without_a_readable_checkpoint_a_lost_subscriber_is_not_restarted(
+    own_redis: RedisServer, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    store = Store("local", root=tmp_path / "events")
+    settings = make_settings(REDIS_URL=own_redis.url, ANALYTICS_EXPORT_START="beginning")
+    hooks.add_action(export_hooks.DATA_PROCESS, collect, 10, 2)
+    store.put(hour_ago(1), "first", event_lines("first", 3))
+    run_export(settings)
+    saved = tmp_path / "events" / ".analytics-export" / "analytics-test-subscribers.json"
+    saved.write_bytes(b"{not json")  # damaged (or its store unreachable)
+    own_redis.restart(empty=True)
+    refused = run_export(settings)
+    assert "checkpoint" in refused.read_errors and not refused.delivered
+    assert DeliveryState(own_redis.client(), TEST_PREFIX).get(f"{__name__}.collect") is None
+    report(
+        "Redis back empty and the checkpoint unreadable",
+        f"checked: the run refused to start the subscriber afresh: {refused.read_errors['checkpoint'][:100]}",
     )
