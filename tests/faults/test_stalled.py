@@ -65,9 +65,9 @@ def test_a_client_that_never_reads_is_dropped_after_the_send_timeout(
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
     stalled.connect(("127.0.0.1", port))
     auth = base64.b64encode(login.encode()).decode()
-    stalled.sendall(
-        f"GET /wp-json/analytics/v1/events/{DAY} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\r\n".encode()
-    )
+    path = f"/wp-json/analytics/v1/events/{DAY}"
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\r\n"
+    stalled.sendall(request.encode())
     try:
         started = time.monotonic()
         probe = curl(url + "?format=csv", "-u", login, "--max-time", "50", tmp=tmp_path)  # waits for the only thread
