@@ -288,3 +288,34 @@ def test_a_real_rq_worker_exports_the_demo_data_into_the_lake(
     rows = ndjson_rows(tmp_path / "got")
     assert len(rows) == len(source)
     assert Counter(site for site, *_ in rows) == Counter(e["attributes"]["blogId"] for _, e in source)
+
+
+def test_a_partition_written_by_two_workers_in_turn_lists_every_object(
+    s3_bucket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each worker process starts its next manifest from the one it last wrote:
+    # here worker A's is stale (B wrote in between) and must not drop B's object.
+    module = s3_module(monkeypatch)
+    a, b = module.S3Destination(module.SETTINGS), module.S3Destination(module.SETTINGS)
+    hour_ms = 1_764_000_000_000 - 1_764_000_000_000 % 3_600_000
+
+    def lines(i: int) -> str:
+        return "".join(
+            orjson.dumps({"event_timestamp": hour_ms + j, "attributes": {"blogId": "4"}}).decode() + "\n"
+            for j in range(i)
+        )
+
+    a.write_batch(lines(1), {"id": "first"})
+    b.write_batch(lines(2), {"id": "second"})
+    a.write_batch(lines(3), {"id": "third"})
+
+    folder = "lake/site=4/dt=2025-11-24/hour=16/"
+    manifest = json.loads(s3_bucket.Object(folder + "_manifest.json").get()["Body"].read())
+    assert {o["key"]: o["rows"] for o in manifest["objects"]} == {
+        f"{folder}part-first.ndjson.gz": 1,
+        f"{folder}part-second.ndjson.gz": 2,
+        f"{folder}part-third.ndjson.gz": 3,
+    }
+    assert manifest["rows"] == 6
+    sizes = {o.key: o.size for o in s3_bucket.objects.filter(Prefix=folder) if not o.key.endswith("_manifest.json")}
+    assert {o["key"]: o["bytes"] for o in manifest["objects"]} == sizes
