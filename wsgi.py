@@ -12,6 +12,7 @@ import sys
 from flask import Flask
 
 import config
+import send_timeout
 import web_security
 import wpadmin
 import wpjson
@@ -33,6 +34,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     wpadmin.init_app(app)
     web_security.init_app(app, settings)
     _register_cli(app)
+    app.wsgi_app = send_timeout.SendTimeout(app.wsgi_app, settings.send_timeout)  # type: ignore[method-assign]
     return app
 
 

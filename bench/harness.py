@@ -1241,7 +1241,16 @@ def write_report(
         "```",
         "",
     ]
-    out.write_text("\n".join(lines))
+    out.write_text("\n".join(lines) + _kept_sections(out))
+
+
+def _kept_sections(out: Path) -> str:
+    """Sections other tools write into the same file (``bench/load``'s), kept when this one rewrites it."""
+    if not out.exists():
+        return ""
+    text = out.read_text()
+    start = text.find("\n## Load (bench/load)")
+    return "\n" + text[start:].strip("\n") + "\n" if start >= 0 else ""
 
 
 def _findings() -> list[str]:

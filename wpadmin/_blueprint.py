@@ -148,6 +148,17 @@ def _redis_unavailable(exc: Exception) -> Response:
     )
 
 
+@blueprint.errorhandler(redis.exceptions.OutOfMemoryError)
+def _redis_full(exc: Exception) -> Response:
+    logger.error("Redis is full (maxmemory) and refuses writes: %s", exc)
+    return error_page(
+        503,
+        "Service unavailable",
+        "The analytics service's database (Redis) is full; try again later.",
+        {"Retry-After": "30"},
+    )
+
+
 @blueprint.errorhandler(SourceError)
 def _source_unavailable(exc: SourceError) -> Response:
     logger.error("the event store is unavailable: %s", exc)

@@ -73,6 +73,7 @@ def register_error_handlers(blueprint: Blueprint) -> None:
     blueprint.register_error_handler(RestError, _rest_error)
     blueprint.register_error_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     blueprint.register_error_handler(redis.exceptions.TimeoutError, _redis_unavailable)
+    blueprint.register_error_handler(redis.exceptions.OutOfMemoryError, _redis_full)
     blueprint.register_error_handler(SourceError, _source_unavailable)
     blueprint.register_error_handler(HTTPException, _http_error)
     blueprint.register_error_handler(Exception, _unexpected)
@@ -101,6 +102,16 @@ def _redis_unavailable(exc: Exception) -> Response:
     logger.error("Redis is unreachable: %s", exc)
     return _unavailable(
         "analytics_unavailable", "The analytics service cannot reach its database (Redis); try again in a moment."
+    )
+
+
+def _redis_full(exc: Exception) -> Response:
+    logger.error("Redis is full (maxmemory) and refuses writes: %s", exc)
+    return error_response(
+        "analytics_unavailable",
+        "The analytics service's database (Redis) is full; try again later.",
+        503,
+        headers={"Retry-After": "30"},
     )
 
 
