@@ -557,9 +557,7 @@ def day_summary(
             if packed is not None:
                 selectors[info.key] = (packed, summary.lines, summary.etag)
     columns = tuple(sorted(site_columns(redis, prefix, blog_id).union(fields)))
-    return DaySummary(
-        count, tuple(sorted(fields)), objects, selectors, columns, details, tuple(listed), versions
-    )
+    return DaySummary(count, tuple(sorted(fields)), objects, selectors, columns, details, tuple(listed), versions)
 
 
 def warm_days(settings: Settings, days: list[dt.date]) -> int:

@@ -369,6 +369,12 @@ def flatten(data: dict[str, t.Any]) -> dict[str, str]:
 _dumps = orjson.dumps
 
 
+def flatten_into(out: dict[str, str], prefix: str, data: dict[str, t.Any]) -> None:
+    """``flatten`` adding to ``out``, each name after ``prefix``: a caller
+    flattening a cut-down event (``_fields``) gets exactly ``flatten``'s cells."""
+    _flatten_into(out, prefix, data)
+
+
 def json_text(value: t.Any) -> str:
     """``value`` as compact JSON text (orjson's), or the standard library's
     where orjson refuses it (a string holding a lone surrogate stays one)."""
