@@ -8,8 +8,11 @@ Environment for the suite (set by scripts/test, overridable):
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
+import sys
+import types
 import typing as t
 from pathlib import Path
 
@@ -125,3 +128,13 @@ def make_settings(tmp_path: Path) -> t.Callable[..., config.Settings]:
 
     (tmp_path / "events").mkdir(exist_ok=True)
     return make
+
+
+def import_fresh(module: str) -> types.ModuleType:
+    """Run ``module``'s import-time registrations once on the (reset) hooks, as
+    ``ANALYTICS_INTEGRATIONS`` does in a new process: import it the first time,
+    reload it after. ``reload(import_module(m))`` would register twice on a
+    first import, and each registration is a subscriber of its own."""
+    if module in sys.modules:
+        return importlib.reload(sys.modules[module])
+    return importlib.import_module(module)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import importlib
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 
 import config
 from events import demo
-from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
+from tests.conftest import TEST_PREFIX, TEST_REDIS_URL, import_fresh
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(ROOT / ".venv" / "bin" / "flask")
@@ -34,7 +33,7 @@ def load(module: str, monkeypatch: pytest.MonkeyPatch, prefix: str, **env: str) 
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return importlib.reload(importlib.import_module(module))
+    return import_fresh(module)
 
 
 def write_demo(events_dir: Path, events_per_day: int = 400, sites: tuple[int, ...] = (1, 2)) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib
 import threading
 import typing as t
 from types import ModuleType
@@ -15,6 +14,8 @@ from types import ModuleType
 import orjson
 import pytest
 from werkzeug import Request, Response
+
+from tests.conftest import import_fresh
 
 WRITE_KEY = "test-write-key"
 #: Segment's limits (its HTTP API documentation): a request, and one call in it.
@@ -34,11 +35,7 @@ def load_segment(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    import sys
-
-    if "integrations.segment" not in sys.modules:
-        return importlib.import_module("integrations.segment")  # registers once, like the first load
-    return importlib.reload(sys.modules["integrations.segment"])
+    return import_fresh("integrations.segment")
 
 
 class Capture:

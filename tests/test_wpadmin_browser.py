@@ -34,7 +34,7 @@ from accounts import Accounts
 from jobs.export import run_export
 from jobs.status import export_status
 from tests import endpoint_data as data
-from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
+from tests.conftest import TEST_PREFIX, TEST_REDIS_URL, import_fresh
 from tests.integrations_fixtures import failing
 from tests.test_endpoint_e2e import start_gunicorn, stop
 from tests.test_schedule import start as start_flask
@@ -159,7 +159,7 @@ def site(
 
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("RECORDER_KEY", RECEIVED)
-    importlib.reload(importlib.import_module(RECORDER))
+    import_fresh(RECORDER)
     importlib.reload(failing)
     for _ in range(3):  # CORRUPT_ATTEMPTS reads of the corrupt object
         run_export(settings, redis=redis)
