@@ -615,6 +615,9 @@ class SizeRun:
     ndjson: list[Download] = dataclasses.field(default_factory=list)
     parquet: list[Download] = dataclasses.field(default_factory=list)
     csv_fields: list[Download] = dataclasses.field(default_factory=list)
+    #: Full CSV downloads alternating with the Parquet and ``_fields`` ones (their baseline).
+    csv_again: list[Download] = dataclasses.field(default_factory=list)
+    parquet_rss_mb: float = 0.0
     ttfb_warm: list[float] = dataclasses.field(default_factory=list)
     ttfb_cold: list[float] = dataclasses.field(default_factory=list)
     peak_rss_mb: float = 0.0
@@ -669,8 +672,6 @@ def measure_size(data: DataSet, repeat: int, big: bool, concurrent_repeat: int) 
                 ("json", result.json, False, ""),
                 ("csv", result.csv, False, ""),
                 ("ndjson", result.ndjson, True, ""),
-                ("parquet", result.parquet, False, ""),
-                ("csv", result.csv_fields, False, "&_fields=" + FIELDS_5),
             ):
                 d = download(server, fmt, compressed=compressed, extra=extra)
                 if d.status != 200:
@@ -683,6 +684,19 @@ def measure_size(data: DataSet, repeat: int, big: bool, concurrent_repeat: int) 
                 if ttfb is not None:
                     result.ttfb_warm.append(ttfb)
             result.peak_rss_mb = server.peak_rss_mb()
+            # Issue 14's downloads after that peak: Parquet loads pyarrow's libraries into the worker.
+            for _ in range(repeat):
+                for fmt, into, extra in (
+                    ("csv", result.csv_fields, "&_fields=" + FIELDS_5),
+                    ("parquet", result.parquet, ""),
+                    ("csv", result.csv_again, ""),
+                ):
+                    d = download(server, fmt, extra=extra)
+                    if d.status != 200:
+                        result.notes.append(f"{fmt}{extra}: HTTP {d.status}: {error_body(server, fmt)}")
+                        continue
+                    into.append(d)
+            result.parquet_rss_mb = server.peak_rss_mb()
             if big:
                 for _ in range(concurrent_repeat):
                     result.concurrent.append(concurrent(server, "json", CONCURRENT))
@@ -1071,24 +1085,25 @@ def judge(
 def judge_pull_api(rows: dict[str, Row], big: SizeRun, small: SizeRun) -> None:
     """Issue 14's rows: Parquet against CSV (time, and flat memory), five ``_fields`` columns against all."""
     row = rows["parquet"]
-    if big.parquet and big.csv:
-        row.ours, row.base = [d.seconds for d in big.parquet], [d.seconds for d in big.csv]
+    if big.parquet and big.csv_again:
+        row.ours, row.base = [d.seconds for d in big.parquet], [d.seconds for d in big.csv_again]
         row.base_label = "full CSV download of the same day"
         row.ratio = median(row.ours) / median(row.base)
         row.ratio_label = "Parquet time / CSV time"
-        flat = bool(big.peak_rss_mb and small.peak_rss_mb) and big.peak_rss_mb / small.peak_rss_mb <= 1.2
+        big_rss, small_rss = big.parquet_rss_mb, small.parquet_rss_mb
+        flat = bool(big_rss and small_rss) and big_rss / small_rss <= 1.2
         row.passed = row.ratio <= 1.5 and flat
         row.notes.append(
-            f"server peak RSS with Parquet among the downloads: big day {big.peak_rss_mb:.0f} MB, "
-            f"small day {small.peak_rss_mb:.0f} MB ({'flat' if flat else 'NOT flat'}); "
-            f"body {big.parquet[0].size / 1e6:.1f} MB vs CSV {big.csv[0].size / 1e6:.1f} MB"
+            f"server peak RSS after the Parquet downloads: big day {big_rss:.0f} MB, small day {small_rss:.0f} MB "
+            f"({'flat' if flat else 'NOT flat'}; pyarrow's libraries, loaded on the first Parquet answer, are "
+            f"about 100 MB of it); body {big.parquet[0].size / 1e6:.1f} MB vs CSV {big.csv_again[0].size / 1e6:.1f} MB"
         )
     else:
         row.unmeasurable("no successful Parquet or CSV download")
     row = rows["csv_fields"]
-    if big.csv_fields and big.csv:
+    if big.csv_fields and big.csv_again:
         row.ours = [d.events_per_s for d in big.csv_fields]
-        row.base, row.base_label = [d.events_per_s for d in big.csv], "full CSV events/s"
+        row.base, row.base_label = [d.events_per_s for d in big.csv_again], "full CSV events/s"
         row.ratio = median(row.ours) / median(row.base)
         row.ratio_label = "ours / full CSV"
         row.passed = row.ratio >= 2.0

@@ -53,7 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: One orjson blob per object: ``{v, etag, size, complete, lines, invalid: [line number, ...],
 #: invalid_count, fields: [[name, ...], ...], groups: [[day ISO, blog text, count, index into fields,
-#: line bitmap or null, histogram, number fields, float fields], ...]}`` (see ``GroupDetail``).
+#: line bitmap or null, histogram (JSON text), raw bytes, number fields, float fields], ...]}``
+#: (see ``GroupDetail``).
 SUMMARY_KEY = "{prefix}catalog:object:{key}"
 #: Per site (blog id): a Redis set of the flattened field names of its events
 #: on every day summarized, UTF-8 (a lone surrogate kept with ``surrogatepass``).
@@ -104,14 +105,24 @@ class GroupDetail(t.NamedTuple):
     ``histogram`` rows are ``[minute of the UTC day (0-1439), event_type (None
     when not a string), events, bytes of their raw JSON text]``: exact counts
     (and body sizes) for any filter on event types and minutes of the day.
-    ``numbers`` are the fields whose every value was a JSON number (an integer
-    within INT64 or a float), ``floats`` those of them that held a float."""
+    They are kept as JSON text (``histogram_text``), read only by a request
+    that filters or asks for the manifest: a warm download fetches every
+    summary of its day, and parsing thousands of small lists would cost it
+    more than the rest of its answer before the first byte. ``size`` is the
+    total of the bytes column. ``numbers`` are the fields whose every value
+    was a JSON number (an integer within INT64 or a float), ``floats`` those
+    of them that held a float."""
 
-    histogram: list[list[t.Any]]
+    histogram_text: str
+    size: int
     numbers: list[str]
     floats: list[str]
     #: The group's field names (the summary's ``groups`` entry; not stored twice).
     fields: frozenset[str] = frozenset()
+
+    @property
+    def histogram(self) -> list[list[t.Any]]:
+        return t.cast("list[list[t.Any]]", loads(self.histogram_text))
 
 
 @dataclasses.dataclass
@@ -153,7 +164,9 @@ class ObjectSummary:
             packed = self.selections.get((day, blog))
             bitmap = base64.b64encode(packed).decode() if packed is not None else None
             detail = self.details.get((day, blog), _NO_DETAIL)
-            groups.append([day, blog, count, index_of[fields], bitmap, detail.histogram, detail.numbers, detail.floats])
+            groups.append(
+                [day, blog, count, index_of[fields], bitmap, detail.histogram_text, detail.size, *detail[2:4]]
+            )
         blob = {
             "v": FORMAT_VERSION,
             "etag": self.etag,
@@ -180,11 +193,11 @@ class ObjectSummary:
         groups = {}
         selections = {}
         details = {}
-        for day, blog, count, index, bitmap, histogram, numbers, floats in data["groups"]:
+        for day, blog, count, index, bitmap, histogram, size, numbers, floats in data["groups"]:
             groups[(day, blog)] = (int(count), field_sets[index])
             if bitmap is not None:
                 selections[(day, blog)] = base64.b64decode(bitmap)
-            details[(day, blog)] = GroupDetail(histogram, numbers, floats, field_sets[index])
+            details[(day, blog)] = GroupDetail(histogram, int(size), numbers, floats, field_sets[index])
         return cls(
             etag=data["etag"],
             size=int(data["size"]),
@@ -198,7 +211,7 @@ class ObjectSummary:
         )
 
 
-_NO_DETAIL = GroupDetail([], [], [])
+_NO_DETAIL = GroupDetail("[]", 0, [], [])
 
 
 class EventFilter(t.NamedTuple):
@@ -259,7 +272,7 @@ class DaySummary(t.NamedTuple):
         """``(events, bytes)`` of the day's events of the site that ``wanted``
         keeps: their number and the total length of their raw JSON texts."""
         if wanted.everything:
-            return self.count, sum(row[3] for detail in self.details.values() for row in detail.histogram)
+            return self.count, sum(detail.size for detail in self.details.values())
         events = size = 0
         types, start, end = wanted
         for detail in self.details.values():
@@ -332,7 +345,11 @@ class SummaryBuilder:
             numbers = group.numbers - group.others
             histogram = [[minute, kind, count, length] for (minute, kind), (count, length) in group.histogram.items()]
             histogram.sort(key=lambda row: (row[0], row[1] or ""))
-            details[name] = GroupDetail(histogram, sorted(numbers), sorted(numbers & group.floats), groups[name][1])
+            text = orjson.dumps(histogram).decode("utf-8") if _ascii_types(histogram) else _json_text(histogram)
+            raw_size = sum(row[3] for row in histogram)
+            details[name] = GroupDetail(
+                text, raw_size, sorted(numbers), sorted(numbers & group.floats), groups[name][1]
+            )
             if clean:
                 selections[name] = pack_lines(group.indexes, lines)
         return ObjectSummary(
@@ -346,6 +363,23 @@ class SummaryBuilder:
             invalid_lines=list(report.invalid_lines) if report is not None else [],
             invalid_count=report.invalid_count if report is not None else 0,
         )
+
+
+def _ascii_types(histogram: list[list[t.Any]]) -> bool:
+    """Whether orjson can write the histogram (no event type holds a lone surrogate)."""
+    return all(row[1] is None or row[1].isascii() or _encodable(row[1]) for row in histogram)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_text(value: t.Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 class _Group(t.NamedTuple):

@@ -17,14 +17,13 @@ import re
 import typing as t
 
 import orjson
-import pyarrow  # type: ignore[import-untyped]
 from flask import Response, current_app, request
 
 import config
 from events import catalog, manifest
 from events.catalog import EventFilter
 from events.sources import open_source
-from wpjson import _ranges, _request, _stream
+from wpjson import _parquet, _ranges, _request, _stream
 from wpjson._auth import current_user, require_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, invalid_params
 from wpjson._fields import parse_fields
@@ -234,7 +233,7 @@ def _etag(day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, comp
     if shape.fmt in ("csv", "parquet"):
         described.append(_stream.columns(summary, shape))
     if shape.fmt == "parquet":
-        described += [summary.number_kinds(), args.chunk_size, pyarrow.__version__]
+        described += [summary.number_kinds(), args.chunk_size, _parquet.writer_version()]
     text = json.dumps(described, sort_keys=True, separators=(",", ":"))
     variant = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     day_digest = manifest.digest(day, blog_id, summary).removeprefix("sha256:")

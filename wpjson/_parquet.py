@@ -9,6 +9,10 @@ holding exactly the CSV's cell; a missing value is null where the CSV has an
 empty cell. The numbers come from the CSV text through Arrow's casts, so the
 two formats cannot disagree. Compression: Snappy (Parquet's usual default).
 
+pyarrow is imported on the first Parquet answer, not with the app: it costs
+a worker some 50 MB of resident memory (its libraries), which JSON, NDJSON
+and CSV answers never need.
+
 A Parquet file ends with its footer (the schema and where each row group
 lies), so a body cut short is not a readable file, which is the point: a
 client can tell.
@@ -16,15 +20,21 @@ client can tell.
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import typing as t
 
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+if t.TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 #: IANA's media type for Parquet (registered 2024).
 CONTENT_TYPE = "application/vnd.apache.parquet"
-_TYPES = {"int": pa.int64(), "float": pa.float64()}
+
+
+def writer_version() -> str:
+    """The Parquet writer's version (part of a Parquet body's ETag: another
+    writer may write other bytes), read without importing it."""
+    return importlib.metadata.version("pyarrow")
 
 
 class _Sink:
@@ -59,7 +69,10 @@ class _Sink:
 
 def schema(columns: t.Sequence[str], kinds: t.Mapping[str, str]) -> pa.Schema:
     """The file's schema: each column typed as the module's docstring says."""
-    return pa.schema([pa.field(name, _TYPES.get(kinds.get(name, ""), pa.string())) for name in columns])
+    import pyarrow as pa
+
+    types = {"int": pa.int64(), "float": pa.float64()}
+    return pa.schema([pa.field(name, types.get(kinds.get(name, ""), pa.string())) for name in columns])
 
 
 def pieces(
@@ -68,23 +81,29 @@ def pieces(
     """The bytes of the file: the header magic, then one piece per row group
     of ``row_group`` rows (the cells of ``rows`` under ``columns``), then the
     footer. Raises pyarrow's ArrowInvalid if a number column holds a value
-    that is not a number (the catalog said it would not)."""
+    that is not a number (the catalog said it would not). Arrow allocates
+    from the system's allocator, which gives memory back between row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    pool = pa.system_memory_pool()
     file_schema = schema(columns, kinds)
     sink = _Sink()
-    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), file_schema, compression="snappy")
+    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), file_schema, compression="snappy", memory_pool=pool)
+    names = list(columns)
     try:
-        names = list(columns)
         while True:
             batch = [list(map(flat.get, names)) for flat in itertools.islice(rows, row_group)]
             if not batch:
                 break
             arrays = []
             for field, values in zip(file_schema, zip(*batch, strict=True), strict=True):
-                array = pa.array(values, type=pa.string())
-                arrays.append(array if field.type == pa.string() else array.cast(field.type))
+                array = pa.array(values, type=pa.string(), memory_pool=pool)
+                arrays.append(array if field.type == pa.string() else array.cast(field.type, memory_pool=pool))
             batch.clear()
             if names:
-                writer.write_table(pa.Table.from_arrays(arrays, schema=file_schema))
+                writer.write_table(pa.Table.from_arrays(arrays, schema=file_schema), row_group_size=row_group)
+            arrays.clear()
             piece = sink.take()
             if piece:
                 yield piece
