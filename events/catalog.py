@@ -105,10 +105,11 @@ class GroupDetail(t.NamedTuple):
     ``histogram`` rows are ``[minute of the UTC day (0-1439), event_type (None
     when not a string), events, bytes of their raw JSON text]``: exact counts
     (and body sizes) for any filter on event types and minutes of the day.
-    They are kept as JSON text (``histogram_text``), read only by a request
-    that filters or asks for the manifest: a warm download fetches every
-    summary of its day, and parsing thousands of small lists would cost it
-    more than the rest of its answer before the first byte. ``size`` is the
+    They are kept as compact text (``histogram_text``: ``minute,type,events,bytes``
+    rows joined by ``;``, the type an index into ``types``, -1 for None), read
+    only by a request that filters or asks for the manifest: a warm download
+    fetches every summary of its day, and parsing thousands of small lists
+    (or quoted strings) would slow its first byte. ``size`` is the
     total of the bytes column. ``numbers`` are the fields whose every value
     was a JSON number (an integer within INT64 or a float), ``floats`` those
     of them that held a float."""
@@ -119,10 +120,17 @@ class GroupDetail(t.NamedTuple):
     floats: list[str]
     #: The group's field names (the summary's ``groups`` entry; not stored twice).
     fields: frozenset[str] = frozenset()
+    #: The object's event types, which ``histogram_text`` indexes (stored once per object).
+    types: t.Sequence[str] = ()
 
     @property
     def histogram(self) -> list[list[t.Any]]:
-        return t.cast("list[list[t.Any]]", loads(self.histogram_text))
+        rows: list[list[t.Any]] = []
+        types = self.types
+        for row in self.histogram_text.split(";") if self.histogram_text else ():
+            minute, kind, count, size = map(int, row.split(","))
+            rows.append([minute, types[kind] if kind >= 0 else None, count, size])
+        return rows
 
 
 @dataclasses.dataclass
@@ -175,6 +183,7 @@ class ObjectSummary:
             "lines": self.lines,
             "invalid": self.invalid_lines,
             "invalid_count": self.invalid_count,
+            "types": list(next((d.types for d in self.details.values()), ())),
             "fields": field_sets,
             "groups": groups,
         }
@@ -193,11 +202,12 @@ class ObjectSummary:
         groups = {}
         selections = {}
         details = {}
+        types = tuple(data["types"])
         for day, blog, count, index, bitmap, histogram, size, numbers, floats in data["groups"]:
             groups[(day, blog)] = (int(count), field_sets[index])
             if bitmap is not None:
                 selections[(day, blog)] = base64.b64decode(bitmap)
-            details[(day, blog)] = GroupDetail(histogram, int(size), numbers, floats, field_sets[index])
+            details[(day, blog)] = GroupDetail(histogram, int(size), numbers, floats, field_sets[index], types)
         return cls(
             etag=data["etag"],
             size=int(data["size"]),
@@ -211,7 +221,7 @@ class ObjectSummary:
         )
 
 
-_NO_DETAIL = GroupDetail("[]", 0, [], [])
+_NO_DETAIL = GroupDetail("", 0, [], [])
 
 
 class EventFilter(t.NamedTuple):
@@ -339,16 +349,19 @@ class SummaryBuilder:
         details = {}
         # The bitmaps end at the last line holding an event: streaming stops reading there.
         lines = 1 + max((group.indexes[-1] for group in self._groups.values()), default=-1) if clean else 0
+        types = tuple(
+            sorted({kind for group in self._groups.values() for _m, kind in group.histogram if kind is not None})
+        )
+        type_index = {kind: index for index, kind in enumerate(types)}
         for (day, blog), group in self._groups.items():
             name = ((_EPOCH + dt.timedelta(days=day)).isoformat(), blog)
             groups[name] = (len(group.indexes), frozenset(group.numbers | group.others))
             numbers = group.numbers - group.others
-            histogram = [[minute, kind, count, length] for (minute, kind), (count, length) in group.histogram.items()]
-            histogram.sort(key=lambda row: (row[0], row[1] or ""))
-            text = orjson.dumps(histogram).decode("utf-8") if _ascii_types(histogram) else _json_text(histogram)
-            raw_size = sum(row[3] for row in histogram)
+            rows = sorted(group.histogram.items(), key=lambda row: (row[0][0], row[0][1] or ""))
+            text = ";".join(f"{m},{-1 if k is None else type_index[k]},{c},{b}" for (m, k), (c, b) in rows)
+            raw_size = sum(size for _bucket, (_count, size) in rows)
             details[name] = GroupDetail(
-                text, raw_size, sorted(numbers), sorted(numbers & group.floats), groups[name][1]
+                text, raw_size, sorted(numbers), sorted(numbers & group.floats), groups[name][1], types
             )
             if clean:
                 selections[name] = pack_lines(group.indexes, lines)
@@ -363,23 +376,6 @@ class SummaryBuilder:
             invalid_lines=list(report.invalid_lines) if report is not None else [],
             invalid_count=report.invalid_count if report is not None else 0,
         )
-
-
-def _ascii_types(histogram: list[list[t.Any]]) -> bool:
-    """Whether orjson can write the histogram (no event type holds a lone surrogate)."""
-    return all(row[1] is None or row[1].isascii() or _encodable(row[1]) for row in histogram)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _json_text(value: t.Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 class _Group(t.NamedTuple):
