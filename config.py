@@ -30,6 +30,9 @@ from pathlib import Path
 
 if t.TYPE_CHECKING:
     import redis
+    import redis.client
+
+_T = t.TypeVar("_T")
 
 #: The checkout's dotenv file: ``KEY=value`` lines, read by python-dotenv.
 DOTENV_PATH = Path(__file__).resolve().parent / ".env"
@@ -271,18 +274,6 @@ def redis_unreachable(url: str, exc: BaseException) -> str:
     return f"cannot reach Redis at {redacted_url(url)}: {exc} (is it running? check REDIS_URL)"
 
 
-#: The ``app.config`` key under which ``wsgi.create_app`` keeps the app's settings.
-APP_CONFIG_KEY = "ANALYTICS_SETTINGS"
-
-
-def app_settings() -> Settings:
-    """The settings of the Flask app serving this request or CLI command (an
-    app made for a test may have other settings than the environment's)."""
-    from flask import current_app
-
-    return t.cast(Settings, current_app.config[APP_CONFIG_KEY])
-
-
 def load_dotenv(path: Path = DOTENV_PATH) -> bool:
     """Set the variables of ``path`` that the environment does not set, as the
     ``flask`` CLI does with ``.env`` (``flask.cli.load_dotenv``: the environment
@@ -313,7 +304,28 @@ def reset_settings() -> None:
 
 @functools.lru_cache(maxsize=4)
 def redis_connection(url: str) -> redis.Redis:
-    """One shared client (and connection pool) per Redis URL in this process."""
+    """One shared client (and connection pool) per Redis URL in this process.
+    Its replies are bytes (``decode_responses`` off: the catalog stores binary
+    blobs); ``redis_text`` turns a reply into text."""
     import redis as redis_lib
 
     return redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
+
+
+def redis_transaction(client: redis.Redis, func: t.Callable[[redis.client.Pipeline], _T], *watched: str) -> _T:
+    """redis-py's ``transaction``: WATCH ``watched``, call ``func`` (which reads,
+    then calls ``pipe.multi()`` and queues its writes), EXEC, and start over on
+    ``WatchError``. Returns what the successful call of ``func`` returned."""
+    returned: list[_T] = []
+
+    def attempt(pipe: redis.client.Pipeline) -> None:
+        returned[:] = [func(pipe)]
+
+    client.transaction(attempt, *watched)
+    return returned[0]
+
+
+def redis_text(reply: bytes | str) -> str:
+    """A Redis reply as text: UTF-8 bytes decoded (a client's replies are typed
+    ``bytes | str`` because ``decode_responses`` may be on)."""
+    return reply.decode() if isinstance(reply, bytes) else reply

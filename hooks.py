@@ -31,6 +31,11 @@ deliberate differences from WordPress, each pinned by a named test:
 The current-hook stack is kept per thread, so a threaded server reports the
 hook its own thread is running. Adding and removing callbacks is serialised by
 a lock; dispatching takes no lock.
+
+Why one module of over 400 lines: it is WordPress's ``plugin.php`` and
+``WP_Hook`` together, one registry whose state every function shares, and
+integrations import it as the PHP examples read (``from hooks import
+add_action``); half of it is the ordering rules written beside their code.
 """
 
 from __future__ import annotations
@@ -147,10 +152,7 @@ class _Entry:
     def resolve(self, hook_name: str) -> t.Callable[..., t.Any]:
         func, max_positional = _resolve(self.callback, hook_name)
         self.max_positional = max_positional
-        # Each callback receives the first ``accepted_args`` arguments (0: none),
-        # and never more positional arguments than its signature takes (PHP
-        # ignores surplus arguments, so the documented examples work as written).
-        self.n_args = self.accepted_args if max_positional is None else min(self.accepted_args, max_positional)
+        self.n_args = _args_passed(self.accepted_args, max_positional)
         self.func = func
         return func
 
@@ -260,6 +262,14 @@ def _max_positional(func: t.Callable[..., t.Any]) -> int | None:
         if param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             count += 1
     return count
+
+
+def _args_passed(accepted: int, max_positional: int | None) -> int:
+    """How many arguments a callback gets: the first ``accepted`` (0: none),
+    never more positional arguments than its signature takes (``None``: no
+    limit). PHP ignores surplus arguments, so the documented examples work as
+    written; Python would raise."""
+    return accepted if max_positional is None else min(accepted, max_positional)
 
 
 def _resolve(callback: Callback, hook_name: str) -> tuple[t.Callable[..., t.Any], int | None]:
@@ -489,7 +499,7 @@ def call_callback(hook_name: str, callback: Callback, accepted_args: int, *args:
     While it runs, ``current_filter()`` is ``hook_name``.
     """
     func, max_positional = _resolve(callback, hook_name)
-    n = accepted_args if max_positional is None else min(accepted_args, max_positional)
+    n = _args_passed(accepted_args, max_positional)
     stack = _local.stack  # inside, current_filter() names the hook, as in a real run
     stack.append(hook_name)
     try:
@@ -574,10 +584,7 @@ def _run(hook: _Hook, args: list[t.Any], filtering: bool, all_hook: bool = False
                 func = entry.func if entry.func is not None else entry.resolve(hook.name)
                 if filtering:
                     args[0] = value  # filters pass the running value first
-                if all_hook:
-                    n = n_passed if entry.max_positional is None else min(n_passed, entry.max_positional)
-                else:
-                    n = entry.n_args
+                n = _args_passed(n_passed, entry.max_positional) if all_hook else entry.n_args
                 if n == 0:
                     result = func()
                 elif n >= n_passed:

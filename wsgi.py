@@ -14,6 +14,7 @@ from flask import Flask
 import config
 import wpadmin
 import wpjson
+from app_settings import APP_CONFIG_KEY
 from integrations import load_integrations
 
 
@@ -23,7 +24,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     settings = settings or config.get_settings()
     _configure_logging(settings.log_level)
     app = Flask(__name__)
-    app.config[config.APP_CONFIG_KEY] = settings  # read back by config.app_settings()
+    app.config[APP_CONFIG_KEY] = settings  # read back by app_settings.app_settings()
     load_integrations(settings.integrations)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wpjson.init_app(app)
@@ -46,12 +47,12 @@ def _configure_logging(level: str) -> None:
 
 def _register_cli(app: Flask) -> None:
     import accounts.cli
+    import demo.cli
     import jobs.cli
-    from events import demo
 
     accounts.cli.register_cli(app)
     jobs.cli.register_cli(app)
-    app.cli.add_command(demo.demo_data_command)
+    app.cli.add_command(demo.cli.demo_data_command)
 
 
 try:

@@ -8,18 +8,17 @@ so scripts can take it with ``tail -n 1``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import sys
 import typing as t
 
 import click
-import redis
 
 import config
 from accounts.errors import AccountError
 from accounts.roles import ROLE_CAPABILITIES
 from accounts.store import Accounts
-from cli_errors import OneLineGroup
+from app_settings import app_settings
+from cli_errors import OneLineGroup, one_line_errors
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -31,8 +30,6 @@ _ROLE_HELP = f"one of {', '.join(ROLE_CAPABILITIES)} or none"
 users_cli = OneLineGroup("users", help="Create, list, change and delete users.")
 app_passwords_cli = OneLineGroup("app-passwords", help="Create, list and revoke a user's application passwords.")
 
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
-
 
 def register_cli(app: Flask) -> None:
     """Add the ``users`` and ``app-passwords`` command groups to ``app``."""
@@ -40,30 +37,17 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(app_passwords_cli)
 
 
+#: Every command's expected failures, as one line (``cli_errors``).
+_one_line_errors = one_line_errors(AccountError)
+
+
 def _settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
 def _accounts() -> Accounts:
     settings = _settings()
     return Accounts(config.redis_connection(settings.redis_url), settings.redis_prefix, settings.secret_key)
-
-
-def _one_line_errors(func: F) -> F:
-    """Turn our errors and Redis's into one-line ``ClickException``s."""
-
-    @functools.wraps(func)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        try:
-            return func(*args, **kwargs)
-        except AccountError as exc:
-            raise click.ClickException(str(exc)) from None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise click.ClickException(config.redis_unreachable(_settings().redis_url, exc)) from None
-        except redis.RedisError as exc:
-            raise click.ClickException(f"Redis error at {config.redacted_url(_settings().redis_url)}: {exc}") from None
-
-    return t.cast(F, wrapper)
 
 
 def _site_role(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[int, str]:

@@ -1,7 +1,7 @@
 """WordPress's default roles and their capabilities, and ``user_can``.
 
 The capability lists are those ``populate_roles()`` (wp-admin/includes/schema.php,
-versions 1.6 to 3.0) gives a fresh single site, in that order; custom roles and
+versions 1.6 to 3.0) gives a fresh single site, grouped as it grants them; custom roles and
 meta capabilities (``edit_post`` and friends) are out of scope because the only
 question this service asks is "may this user export this site's events?".
 Only ``administrator`` has ``manage_options``, the export's default capability.
@@ -51,7 +51,7 @@ _PAGES_AND_PRIVATE = (  # populate_roles_210, administrator and editor
     "edit_private_pages",
     "read_private_pages",
 )
-_EDITOR = (
+_EDITING = (  # populate_roles_160, administrator and editor
     "moderate_comments",
     "manage_categories",
     "manage_links",
@@ -63,29 +63,18 @@ _EDITOR = (
     "publish_posts",
     "edit_pages",
     "read",
-    *_levels(7),
-    *_PAGES_AND_PRIVATE,
 )
+_EDITOR = (*_EDITING, *_levels(7), *_PAGES_AND_PRIVATE)
 _ADMINISTRATOR = (
-    "switch_themes",
+    "switch_themes",  # populate_roles_160, administrator only
     "edit_themes",
     "activate_plugins",
     "edit_plugins",
     "edit_users",
     "edit_files",
     "manage_options",
-    "moderate_comments",
-    "manage_categories",
-    "manage_links",
-    "upload_files",
     "import",
-    "unfiltered_html",
-    "edit_posts",
-    "edit_others_posts",
-    "edit_published_posts",
-    "publish_posts",
-    "edit_pages",
-    "read",
+    *_EDITING,
     *_levels(10),
     *_PAGES_AND_PRIVATE,
     "delete_users",

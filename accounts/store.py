@@ -26,6 +26,7 @@ from accounts import passwords as signin
 from accounts.errors import AccountError, IncorrectPassword, InvalidUsername
 from accounts.roles import NO_ROLE
 from accounts.users import User, sanitize_user, validate_blog_id, validate_email, validate_login, validate_role
+from config import redis_text, redis_transaction
 
 if t.TYPE_CHECKING:
     import redis
@@ -150,7 +151,7 @@ class Accounts:
             return user_id
 
         watched = {login_key, email_key, login_as_email, email_as_login}
-        user_id = self.redis.transaction(create, *watched, value_from_callable=True)
+        user_id = redis_transaction(self.redis, create, *watched)
         log.info("created user %s (id %s, role %s)", login, user_id, role or "none")
         return User(user_id, login, email, role, roles, super_admin)
 
@@ -163,7 +164,7 @@ class Accounts:
 
     def list_users(self) -> list[User]:
         """Every user, by id."""
-        ids = self.redis.zrange(USER_IDS_KEY.format(prefix=self.prefix), 0, -1)
+        ids = t.cast("list[bytes]", self.redis.zrange(USER_IDS_KEY.format(prefix=self.prefix), 0, -1))
         pipe = self.redis.pipeline(transaction=False)
         for raw in ids:
             pipe.hgetall(self._user_key(int(raw)))
@@ -252,12 +253,12 @@ class Accounts:
                 raise AccountError(f"no user has the login or email {login.strip()!r}")
             change(fields)
             pipe.multi()
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping={name: value for name, value in fields.items()})
             user = _parse_user(fields)
             assert user is not None
             return user
 
-        return self.redis.transaction(update, key, value_from_callable=True)
+        return redis_transaction(self.redis, update, key)
 
     # -- sign-in passwords ---------------------------------------------------
 
@@ -413,10 +414,7 @@ class Accounts:
 
 
 def _decode(raw: t.Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    def text(value: bytes | str) -> str:
-        return value.decode() if isinstance(value, bytes) else value
-
-    return {text(k): text(v) for k, v in raw.items()}
+    return {redis_text(k): redis_text(v) for k, v in raw.items()}
 
 
 def _parse_user(raw: t.Mapping[t.Any, t.Any]) -> User | None:

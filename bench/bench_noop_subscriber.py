@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hooks import add_action
 
-#: The documented hook (``jobs.filters.DATA_PROCESS``), spelled here so this
+#: The documented hook (``jobs.export_hooks.DATA_PROCESS``), spelled here so this
 #: module loads even where jobs/ is incomplete.
 DATA_PROCESS = "altis.analytics.export.data.process"
 

@@ -42,7 +42,7 @@ def data_dir(events: int) -> Path:
     """The probe's objects, generated once per size."""
     out = CACHE / f"{events}-seed1"
     if not (out / ".done").exists():
-        from events import demo
+        import demo
 
         demo.generate(out, DAY, 1, events, sites=(1, 2, 3), seed=1)
         (out / ".done").write_text("ok")

@@ -222,7 +222,8 @@ def ensure_data(events: int) -> DataSet:
     ``bench/data/<events>-seed<seed>/`` and reused while its arguments match."""
     generator = "demo-data"
     # The generator's own source is part of the cache key: a changed generator makes new data.
-    version = hashlib.sha256((ROOT / "events" / "demo.py").read_bytes()).hexdigest()[:8]
+    sources = sorted((ROOT / "demo").glob("*.py"))
+    version = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:8]
     path = BENCH / "data" / f"{events}-seed{SEED}-{version}"
     meta = path / ".bench.json"
     if meta.exists():

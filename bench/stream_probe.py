@@ -36,7 +36,7 @@ PREFIX = "streamprobe:"
 
 def data_dir(base: Path, events: int) -> Path:
     """A generated day of ``events`` events over sites 1-3, made once and reused."""
-    from events import demo
+    import demo
 
     path = base / f"{events}-seed1"
     if not (path / ".done").exists():

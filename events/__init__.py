@@ -5,7 +5,6 @@
 - ``layout``: the Firehose key layout (``YYYY/MM/DD/HH/<name>``) and UTC days.
 - ``records``: NDJSON lines to events, and events to flat CSV fields.
 - ``catalog``: per-object summaries cached in Redis.
-- ``demo``: a generator of realistic demo data in Firehose layout.
 
 Knows nothing of HTTP or jobs.
 """

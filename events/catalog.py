@@ -22,6 +22,10 @@ Counting follows ``records.event_in`` exactly, so a summary's count is the
 number of events the endpoint streams for that day and site. An object whose
 gzip stream is corrupt counts the events read before the damage; the stream
 stops at the same place, so totals still agree.
+
+Why one module of over 400 lines: a summary's stored format, how it is built,
+stored and read back, and the per-site column set it feeds change together
+(``FORMAT_VERSION``); split, each half would need the other's private format.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import zlib
 
 import orjson
 
-from events.layout import day_prefixes
+from events.layout import DAY_MS, EPOCH_DAY, day_prefixes, hour_prefix_of_key, listing_prefixes
 from events.records import ParseReport, add_field_kinds, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
@@ -72,11 +76,9 @@ MGET_BATCH = 500
 #: Fewer missing objects than this are summarized in this process: a pool's start costs more.
 PARALLEL_MIN_OBJECTS = 3
 
-_DAY_MS = 86_400_000
 _MINUTE_MS = 60_000
 #: Minutes in a UTC day: a histogram's minutes are 0 (00:00) to 1439 (23:59).
 DAY_MINUTES = 1440
-_EPOCH = dt.date(1970, 1, 1)
 #: Line selectors (one byte 0/1 per line) to and from ASCII '0'/'1', to pack them as the bits of an int in C.
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
@@ -244,7 +246,8 @@ class EventFilter(t.NamedTuple):
         return self.types is None or (type(event_type) is str and event_type in self.types)
 
 
-class DaySummary(t.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class DaySummary:
     """One site's day: how many events, their sorted field names, the objects
     holding at least one of them (ascending keys), and per object key its
     packed line bitmap, line count and the ETag of the version summarized,
@@ -258,12 +261,12 @@ class DaySummary(t.NamedTuple):
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
-    selectors: t.Mapping[str, tuple[bytes, int, str]] = {}  # never mutated
+    selectors: t.Mapping[str, tuple[bytes, int, str]] = dataclasses.field(default_factory=dict)
     columns: tuple[str, ...] = ()
-    details: t.Mapping[str, GroupDetail] = {}  # never mutated
+    details: t.Mapping[str, GroupDetail] = dataclasses.field(default_factory=dict)
     listed: tuple[tuple[ObjectInfo, ObjectSummary], ...] = ()
     #: Per object of ``objects``: the ETag of the version summarized (whose events were counted).
-    versions: t.Mapping[str, str] = {}  # never mutated
+    versions: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def selector(self, key: str) -> bytes | None:
         """One byte per line of the object, 1 where the line is one of the
@@ -324,12 +327,12 @@ class SummaryBuilder:
         blog = blog_text(data)
         if blog is None:
             return
-        group = self._groups.get((ts // _DAY_MS, blog))
+        group = self._groups.get((ts // DAY_MS, blog))
         if group is None:
-            group = self._groups[(ts // _DAY_MS, blog)] = _Group([], set(), set(), set(), {})
+            group = self._groups[(ts // DAY_MS, blog)] = _Group([], set(), set(), set(), {})
         group.indexes.append(index)
         event_type = data.get("event_type")
-        bucket = ((ts % _DAY_MS) // _MINUTE_MS, event_type if type(event_type) is str else None)
+        bucket = ((ts % DAY_MS) // _MINUTE_MS, event_type if type(event_type) is str else None)
         counts = group.histogram.get(bucket)
         if counts is None:
             group.histogram[bucket] = [1, size]
@@ -354,7 +357,7 @@ class SummaryBuilder:
         )
         type_index = {kind: index for index, kind in enumerate(types)}
         for (day, blog), group in self._groups.items():
-            name = ((_EPOCH + dt.timedelta(days=day)).isoformat(), blog)
+            name = ((EPOCH_DAY + dt.timedelta(days=day)).isoformat(), blog)
             groups[name] = (len(group.indexes), frozenset(group.numbers | group.others))
             numbers = group.numbers - group.others
             rows = sorted(group.histogram.items(), key=lambda row: (row[0][0], row[0][1] or ""))
@@ -478,7 +481,8 @@ def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[Object
     found: list[ObjectSummary | None] = []
     for start in range(0, len(infos), MGET_BATCH):
         batch = infos[start : start + MGET_BATCH]
-        for info, raw in zip(batch, redis.mget([summary_key(prefix, i.key) for i in batch]), strict=True):
+        replies = t.cast("list[bytes | None]", redis.mget([summary_key(prefix, i.key) for i in batch]))
+        for info, raw in zip(batch, replies, strict=True):
             summary = None
             if raw is not None:
                 try:
@@ -489,6 +493,28 @@ def load_summaries(redis: redis_lib.Redis, prefix: str, infos: t.Sequence[Object
                 summary = None
             found.append(summary)
     return found
+
+
+def summaries_of(
+    source: Source,
+    redis: redis_lib.Redis,
+    prefix: str,
+    infos: t.Sequence[ObjectInfo],
+    *,
+    on_read: t.Callable[[ObjectInfo], None] | None = None,
+) -> list[ObjectSummary]:
+    """The valid summary of each of ``infos``, in order: the stored one, or
+    else the object is read, summarized (``summarize_objects``) and stored
+    (``store_summary``), and ``on_read`` is called with it. Raises SourceError
+    when an object cannot be read, and redis errors when Redis is unreachable."""
+    summaries = load_summaries(redis, prefix, infos)
+    missing = [index for index, summary in enumerate(summaries) if summary is None]
+    for index, summary in zip(missing, summarize_objects(source, [infos[i] for i in missing]), strict=True):
+        store_summary(redis, prefix, infos[index].key, summary)
+        summaries[index] = summary
+        if on_read is not None:
+            on_read(infos[index])
+    return [summary for summary in summaries if summary is not None]  # all of them, now
 
 
 def columns_key(prefix: str, blog: str) -> str:
@@ -531,14 +557,12 @@ def list_day_objects(source: Source, day: dt.date, late_hours: int) -> list[Obje
 
 
 def list_objects(source: Source, hour_prefixes: t.Iterable[str]) -> list[ObjectInfo]:
+    """Objects under the hour folders ``hour_prefixes``, ascending, listed
+    with ``layout.listing_prefixes``. Raises SourceError when listing fails."""
     wanted = set(hour_prefixes)
-    by_date: dict[str, list[str]] = {}
-    for hour in wanted:
-        by_date.setdefault(hour[:11], []).append(hour)
-    calls = sorted(date if len(hours) == 24 else hour for date, hours in by_date.items() for hour in hours)
     objects: list[ObjectInfo] = []
-    for prefix in dict.fromkeys(calls):  # ascending, each once
-        objects.extend(info for info in source.list(prefix) if info.key[:14] in wanted)
+    for prefix in listing_prefixes(wanted):
+        objects.extend(info for info in source.list(prefix) if hour_prefix_of_key(info.key) in wanted)
     return objects
 
 
@@ -558,13 +582,7 @@ def day_summary(
     is called for each). Raises SourceError when the store cannot be listed or
     an object cannot be read, and redis errors when Redis is unreachable."""
     infos = list_day_objects(source, day, late_hours)
-    summaries = load_summaries(redis, prefix, infos)
-    missing = [index for index, summary in enumerate(summaries) if summary is None]
-    for index, summary in zip(missing, summarize_objects(source, [infos[i] for i in missing]), strict=True):
-        store_summary(redis, prefix, infos[index].key, summary)
-        summaries[index] = summary
-        if on_read is not None:
-            on_read(infos[index])
+    summaries = summaries_of(source, redis, prefix, infos, on_read=on_read)
     wanted = (day.isoformat(), str(blog_id))
     count = 0
     fields: set[str] = set()
@@ -574,7 +592,6 @@ def day_summary(
     versions: dict[str, str] = {}
     listed: list[tuple[ObjectInfo, ObjectSummary]] = []
     for info, summary in zip(infos, summaries, strict=True):
-        assert summary is not None
         listed.append((info, summary))
         group = summary.groups.get(wanted)
         if group:
@@ -601,11 +618,8 @@ def warm_days(settings: Settings, days: list[dt.date]) -> int:
     prefixes: set[str] = set()
     for day in days:
         prefixes.update(day_prefixes(day, settings.late_hours))
-    infos = list_objects(source, prefixes)
-    summaries = load_summaries(redis, settings.redis_prefix, infos)
-    missing = [info for info, summary in zip(infos, summaries, strict=True) if summary is None]
-    for info, summary in zip(missing, summarize_objects(source, missing), strict=True):
-        store_summary(redis, settings.redis_prefix, info.key, summary)
-    if missing:
-        logger.info("catalog: summarized %s object(s) for %s day(s)", len(missing), len(days))
-    return len(missing)
+    read: list[ObjectInfo] = []
+    summaries_of(source, redis, settings.redis_prefix, list_objects(source, prefixes), on_read=read.append)
+    if read:
+        logger.info("catalog: summarized %s object(s) for %s day(s)", len(read), len(days))
+    return len(read)

@@ -9,12 +9,19 @@ why a day is read from the hour before it to ``late_hours`` after it.
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 
 _UTC = dt.UTC
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-_DAY_MS = 86_400_000
+#: The UTC day of epoch millisecond 0: event timestamps count from its midnight.
+EPOCH_DAY = dt.date(1970, 1, 1)
+_EPOCH_ORDINAL = EPOCH_DAY.toordinal()
+#: A UTC day and hour in milliseconds (``event_timestamp`` units; UTC has no leap seconds here, as in POSIX time).
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 #: ``YYYY/MM/DD/HH/``: 14 characters, slashes at these offsets.
 _PREFIX_LEN = 14
+#: ``YYYY/MM/DD/``: the date folder, the first 11 characters of an hour prefix.
+_DATE_PREFIX_LEN = 11
 _SLASHES = (4, 7, 10, 13)
 _DIGIT_SPANS = ((0, 4), (5, 7), (8, 10), (11, 13))
 
@@ -64,6 +71,25 @@ def key_for(hour: dt.datetime, name: str) -> str:
     return hour_prefix(hour) + name
 
 
+def hour_prefix_of_key(key: str) -> str:
+    """The ``YYYY/MM/DD/HH/`` folder part of a key (its first 14 characters,
+    whether or not they name a valid hour: see ``hour_of_key``)."""
+    return key[:_PREFIX_LEN]
+
+
+def listing_prefixes(hour_prefixes: t.Iterable[str]) -> list[str]:
+    """The fewest prefixes to list to see every key under ``hour_prefixes``,
+    ascending, each once: a date whose 24 hours are all wanted is one
+    ``YYYY/MM/DD/`` listing instead of 24. Such a listing may also return
+    keys that are in no hour folder (``2026/11/25/notes.txt``), so callers
+    keep only keys whose ``hour_prefix_of_key`` they want."""
+    by_date: dict[str, list[str]] = {}
+    for hour in set(hour_prefixes):
+        by_date.setdefault(hour[:_DATE_PREFIX_LEN], []).append(hour)
+    calls = sorted(date if len(hours) == 24 else hour for date, hours in by_date.items() for hour in hours)
+    return list(dict.fromkeys(calls))
+
+
 def day_prefixes(day: dt.date, late_hours: int) -> list[str]:
     """Hour prefixes that can hold events of ``day``: the hour before it, its
     24 hours, and ``late_hours`` hours after it, ascending."""
@@ -81,5 +107,5 @@ def day_prefixes(day: dt.date, late_hours: int) -> list[str]:
 
 def day_bounds_ms(day: dt.date) -> tuple[int, int]:
     """[start, end) of the UTC day in integer milliseconds."""
-    start = (day.toordinal() - _EPOCH_ORDINAL) * _DAY_MS
-    return start, start + _DAY_MS
+    start = (day.toordinal() - _EPOCH_ORDINAL) * DAY_MS
+    return start, start + DAY_MS

@@ -32,7 +32,10 @@ MAX_LOGGED_INVALID = 10
 MAX_INVALID_LINE_NUMBERS = 1000
 
 _BOM = b"\xef\xbb\xbf"
-_WS = b" \t\r\n\x0b\x0c"
+#: What is stripped around a line and an event's raw text: JSON's whitespace
+#: (RFC 8259 section 2: space, tab, LF, CR) and the vertical tab and form feed,
+#: which ``bytes.strip()`` also strips and a hand-edited file may hold.
+JSON_WHITESPACE = b" \t\r\n\x0b\x0c"
 #: Longest single event kept while joining the pieces of a very long line
 #: (a Firehose record is at most 1000 KiB).
 MAX_EVENT_BYTES = 4 * 1024 * 1024
@@ -123,7 +126,7 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
             if type(data) is dict:
                 events += 1
                 # strip() returns the same object when there is nothing to strip.
-                yield new(Event, (line.strip(_WS), data))
+                yield new(Event, (line.strip(JSON_WHITESPACE), data))
             else:
                 report.add_invalid(key, line_no, f"a JSON {type(data).__name__}, not an object")
     finally:
@@ -150,7 +153,7 @@ def iter_indexed_events(
             try:
                 data = fast_loads(line)
             except decode_error:
-                if not line.strip(_WS):
+                if not line.strip(JSON_WHITESPACE):
                     continue  # a blank line holds nothing in either path
                 if not continues_line(line):
                     # One whole object that only the standard library reads
@@ -161,7 +164,7 @@ def iter_indexed_events(
                         data = None
                     if type(data) is dict:
                         events += 1
-                        yield index, data, len(line.strip(_WS))
+                        yield index, data, len(line.strip(JSON_WHITESPACE))
                         continue
                 report.repaired += 1
                 if continues_line(line):
@@ -174,7 +177,7 @@ def iter_indexed_events(
                 continue
             if type(data) is dict:
                 events += 1
-                yield index, data, len(line.strip(_WS))
+                yield index, data, len(line.strip(JSON_WHITESPACE))
             else:
                 report.add_invalid(key, index + 1, f"a JSON {type(data).__name__}, not an object")
     finally:
@@ -241,7 +244,7 @@ def _long_line(first: bytes, rest: t.Iterator[bytes], key: str, line_no: int, re
     """Events of a line longer than MAX_LINE_BYTES, which arrives in pieces:
     complete objects are yielded as pieces come, so only the unfinished one is
     held. Pieces are pulled from ``rest`` so later line numbers stay right."""
-    buffer = first.lstrip(_WS)
+    buffer = first.lstrip(JSON_WHITESPACE)
     if buffer.startswith(_BOM):
         buffer = buffer[len(_BOM) :]
     piece = first
@@ -266,9 +269,9 @@ def _long_line(first: bytes, rest: t.Iterator[bytes], key: str, line_no: int, re
 def _repair(line: bytes, key: str, line_no: int, report: ParseReport) -> t.Iterator[Event]:
     """The events of a line ``orjson`` refused as a whole: without BOM and
     whitespace, or split where objects were concatenated (``{...}{...}``)."""
-    text = line.strip(_WS)
+    text = line.strip(JSON_WHITESPACE)
     if text.startswith(_BOM):
-        text = text[len(_BOM) :].strip(_WS)
+        text = text[len(_BOM) :].strip(JSON_WHITESPACE)
     if not text:
         return  # a blank line is not an error
     try:
@@ -344,7 +347,7 @@ def _scalar(value: t.Any) -> str:
     """A scalar as CSV text: JSON's spelling for numbers and booleans."""
     kind = type(value)
     if kind is str:
-        return value
+        return str(value)
     if kind is bool:
         return "true" if value else "false"
     if kind is int:

@@ -47,7 +47,7 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The export's hook (``jobs.filters.DATA_PROCESS``; integrations sit below jobs).
+#: The export's hook (``jobs.export_hooks.DATA_PROCESS``; integrations sit below jobs).
 DATA_PROCESS = "altis.analytics.export.data.process"
 DEFAULT_TABLE = "analytics_events"
 #: PostgreSQL's unquoted identifiers (at most 63 bytes, NAMEDATALEN - 1).

@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 #: boto3's S3 client (boto3 ships no type hints).
 S3Client: t.TypeAlias = t.Any
 
-#: The export's hook (``jobs.filters.DATA_PROCESS``; integrations sit below jobs).
+#: The export's hook (``jobs.export_hooks.DATA_PROCESS``; integrations sit below jobs).
 DATA_PROCESS = "altis.analytics.export.data.process"
 FORMATS = ("ndjson.gz", "parquet")
 MANIFEST = "_manifest.json"
@@ -208,7 +208,7 @@ class S3Destination:
         from its worker, and neither sockets nor threads survive a fork."""
         with self._lock:
             if self._client is None or self._pool is None or self._pid != os.getpid():
-                import boto3  # type: ignore[import-untyped]
+                import boto3
 
                 self._client = boto3.client("s3", config=s3_client_config(max_pool_connections=PARALLEL_PARTITIONS * 2))
                 self._pool = concurrent.futures.ThreadPoolExecutor(PARALLEL_PARTITIONS, "s3-destination")

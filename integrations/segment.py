@@ -57,7 +57,7 @@ from ._segment_php import md5_hex, php_json_encode
 
 logger = logging.getLogger(__name__)
 
-#: The export's hook (``jobs.filters.DATA_PROCESS``; integrations sit below ``jobs``).
+#: The export's hook (``jobs.export_hooks.DATA_PROCESS``; integrations sit below ``jobs``).
 DATA_PROCESS = "altis.analytics.export.data.process"
 WRITE_KEY_FILTER = "altis.analytics.segment.api_write_key"
 #: The original's spelling (``analytic``), applied after the correct one.

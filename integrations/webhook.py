@@ -48,7 +48,7 @@ from . import _env
 
 logger = logging.getLogger(__name__)
 
-#: The export's hook (``jobs.filters.DATA_PROCESS``; integrations sit below jobs).
+#: The export's hook (``jobs.export_hooks.DATA_PROCESS``; integrations sit below jobs).
 DATA_PROCESS = "altis.analytics.export.data.process"
 SIGNATURE_HEADER = "X-Analytics-Signature"
 USER_AGENT = "analytics-export-webhook/1"

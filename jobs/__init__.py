@@ -1,11 +1,16 @@
 """The scheduled export: new raw events pushed to ``data.process`` subscribers.
 
-- ``filters``: the documented hooks (names, validated values, the log action).
+- ``export_hooks``: the export's documented hooks (names, validated values,
+  bucket resolution, the log action).
 - ``subscribers``: who is hooked on ``data.process`` and how each is called.
 - ``state``: per-subscriber delivery state in Redis (ledgers, progress, backoff,
   quarantine).
 - ``lock``: one export run at a time across all workers.
-- ``export``: the run itself (and reconcile, requeue, replay).
+- ``plan``: which objects each subscriber gets (listing, ledgers, late objects).
+- ``batch``: the batches and the hot loop that fills them (the only module
+  that touches a batch's internals).
+- ``export``: the run itself (and reconcile): plan, then deliver batches.
+- ``replay``: ``export requeue`` and ``export replay``.
 - ``status``: what ``export status`` shows.
 - ``schedule``: periodic jobs declared as data, synced into rq-scheduler.
 - ``tasks``: the argument-less functions the periodic jobs call on a worker.

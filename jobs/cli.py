@@ -10,7 +10,6 @@ again (a no-op) so that the hooks they fire are the web app's.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import sys
 import typing as t
@@ -20,19 +19,19 @@ import orjson
 import redis as redis_lib
 
 import config
-from cli_errors import OneLineCommand, OneLineGroup
+from app_settings import app_settings
+from cli_errors import OneLineCommand, OneLineGroup, one_line_errors
 from events.sources import SourceError
 from integrations import load_integrations
 
-from . import export, schedule
+from . import replay, schedule
+from .export import RunReport, SkipReason, run_export
 from .status import export_status, format_duration
 
 if t.TYPE_CHECKING:
     from flask import Flask
 
 export_cli = OneLineGroup("export", help="Run, inspect and steer the scheduled export.")
-
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 
 def register_cli(app: Flask) -> None:
@@ -42,37 +41,24 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(scheduler_command)
 
 
+#: Every command's expected failures, as one line (``cli_errors``).
+_one_line_errors = one_line_errors(prefixes={SourceError: "the event source failed"})
+
+
 def _settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
 def _redis() -> redis_lib.Redis:
     return config.redis_connection(_settings().redis_url)
 
 
-def _one_line_errors(func: F) -> F:
-    """Turn the expected failures into one-line messages."""
-
-    @functools.wraps(func)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        try:
-            return func(*args, **kwargs)
-        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
-            raise click.ClickException(config.redis_unreachable(_settings().redis_url, exc)) from None
-        except SourceError as exc:
-            raise click.ClickException(f"the event source failed: {exc}") from None
-        except config.ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return t.cast(F, wrapper)
-
-
-def _describe(report: export.RunReport) -> str:
-    if report.skipped == "disabled":
+def _describe(report: RunReport) -> str:
+    if report.skipped is SkipReason.DISABLED:
         return "The export is disabled (altis.analytics.export.cron.enabled returned false); nothing done."
-    if report.skipped == "no subscribers":
+    if report.skipped is SkipReason.NO_SUBSCRIBERS:
         return "Nothing is hooked on altis.analytics.export.data.process (see ANALYTICS_INTEGRATIONS); nothing done."
-    if report.skipped == "locked":
+    if report.skipped is SkipReason.LOCKED:
         return "Another export run is in progress; nothing done."
     if not (report.objects or report.delivered or report.waiting or report.failures or report.read_errors):
         return "Nothing new to export."
@@ -88,7 +74,7 @@ def _describe(report: export.RunReport) -> str:
     return "\n".join(lines)
 
 
-def _finish(report: export.RunReport) -> None:
+def _finish(report: RunReport) -> None:
     click.echo(_describe(report))
     problems = [f"{name} failed: {error}" for name, error in sorted(report.failures.items())]
     problems += [f"could not read {key or 'the listing'}: {error}" for key, error in report.read_errors.items()]
@@ -100,14 +86,14 @@ def _finish(report: export.RunReport) -> None:
 @_one_line_errors
 def run_command() -> None:
     """Run the export once now, synchronously (same code as the scheduled job)."""
-    _finish(export.run_export(_settings(), redis=_redis()))
+    _finish(run_export(_settings(), redis=_redis()))
 
 
 @export_cli.command("reconcile")
 @_one_line_errors
 def reconcile_command() -> None:
     """Deliver objects of the last ANALYTICS_RECONCILE_DAYS days that runs missed."""
-    _finish(export.run_export(_settings(), mode="reconcile", redis=_redis()))
+    _finish(run_export(_settings(), mode="reconcile", redis=_redis()))
 
 
 @export_cli.command("requeue")
@@ -116,13 +102,13 @@ def reconcile_command() -> None:
 def requeue_command(key: str) -> None:
     """Take KEY out of quarantine and deliver it now."""
     try:
-        report = export.requeue(_settings(), key, redis=_redis())
+        report = replay.requeue(_settings(), key, redis=_redis())
     except LookupError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     _finish(report)
 
 
-class SinceType(click.ParamType):
+class SinceType(click.ParamType[dt.datetime, t.Any]):
     """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH`` (UTC)."""
 
     name = "YYYY-MM-DD[THH]"
@@ -151,12 +137,12 @@ def replay_command(since: dt.datetime, names: tuple[str, ...]) -> None:
     settings = _settings()
     redis = _redis()
     try:
-        targets, total = export.prepare_replay(settings, since, names or None, redis=redis)
-    except export.UnknownSubscriberError as exc:
+        targets, total = replay.prepare_replay(settings, since, names or None, redis=redis)
+    except replay.UnknownSubscriberError as exc:
         raise click.ClickException(str(exc)) from None
     label = f"Replaying {total} object(s) since {since:%Y-%m-%dT%H}:00Z to {', '.join(targets)}"
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        report = export.replay(settings, targets, redis=redis, progress=bar.update)
+        report = replay.replay(settings, targets, redis=redis, progress=bar.update)
     _finish(report)
 
 

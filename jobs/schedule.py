@@ -27,7 +27,7 @@ import typing as t
 
 from rq_scheduler import Scheduler
 
-from . import filters
+from . import export_hooks
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
@@ -75,8 +75,8 @@ def periodic_jobs() -> list[PeriodicJob]:
             "warm the event catalog for today and yesterday (UTC)",
         )
     ]
-    if filters.enabled():
-        frequency = filters.frequency()
+    if export_hooks.enabled():
+        frequency = export_hooks.frequency()
         declared.append(
             PeriodicJob(
                 "export",

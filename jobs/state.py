@@ -24,6 +24,7 @@ import typing as t
 
 import orjson
 
+from config import redis_text, redis_transaction
 from events import layout
 
 if t.TYPE_CHECKING:
@@ -102,10 +103,10 @@ class DeliveryState:
         return state
 
     def known(self) -> list[str]:
-        return sorted(n.decode() for n in self.redis.smembers(self._k(SUBSCRIBERS)))
+        return sorted(map(redis_text, self.redis.smembers(self._k(SUBSCRIBERS))))
 
     def get(self, name: str) -> SubscriberState | None:
-        raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(self._k(SUBSCRIBER, name=name)).items()}
+        raw = {redis_text(k): redis_text(v) for k, v in self.redis.hgetall(self._k(SUBSCRIBER, name=name)).items()}
         if "since" not in raw:
             return None
 
@@ -126,8 +127,8 @@ class DeliveryState:
 
     def delivered(self, name: str, min_score: float = 0.0) -> set[str]:
         """Keys in ``name``'s ledger whose hour is at or after ``min_score``."""
-        members = self.redis.zrangebyscore(self._k(DONE, name=name), min_score, "+inf")
-        return {m.decode() for m in members}
+        members = t.cast("list[bytes]", self.redis.zrangebyscore(self._k(DONE, name=name), min_score, "+inf"))
+        return set(map(redis_text, members))
 
     def is_delivered(self, name: str, key: str) -> bool:
         return self.redis.zscore(self._k(DONE, name=name), key) is not None
@@ -135,7 +136,7 @@ class DeliveryState:
     def partials(self, name: str) -> dict[str, int]:
         """Object key -> last line already delivered, for objects in progress."""
         raw = self.redis.hgetall(self._k(PARTIAL, name=name))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {redis_text(k): int(v) for k, v in raw.items()}
 
     def record_success(self, name: str, done: t.Sequence[str], partial: tuple[str, int] | None, now: float) -> None:
         """After a callback returned: objects fully delivered join the ledger,
@@ -157,13 +158,21 @@ class DeliveryState:
 
     def record_failure(self, name: str, error: str, now: float, base: int, maximum: int) -> float:
         """Count a failed call and set the retry time: ``base`` seconds doubling
-        per consecutive failure, at most ``maximum``. Returns the retry time."""
+        per consecutive failure, at most ``maximum``. Returns the retry time.
+        One MULTI/EXEC: the count, the error and the retry time change together."""
         sub_key = self._k(SUBSCRIBER, name=name)
-        failures = int(self.redis.hincrby(sub_key, "failures", 1))
-        delay = min(maximum, base * 2 ** min(failures - 1, 40))
-        retry_at = now + delay
-        self.redis.hset(sub_key, mapping={"last_error": error[:500], "last_error_at": now, "retry_at": retry_at})
-        return retry_at
+
+        def write(pipe: redis_lib.client.Pipeline) -> float:
+            failures = int(pipe.hget(sub_key, "failures") or 0) + 1
+            retry_at = now + min(maximum, base << min(max(failures - 1, 0), 40))
+            pipe.multi()
+            pipe.hset(
+                sub_key,
+                mapping={"failures": failures, "last_error": error[:500], "last_error_at": now, "retry_at": retry_at},
+            )
+            return retry_at
+
+        return redis_transaction(self.redis, write, sub_key)
 
     def rewind(self, name: str, since: str) -> None:
         """Make everything from hour prefix ``since`` deliverable again to
@@ -187,11 +196,13 @@ class DeliveryState:
     def count_corrupt(self, key: str) -> int:
         return int(self.redis.hincrby(self._k(CORRUPT), key, 1))
 
-    def clear_corrupt(self, key: str) -> None:
-        self.redis.hdel(self._k(CORRUPT), key)
-
     def quarantine(self, key: str, reason: str, now: float) -> None:
-        self.redis.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
+        """Set ``key`` aside with ``reason``: runs skip it until ``unquarantine``;
+        it leaves the unread list in the same MULTI/EXEC (it is no longer retried)."""
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
+            pipe.hdel(self._k(UNREAD), key)
+            pipe.execute()
 
     def unquarantine(self, key: str) -> bool:
         with self.redis.pipeline() as pipe:
@@ -202,7 +213,7 @@ class DeliveryState:
 
     def quarantined(self) -> dict[str, dict[str, t.Any]]:
         raw = self.redis.hgetall(self._k(QUARANTINE))
-        return {k.decode(): orjson.loads(v) for k, v in sorted(raw.items())}
+        return {redis_text(k): orjson.loads(v) for k, v in sorted(raw.items())}
 
     def note_unread(self, key: str, error: str) -> int:
         """Remember an object that failed to read, so later runs retry it even
@@ -212,9 +223,6 @@ class DeliveryState:
         self.redis.hset(self._k(UNREAD), key, orjson.dumps({"count": count, "error": error[:500]}))
         return count
 
-    def clear_unread(self, key: str) -> None:
-        self.redis.hdel(self._k(UNREAD), key)
-
     def failing(self) -> set[str]:
         """Keys with a failed read on record (unread, or counted as corrupt):
         the only ones whose successful read has something to clear."""
@@ -222,7 +230,7 @@ class DeliveryState:
             pipe.hkeys(self._k(UNREAD))
             pipe.hkeys(self._k(CORRUPT))
             unread, corrupt = pipe.execute()
-        return {k.decode() for k in (*unread, *corrupt)}
+        return {redis_text(k) for k in (*unread, *corrupt)}
 
     def clear_failures(self, key: str) -> None:
         """A read succeeded: forget its earlier failures (one round trip)."""
@@ -233,7 +241,7 @@ class DeliveryState:
 
     def unread(self) -> dict[str, dict[str, t.Any]]:
         """Objects whose last read failed: key -> {count, error}."""
-        return {k.decode(): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
+        return {redis_text(k): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
 
     def count_empty_run(self) -> int:
         """One more scheduled run in a row that found nothing; returns how many."""
@@ -257,7 +265,9 @@ class DeliveryState:
 
     def runs_since(self, since: float) -> list[dict[str, t.Any]]:
         """The summaries of runs that finished at or after ``since`` (epoch seconds), oldest first."""
-        return [orjson.loads(raw) for raw in self.redis.zrangebyscore(self._k(RUNS), since, "+inf")]
+        # Without WITHSCORES the reply is a list of members (bytes).
+        replies = t.cast("list[bytes]", self.redis.zrangebyscore(self._k(RUNS), since, "+inf"))
+        return [orjson.loads(raw) for raw in replies]
 
     def last_run(self) -> dict[str, t.Any] | None:
         raw = self.redis.get(self._k(LAST_RUN))

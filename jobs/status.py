@@ -15,14 +15,15 @@ import typing as t
 from events import layout
 from events.sources import SourceError, open_source
 
-from . import filters, schedule, subscribers
-from .export import lookback_prefix
+from . import export_hooks, schedule, subscribers
+from .plan import lookback_prefix
 from .state import DeliveryState, SubscriberState, start_prefix
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
 
     import config
+    from events.sources import ObjectInfo, Source
 
 #: Counting pending objects stops here ("10000+").
 PENDING_CAP = 10_000
@@ -50,37 +51,37 @@ def export_status(
     """The status as plain data (``export status --json`` prints it as is)."""
     now = clock()
     state = DeliveryState(redis, settings.redis_prefix)
-    enabled = filters.enabled()
-    frequency = filters.frequency()
+    enabled = export_hooks.enabled()
+    frequency = export_hooks.frequency()
     next_run = schedule.next_runs(settings, redis).get("export")
     hooked = {s.name for s in subscribers.current()}
     quarantined = state.quarantined()
-    location = filters.source_location(settings)
+    location = export_hooks.source_location(settings)
     source = open_source(location)
-    subs: list[dict[str, t.Any]] = []
+    entries: list[dict[str, t.Any]] = []
     for name in sorted(hooked | set(state.known())):
-        st = state.get(name) or SubscriberState(
+        progress = state.get(name) or SubscriberState(
             name, start_prefix(settings.export_start, now), "", now, None, "", None, 0, None
         )
         entry: dict[str, t.Any] = {
             "name": name,
             "hooked": name in hooked,
-            "since": st.since or "beginning",
-            "position": st.position or None,
-            "last_success": _iso(st.last_success),
-            "last_error": st.last_error or None,
-            "last_error_at": _iso(st.last_error_at),
-            "failures": st.failures,
-            "retry_at": _iso(st.retry_at) if st.retry_at and st.retry_at > now else None,
+            "since": progress.since or "beginning",
+            "position": progress.position or None,
+            "last_success": _iso(progress.last_success),
+            "last_error": progress.last_error or None,
+            "last_error_at": _iso(progress.last_error_at),
+            "failures": progress.failures,
+            "retry_at": _iso(progress.retry_at) if progress.retry_at and progress.retry_at > now else None,
         }
-        entry.update(_pending(state, source, st, settings.late_hours, set(quarantined), now))
-        subs.append(entry)
+        entry.update(_pending(state, source, progress, settings.late_hours, set(quarantined), now))
+        entries.append(entry)
     return {
         "enabled": enabled,
         "frequency": {"name": frequency.name, "interval": frequency.interval},
         "next_run": next_run.isoformat(timespec="seconds") if next_run and enabled else None,
         "source": location.describe(),
-        "subscribers": subs,
+        "subscribers": entries,
         "unreadable": [{"key": k, **v} for k, v in state.unread().items()],
         "quarantined": [{"key": k, "reason": v.get("reason"), "at": _iso(v.get("at"))} for k, v in quarantined.items()],
         "last_run": state.last_run(),
@@ -88,14 +89,14 @@ def export_status(
 
 
 def _pending(
-    state: DeliveryState, source: t.Any, st: SubscriberState, late_hours: int, quarantined: set[str], now: float
+    state: DeliveryState, source: Source, progress: SubscriberState, late_hours: int, quarantined: set[str], now: float
 ) -> dict[str, t.Any]:
-    """Objects not yet delivered to ``st`` from its lookback point on, and the
+    """Objects not yet delivered to ``progress`` from its lookback point on, and the
     age of the oldest (its lag)."""
-    begin = lookback_prefix(st, late_hours)
-    done = state.delivered(st.name)
+    begin = lookback_prefix(progress, late_hours)
+    done = state.delivered(progress.name)
     count = 0
-    oldest: t.Any = None
+    oldest: ObjectInfo | None = None
     try:
         for info in source.list(start_after=begin):
             if info.key in done or info.key in quarantined or layout.hour_of_key(info.key) is None:

@@ -39,7 +39,7 @@ import typing as t
 
 import hooks
 
-from .filters import DATA_PROCESS
+from .export_hooks import DATA_PROCESS
 
 logger = logging.getLogger(__name__)
 

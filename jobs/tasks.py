@@ -17,8 +17,8 @@ import config
 from events.catalog import warm_days
 from integrations import load_integrations
 
-from . import export
-from .export import run_export
+from . import replay
+from .export import RunReport, run_export
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ def catalog_warm_job() -> int:
     return warm_days(settings, [today - dt.timedelta(days=1), today])
 
 
-def _summary(report: t.Any) -> dict[str, t.Any]:
+def _summary(report: RunReport) -> dict[str, t.Any]:
     data = dataclasses.asdict(report)
+    data["skipped"] = str(report.skipped or "")  # the job result keeps plain text
     data.pop("delivered", None)
     data["delivered_objects"] = sum(len(v) for v in report.delivered.values())
     return data
@@ -66,7 +67,7 @@ def replay_job(since: str, names: list[str] | None = None) -> dict[str, t.Any]:
     settings = _settings()
     job = get_current_job()
     start = dt.datetime.fromisoformat(since)
-    targets, total = export.prepare_replay(settings, start, names)
+    targets, total = replay.prepare_replay(settings, start, names)
     progress: dict[str, t.Any] = {"done": 0, "total": total, "subscribers": targets}
 
     def save() -> None:
@@ -79,7 +80,7 @@ def replay_job(since: str, names: list[str] | None = None) -> dict[str, t.Any]:
         save()
 
     save()
-    report = export.replay(settings, targets, progress=advance)
+    report = replay.replay(settings, targets, progress=advance)
     summary = _summary(report)
     if not report.failures and not report.read_errors:
         # Finished with nothing left to deliver: complete, even if the count made

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import config
-from events import demo
+import demo
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL, import_fresh
 
 ROOT = Path(__file__).resolve().parent.parent

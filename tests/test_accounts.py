@@ -17,7 +17,7 @@ from accounts import (
     User,
     user_can,
 )
-from accounts.store import USAGE_WRITE_INTERVAL
+from accounts.store import APP_PASSWORDS_KEY, USAGE_WRITE_INTERVAL, USER_EMAIL_KEY, USER_KEY, USER_LOGIN_KEY
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
@@ -98,13 +98,17 @@ def test_list_users_in_creation_order_and_delete(accounts: Accounts, redis: redi
     assert accounts.list_users() == [a, b, c]
     assert a.role == "subscriber" and b.site_roles == {2: "editor"} and c.super_admin
     accounts.create_app_password("b", "curl")
+    b_keys = {
+        template.format(prefix=accounts.prefix, id=b.id, user_id=b.id, login="b", email="b@example.com").encode()
+        for template in (USER_KEY, APP_PASSWORDS_KEY, USER_LOGIN_KEY, USER_EMAIL_KEY)
+    }
+    assert b_keys <= set(redis.keys("*"))
 
     accounts.delete_user("B@example.com")
 
     assert accounts.list_users() == [a, c]
     assert accounts.get_user("b") is None and accounts.get_user("b@example.com") is None
-    gone = (f"user:{b.id}", f"apppw:{b.id}", "user:login:b", "user:email:b@example.com")
-    assert not [key for key in redis.keys("*") if key.decode().endswith(gone)]
+    assert b_keys.isdisjoint(redis.keys("*"))
     # The login and email are free again.
     assert accounts.create_user("b", "b@example.com").id > c.id
     with pytest.raises(AccountError, match="no user has the login or email 'nobody'"):

@@ -53,8 +53,8 @@ def test_summaries_are_stored_per_object_under_the_prefix_and_reused(
     first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
     assert sorted(read) == sorted(files)
     keys = sorted(k.decode() for k in redis.keys("*"))
-    columns = [f"{TEST_PREFIX}catalog:columns:{blog}" for blog in (1, 2, 3)]  # the sites' CSV columns
-    assert keys == sorted([*columns, *(f"{TEST_PREFIX}catalog:object:{key}" for key in files)])
+    columns = [catalog.columns_key(TEST_PREFIX, str(blog)) for blog in (1, 2, 3)]  # the sites' CSV columns
+    assert keys == sorted([*columns, *(catalog.summary_key(TEST_PREFIX, key) for key in files)])
     read.clear()
     again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
     assert read == []
@@ -120,7 +120,7 @@ def test_a_corrupt_gzip_object_counts_the_events_before_its_damage(
     data.write_local(root, {"2026/11/25/05/broken": packed[: len(packed) // 2]})
     summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
     assert 0 < summary.count < 2000
-    stored = orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:2026/11/25/05/broken"))
+    stored = orjson.loads(redis.get(catalog.summary_key(TEST_PREFIX, "2026/11/25/05/broken")))
     assert stored["complete"] is False
 
 
@@ -159,17 +159,17 @@ def test_a_summary_of_an_older_format_version_is_recomputed(
     source = open_source(make_settings().source)
     first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
     key = "2026/11/25/13/analytics-1-2026-11-25-13-05-00-cccc"
-    stored = orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:{key}"))
+    stored = orjson.loads(redis.get(catalog.summary_key(TEST_PREFIX, key)))
     assert stored["v"] == catalog.FORMAT_VERSION
     # A v1 blob (no version, no bitmaps) with a wrong count: it must not be trusted.
     old = {k: stored[k] for k in ("etag", "size", "complete", "fields")}
     old["groups"] = [[day, blog, 999, index] for day, blog, _count, index, *_rest in stored["groups"]]
-    redis.set(f"{TEST_PREFIX}catalog:object:{key}", orjson.dumps(old))
+    redis.set(catalog.summary_key(TEST_PREFIX, key), orjson.dumps(old))
     read: list[str] = []
     again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
     assert read == [key]
     assert again == first
-    assert orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:{key}"))["v"] == catalog.FORMAT_VERSION
+    assert orjson.loads(redis.get(catalog.summary_key(TEST_PREFIX, key)))["v"] == catalog.FORMAT_VERSION
 
 
 def _messy_files() -> dict[str, bytes]:

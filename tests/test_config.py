@@ -133,3 +133,16 @@ def test_cli_stops_with_one_line_on_a_bad_setting() -> None:
         proc.stderr.strip()
         == "configuration error: ANALYTICS_LATE_HOURS is 'lots': expected a whole number from 0 to 48"
     )
+
+
+def test_config_events_and_demo_import_nothing_of_flask() -> None:
+    """ARCHITECTURE.md: ``config`` and ``events`` know nothing of the web side
+    (a plain ``rq worker`` and the catalog's pool processes need no Flask);
+    the demo generator neither (only its CLI does)."""
+    code = (
+        "import sys, config, demo, events.catalog, events.layout, events.records, events.sources\n"
+        "config.Settings.from_env({})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug', 'click')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -133,4 +133,5 @@ def test_the_column_set_lives_in_the_catalog_under_the_prefix(
     assert summary.fields == tuple(data.expected_csv(data.expected_events(files, data.DAY, 1))[0])
     assert all(key.startswith(TEST_PREFIX.encode()) for key in redis.keys("*"))
     # A blogId that no site can have (not how an integer is written) gets no column set.
-    assert not [key for key in redis.keys("*") if b"columns:" in key and not key.split(b":")[-1].isdigit()]
+    column_sets = catalog.columns_key(TEST_PREFIX, "").encode()
+    assert not [key for key in redis.keys("*") if key.startswith(column_sets) and not key[len(column_sets) :].isdigit()]

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from events import demo
+import demo
 from wsgi import create_app
 
 START = dt.date(2026, 11, 20)

@@ -5,6 +5,7 @@ headers, errors in WordPress's shape, the catalog, aborted and closed streams.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import gzip
 import logging
@@ -22,6 +23,7 @@ import config
 import hooks
 import wsgi
 from accounts import Accounts
+from app_settings import APP_CONFIG_KEY
 from tests import endpoint_data as data
 from tests.conftest import TEST_PREFIX, free_port
 from wpjson import SUMMARIZED_HEADER
@@ -452,8 +454,8 @@ def test_demo_data_totals_match_what_the_generator_wrote(
     make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
 ) -> None:
     """Realistic data (gzipped and late objects, events across midnight) from
-    events.demo: every site's total and body agree with the generator's own counts."""
-    from events import demo
+    demo.generate: every site's total and body agree with the generator's own counts."""
+    import demo
 
     written = demo.generate(tmp_path / "events", data.DAY - dt.timedelta(days=1), 3, 1500)
     assert written.gzipped and written.late
@@ -501,12 +503,12 @@ def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> No
     warm = env.client.get(URL + f"?format={fmt}&chunk_size=2", headers=env.admin)
     assert cold.headers[SUMMARIZED_HEADER] == str(len(files)) and warm.headers[SUMMARIZED_HEADER] == "0"
 
-    settings = env.app.config[config.APP_CONFIG_KEY]
+    settings = env.app.config[APP_CONFIG_KEY]
     source = open_source(settings.source)
     summary = catalog.day_summary(source, config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
     assert summary.selector(next(iter(messy))) is None  # the messy object takes the parse path
     assert any(summary.selector(o.key) is not None for o in summary.objects)
-    parse_everything = summary._replace(selectors={})  # as if no object had a line selector
+    parse_everything = dataclasses.replace(summary, selectors={})  # as if no object had a line selector
     expected = b"".join(_stream.day_body(source, parse_everything, data.DAY, 1, fmt, 2, False))
     assert warm.data == cold.data == expected
     assert int(warm.headers["X-WP-Total"]) == len(data.expected_events(files, data.DAY, 1)) + 2  # BOM + concatenated

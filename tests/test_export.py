@@ -17,14 +17,15 @@ import pytest
 import config
 import hooks
 from events.sources import MAX_LINE_BYTES
-from jobs import filters
-from jobs.export import run_export
+from jobs import export_hooks
+from jobs.export import SkipReason, run_export
+from jobs.state import DeliveryState
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
 
-E_USER_ERROR, E_USER_WARNING = filters.E_USER_ERROR, filters.E_USER_WARNING
+E_USER_ERROR, E_USER_WARNING = export_hooks.E_USER_ERROR, export_hooks.E_USER_WARNING
 
 
 class Received:
@@ -60,15 +61,15 @@ def log_messages(message: str, level: int) -> None:
 def _received() -> t.Iterator[None]:
     global got
     got = Received()
-    hooks.add_action(filters.LOG, log_messages, 10, 2)
+    hooks.add_action(export_hooks.LOG, log_messages, 10, 2)
     yield
 
 
 def subscribe(a: bool = True, b: bool = True) -> None:
     if a:
-        hooks.add_action(filters.DATA_PROCESS, subscriber_a)
+        hooks.add_action(export_hooks.DATA_PROCESS, subscriber_a)
     if b:
-        hooks.add_action(filters.DATA_PROCESS, subscriber_b, 10, 2)
+        hooks.add_action(export_hooks.DATA_PROCESS, subscriber_b, 10, 2)
 
 
 def all_tags(batches: t.Iterable[str]) -> list[str]:
@@ -128,7 +129,7 @@ def test_batches_are_whole_bounded_lines_with_a_descriptor(
     got.a.clear()
     run_export(settings)
     assert got.a == []
-    assert logged(filters.E_USER_NOTICE, "No new files found")
+    assert logged(export_hooks.E_USER_NOTICE, "No new files found")
 
 
 def test_late_objects_delivered_once_and_reconciled(
@@ -185,8 +186,8 @@ def test_failing_subscriber_backs_off_and_gets_everything(
 
     now[0] += 31  # retry: fails again, next delay doubles (capped at 100)
     run_export(settings, clock=clock)
-    state = redis.hgetall(f"{settings.redis_prefix}export:sub:tests.test_export.subscriber_a")
-    assert float(state[b"retry_at"]) == pytest.approx(now[0] + 100)
+    state = DeliveryState(redis, settings.redis_prefix).get("tests.test_export.subscriber_a")
+    assert state is not None and state.retry_at == pytest.approx(now[0] + 100)
     now[0] += 60
     assert run_export(settings, clock=clock).waiting == ["tests.test_export.subscriber_a"]
 
@@ -213,7 +214,7 @@ def test_progress_inside_a_large_object_redelivers_only_the_failed_batch(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:
     settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="1024", ANALYTICS_EXPORT_RETRY_BASE="1")
-    hooks.add_action(filters.DATA_PROCESS, failing_on_third_call(), 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, failing_on_third_call(), 10, 2)
     local.put(hour_ago(1), "big", event_lines("big", 60, pad=40))
     now = [time.time()]
     run_export(settings, clock=lambda: now[0])
@@ -231,7 +232,7 @@ def test_resume_after_a_line_longer_than_a_read_piece_lands_on_whole_events(
     in pieces; progress is kept by physical line, so a failure after it
     resumes exactly after it: every event once, none cut in half."""
     settings = settings_for(make_settings, local, ANALYTICS_EXPORT_BATCH_BYTES="2048", ANALYTICS_EXPORT_RETRY_BASE="1")
-    hooks.add_action(filters.DATA_PROCESS, failing_on_third_call(), 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, failing_on_third_call(), 10, 2)
     long_line = b"".join(event_lines("long", 3000, pad=200))  # Firehose concatenation, no newlines
     assert len(long_line) > 3 * MAX_LINE_BYTES
     local.put(hour_ago(1), "mixed", [*event_lines("head", 5, pad=400), long_line, *event_lines("tail", 30, pad=400)])
@@ -322,7 +323,7 @@ def test_a_failure_at_any_batch_resumes_on_whole_lines(
                 raise ConnectionError("timeout")
             received.append(data)
 
-        hooks.add_action(filters.DATA_PROCESS, flaky)
+        hooks.add_action(export_hooks.DATA_PROCESS, flaky)
         settings = settings_for(
             make_settings,
             local,
@@ -402,7 +403,7 @@ def test_nothing_hooked_means_no_listing(
 ) -> None:
     settings = make_settings(ANALYTICS_SOURCE="s3://no-such-bucket-here")
     report = run_export(settings)
-    assert report.skipped == "no subscribers" and report.read_errors == {}
+    assert report.skipped is SkipReason.NO_SUBSCRIBERS and report.read_errors == {}
     assert got.logs == []
     subscribe()
     report = run_export(settings)
@@ -416,31 +417,31 @@ def test_max_files_is_coerced_and_validated(
     subscribe(b=False)
     for i in range(3):
         local.put(hour_ago(3 - i), f"s-{i}", event_lines(f"f{i}", 1))
-    hooks.add_filter(filters.MAX_FILES, lambda: "200")  # the documentation's own example
-    assert filters.max_files() == 200
-    hooks.remove_all_filters(filters.MAX_FILES)
-    hooks.add_filter(filters.MAX_FILES, lambda: "2")
+    hooks.add_filter(export_hooks.MAX_FILES, lambda: "200")  # the documentation's own example
+    assert export_hooks.max_files() == 200
+    hooks.remove_all_filters(export_hooks.MAX_FILES)
+    hooks.add_filter(export_hooks.MAX_FILES, lambda: "2")
     assert run_export(settings).objects == 2
     assert all_tags(got.a) == ["f0-0", "f1-0"]
-    hooks.remove_all_filters(filters.MAX_FILES)
-    hooks.add_filter(filters.MAX_FILES, lambda: "abc")
+    hooks.remove_all_filters(export_hooks.MAX_FILES)
+    hooks.add_filter(export_hooks.MAX_FILES, lambda: "abc")
     assert run_export(settings).objects == 1
     assert logged(E_USER_WARNING, "altis.analytics.export.max.files returned 'abc'")
 
 
 def test_frequency_filter_and_cron_schedules() -> None:
-    assert (filters.frequency().name, filters.frequency().interval) == ("ten_minutes", 600)
-    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "hourly")
-    assert filters.frequency().interval == 3600
+    assert (export_hooks.frequency().name, export_hooks.frequency().interval) == ("ten_minutes", 600)
+    hooks.add_filter(export_hooks.CRON_FREQUENCY, lambda: "hourly")
+    assert export_hooks.frequency().interval == 3600
     hooks.add_filter(
-        filters.CRON_SCHEDULES, lambda s: {**s, "five_minutes": {"interval": 300, "display": "Every 5 minutes"}}
+        export_hooks.CRON_SCHEDULES, lambda s: {**s, "five_minutes": {"interval": 300, "display": "Every 5 minutes"}}
     )
-    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "five_minutes", 20)
-    assert filters.frequency().interval == 300
-    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "fortnightly", 30)
+    hooks.add_filter(export_hooks.CRON_FREQUENCY, lambda: "five_minutes", 20)
+    assert export_hooks.frequency().interval == 300
+    hooks.add_filter(export_hooks.CRON_FREQUENCY, lambda: "fortnightly", 30)
     logs: list[tuple[str, int]] = []
-    hooks.add_action(filters.LOG, lambda m, lv: logs.append((m, lv)), 10, 2)
-    assert filters.frequency().interval == 600
+    hooks.add_action(export_hooks.LOG, lambda m, lv: logs.append((m, lv)), 10, 2)
+    assert export_hooks.frequency().interval == 600
     assert logs and logs[0][1] == E_USER_WARNING and "fortnightly" in logs[0][0]
 
 
@@ -452,7 +453,7 @@ def test_new_subscriber_starts_now_by_default(
     local.put(hour_ago(0), "new", event_lines("new", 1))
     run_export(make_settings(ANALYTICS_SOURCE=str(local.root)))
     assert all_tags(got.a) == ["new-0"]
-    hooks.add_action(filters.DATA_PROCESS, subscriber_b, 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, subscriber_b, 10, 2)
     day = (hour_ago(5) - dt.timedelta(days=1)).date().isoformat()
     run_export(make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START=day))
     assert all_tags(d for d, _ in got.b) == ["old-0", "new-0"]
@@ -520,6 +521,6 @@ def test_disabled_export_does_nothing(
 ) -> None:
     subscribe()
     local.put(hour_ago(0), "s", event_lines("d", 1))
-    hooks.add_filter(filters.CRON_ENABLED, "__return_false")
-    assert run_export(settings_for(make_settings, local)).skipped == "disabled"
+    hooks.add_filter(export_hooks.CRON_ENABLED, "__return_false")
+    assert run_export(settings_for(make_settings, local)).skipped is SkipReason.DISABLED
     assert got.a == [] and got.b == []

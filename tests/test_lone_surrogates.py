@@ -25,7 +25,7 @@ import wsgi
 from accounts import Accounts
 from events import catalog
 from events.sources import open_source
-from jobs import filters
+from jobs import export_hooks
 from jobs.export import run_export
 from tests import endpoint_data as data
 from tests.conftest import TEST_PREFIX
@@ -167,7 +167,7 @@ def test_the_export_delivers_the_raw_line_unchanged(
     settings = make_settings(ANALYTICS_SOURCE=store.source_setting, ANALYTICS_EXPORT_START="beginning")
     raw = surrogate_object()
     store.put(hour_ago(1), "stream-1-surrogates", raw.splitlines())
-    hooks.add_action(filters.DATA_PROCESS, bi_tool)
+    hooks.add_action(export_hooks.DATA_PROCESS, bi_tool)
 
     report = run_export(settings)
 

@@ -19,7 +19,7 @@ import pytest
 
 import config
 import hooks
-from jobs import filters, subscribers
+from jobs import export_hooks, subscribers
 from jobs.export import run_export
 from tests.destinations import export_env, flask, load, settings, source_events, write_demo
 
@@ -136,8 +136,8 @@ def test_a_batch_redelivered_after_its_commit_inserts_nothing_twice(
     write_demo(events_dir, events_per_day=200)
     source = source_events(events_dir)
     pg_module(monkeypatch, schema)
-    hooks.remove_all_actions(filters.DATA_PROCESS)
-    hooks.add_action(filters.DATA_PROCESS, loads_then_fails, 10, 2)
+    hooks.remove_all_actions(export_hooks.DATA_PROCESS)
+    hooks.add_action(export_hooks.DATA_PROCESS, loads_then_fails, 10, 2)
     s = settings(events_dir, ANALYTICS_EXPORT_BATCH_BYTES="32768", ANALYTICS_EXPORT_RETRY_BASE="1")
 
     assert run_export(s).failures

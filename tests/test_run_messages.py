@@ -13,7 +13,7 @@ import pytest
 
 import config
 import hooks
-from jobs import filters, tasks
+from jobs import export_hooks, tasks
 from jobs.export import EMPTY_RUNS_BEFORE_WARNING
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago
@@ -41,13 +41,13 @@ def remember(message: str, level: int) -> None:
 def _hooked() -> t.Iterator[None]:
     delivered.clear()
     logs.clear()
-    hooks.add_action(filters.DATA_PROCESS, sink)
-    hooks.add_action(filters.LOG, remember, 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, sink)
+    hooks.add_action(export_hooks.LOG, remember, 10, 2)
     yield
 
 
 def advised() -> list[str]:
-    return [m for m, level in logs if ADVICE in m and level == filters.E_USER_WARNING]
+    return [m for m, level in logs if ADVICE in m and level == export_hooks.E_USER_WARNING]
 
 
 def test_a_run_by_hand_with_nothing_new_gives_no_interval_advice(
@@ -64,7 +64,7 @@ def test_a_run_by_hand_with_nothing_new_gives_no_interval_advice(
         result = runner.invoke(args=["export", "run"])
         assert result.exit_code == 0 and result.output == "Nothing new to export.\n", result.output
     assert advised() == []
-    assert ("No new files found to export.", filters.E_USER_NOTICE) in logs
+    assert ("No new files found to export.", export_hooks.E_USER_NOTICE) in logs
 
     replay = runner.invoke(args=["export", "replay", "--since", f"{hour_ago(2):%Y-%m-%dT%H}"])
     assert replay.exit_code == 0, replay.output

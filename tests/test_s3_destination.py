@@ -21,7 +21,7 @@ from rq import Queue
 
 import config
 import hooks
-from jobs import filters, subscribers
+from jobs import export_hooks, subscribers
 from jobs.export import run_export
 from tests.conftest import TEST_BUCKET, aws_env
 from tests.destinations import export_env, flask, load, settings, source_events, write_demo
@@ -171,8 +171,8 @@ def test_a_batch_redelivered_after_a_crash_overwrites_instead_of_duplicating(
     write_demo(events_dir, events_per_day=200)
     source = source_events(events_dir)
     s3_module(monkeypatch)
-    hooks.remove_all_actions(filters.DATA_PROCESS)
-    hooks.add_action(filters.DATA_PROCESS, writes_then_fails, 10, 2)
+    hooks.remove_all_actions(export_hooks.DATA_PROCESS)
+    hooks.add_action(export_hooks.DATA_PROCESS, writes_then_fails, 10, 2)
     s = settings(events_dir, ANALYTICS_EXPORT_BATCH_BYTES="32768", ANALYTICS_EXPORT_RETRY_BASE="1")
 
     first = run_export(s)

@@ -22,7 +22,7 @@ from rq_scheduler import Scheduler
 
 import config
 import hooks
-from jobs import filters, schedule
+from jobs import export_hooks, schedule
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
@@ -114,11 +114,11 @@ def test_sync_keeps_unchanged_replaces_changed_removes_disabled(
     assert sorted(again.kept) == ["catalog-warm", "export", "reconcile"]
     assert scheduled(redis)["export"][1] == later, "an unchanged schedule keeps its next run time"
 
-    hooks.add_filter(filters.CRON_FREQUENCY, lambda: "hourly")
+    hooks.add_filter(export_hooks.CRON_FREQUENCY, lambda: "hourly")
     assert schedule.sync(settings, redis).replaced == ["export"]
     assert scheduled(redis)["export"][0].meta["interval"] == 3600
 
-    hooks.add_filter(filters.CRON_ENABLED, "__return_false")
+    hooks.add_filter(export_hooks.CRON_ENABLED, "__return_false")
     assert sorted(schedule.sync(settings, redis).removed) == ["export", "reconcile"]
     assert sorted(scheduled(redis)) == ["catalog-warm"]
 

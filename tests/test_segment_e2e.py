@@ -24,7 +24,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from rq import Queue
 
-from events import demo
+import demo
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures.objects import Store, hour_ago
 from tests.segment_support import FAST_RETRIES, WRITE_KEY, Capture

@@ -18,7 +18,7 @@ import pytest
 
 import config
 import hooks
-from jobs import filters, subscribers
+from jobs import export_hooks, subscribers
 from jobs.export import run_export
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures import twins
@@ -61,8 +61,8 @@ def test_subscriber_names_follow_the_documented_rule() -> None:
 def test_one_callback_hooked_twice_is_one_subscriber() -> None:
     hooks.reset()
     sink = twins.Warehouse("twice")
-    hooks.add_action(filters.DATA_PROCESS, sink.process, 10)
-    hooks.add_action(filters.DATA_PROCESS, sink.process, 20)
+    hooks.add_action(export_hooks.DATA_PROCESS, sink.process, 10)
+    hooks.add_action(export_hooks.DATA_PROCESS, sink.process, 20)
     assert [s.name for s in subscribers.current()] == [f"{MODULE}.Warehouse.process"]
 
 
@@ -70,7 +70,7 @@ def test_a_bad_explicit_name_falls_back_to_the_import_path(caplog: pytest.LogCap
     hooks.reset()
     bad = twins.collector("bad")
     bad.analytics_subscriber_name = "two words"  # type: ignore[attr-defined]
-    hooks.add_action(filters.DATA_PROCESS, bad)
+    hooks.add_action(export_hooks.DATA_PROCESS, bad)
     assert [s.name for s in subscribers.current()] == [f"{MODULE}.collector.<locals>.<lambda>"]
     assert "ignoring analytics_subscriber_name='two words'" in caplog.text
 

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 import config
 from accounts import user_can
+from app_settings import app_settings
 from events.sources import SourceError
 from jobs.status import format_duration
 from wpadmin._session import current_user
@@ -86,7 +87,7 @@ def _duration(seconds: int | None) -> str:
 
 
 def settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
 def blog_id() -> int | None:

@@ -6,7 +6,7 @@ lag, last success, last error, retry time), unreadable and quarantined
 objects with a requeue button, events delivered per run over the last day
 (``_chart``), and a replay form. All of it comes from ``jobs``' public
 functions: ``jobs.status.export_status``, ``DeliveryState.runs_since``,
-``jobs.export.requeue``; a replay runs as an RQ job
+``jobs.replay.requeue``; a replay runs as an RQ job
 (``jobs.tasks.replay_job``) on the export queue, and
 ``/wp-admin/admin-ajax.php?action=analytics_export_replay&job=ID`` reports
 its progress as ``wp_send_json_success`` would, for the progress bar.
@@ -25,7 +25,7 @@ from rq.job import Job
 from wtforms import SelectChoice  # type: ignore[import-untyped]
 
 import config
-from jobs import export, subscribers
+from jobs import replay, subscribers
 from jobs.schedule import EXPORT_TIMEOUT
 from jobs.state import DeliveryState
 from jobs.status import export_status, format_duration
@@ -108,7 +108,7 @@ def _requeue() -> Response | BaseResponse:
         return stale_form()
     key = str(form.key.data)
     try:
-        report = export.requeue(settings(), key, redis=_redis())
+        report = replay.requeue(settings(), key, redis=_redis())
     except LookupError as exc:
         flash(str(exc.args[0]), "error")
         return redirect(url_for("wpadmin.admin_page", page=PAGE))

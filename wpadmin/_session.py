@@ -31,6 +31,7 @@ from flask_wtf.csrf import generate_csrf  # type: ignore[import-untyped]
 
 import config
 from accounts import Accounts
+from app_settings import APP_CONFIG_KEY, app_settings
 
 if t.TYPE_CHECKING:
     from flask import Flask, Request
@@ -72,7 +73,7 @@ class AdminSessionInterface(SecureCookieSessionInterface):
         if not app.secret_key:
             with _key_lock:
                 if not app.secret_key:
-                    app.secret_key = signing_key(app.config[config.APP_CONFIG_KEY])
+                    app.secret_key = signing_key(app.config[APP_CONFIG_KEY])
         return super().get_signing_serializer(app)
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
@@ -89,7 +90,7 @@ class AdminSessionInterface(SecureCookieSessionInterface):
 
 def configure(app: Flask) -> None:
     """Install the session interface and the cookie settings on ``app``."""
-    settings: config.Settings = app.config[config.APP_CONFIG_KEY]
+    settings: config.Settings = app.config[APP_CONFIG_KEY]
     if settings.secret_key:
         app.secret_key = signing_key(settings)
     app.session_interface = AdminSessionInterface()
@@ -134,7 +135,7 @@ def _load_user() -> User | None:
     lifetime = REMEMBER_DAYS * 86400 if session.permanent else SESSION_HOURS * 3600
     if time.time() - started > lifetime:
         return None
-    accounts = accounts_for(config.app_settings())
+    accounts = accounts_for(app_settings())
     if not hmac.compare_digest(accounts.password_fingerprint(uid) or "", fingerprint):
         return None
     return accounts.get_user_by_id(uid)

@@ -18,6 +18,7 @@ from flask_httpauth import HTTPBasicAuth
 import config
 import hooks
 from accounts import Accounts, AuthenticationError, User, user_can
+from app_settings import app_settings
 from wpjson._errors import RestError
 
 if t.TYPE_CHECKING:
@@ -34,10 +35,9 @@ auth = HTTPBasicAuth(realm=REALM)
 
 
 def settings() -> config.Settings:
-    return config.app_settings()
+    return app_settings()
 
 
-@auth.verify_password
 def _verify(username: str, password: str) -> User | None:
     """The user of a Basic ``Authorization`` header; None when there is none;
     AuthenticationError (answered as 401) when it names no user or a wrong password."""
@@ -46,6 +46,9 @@ def _verify(username: str, password: str) -> User | None:
     current = settings()
     accounts = Accounts(config.redis_connection(current.redis_url), current.redis_prefix, current.secret_key)
     return accounts.authenticate(username, password, request.remote_addr)
+
+
+auth.verify_password(_verify)  # flask-httpauth's decorator, called plainly: it is untyped
 
 
 def authenticate() -> User | None:

@@ -24,6 +24,8 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+#: Seconds a client is told to wait (``Retry-After``) when Redis or the event store is down.
+RETRY_AFTER_SECONDS = 30
 
 
 class RestError(Exception):
@@ -82,22 +84,21 @@ def _rest_error(exc: RestError) -> Response:
 
 def _redis_unavailable(exc: Exception) -> Response:
     logger.error("Redis is unreachable: %s", exc)
-    return error_response(
-        "analytics_unavailable",
-        "The analytics service cannot reach its database (Redis); try again in a moment.",
-        503,
-        headers={"Retry-After": "30"},
+    return _unavailable(
+        "analytics_unavailable", "The analytics service cannot reach its database (Redis); try again in a moment."
     )
 
 
 def _source_unavailable(exc: SourceError) -> Response:
     logger.error("the event store is unavailable: %s", exc)
-    return error_response(
-        "analytics_source_unavailable",
-        "The analytics event store cannot be read right now; try again in a moment.",
-        503,
-        headers={"Retry-After": "30"},
+    return _unavailable(
+        "analytics_source_unavailable", "The analytics event store cannot be read right now; try again in a moment."
     )
+
+
+def _unavailable(code: str, message: str) -> Response:
+    """503 with ``Retry-After``: a dependency is down, the request itself was fine."""
+    return error_response(code, message, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _http_error(exc: HTTPException) -> Response:

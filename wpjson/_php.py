@@ -15,10 +15,14 @@ import urllib.parse
 #: A ``$_GET`` value: a string, or an array for ``name[]=`` / ``name[key]=`` parameters.
 QueryValue = t.Union[str, "dict[str, QueryValue]"]
 
+#: The whitespace a PHP numeric string may have around it (``_is_numeric_string_ex``: space, \t, \n, \r, \v, \f).
+_PHP_WHITESPACE = " \t\n\r\x0b\x0c"
 # PHP 8's numeric strings ("Saner numeric strings" RFC): optional leading and
 # trailing whitespace, a sign, decimal digits with an optional point, an
 # optional exponent. No hex, no "NaN"/"INF", no "1_000", ASCII digits only.
-_NUMERIC = re.compile(r"[ \t\n\r\x0b\x0c]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t\n\r\x0b\x0c]*")
+_NUMERIC = re.compile(
+    rf"[{_PHP_WHITESPACE}]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[{_PHP_WHITESPACE}]*"
+)
 _INDEX = re.compile(r"\[([^\]]*)\]")
 
 
@@ -33,7 +37,7 @@ def is_numeric(value: object) -> bool:
 def to_float(value: str) -> float:
     """PHP's ``(float)`` of a numeric string; a number too large for a double
     is infinite, as in PHP (never Python's int-digit limit: this is a float parse)."""
-    return float(value.strip(" \t\n\r\x0b\x0c"))
+    return float(value.strip(_PHP_WHITESPACE))
 
 
 def parse_query(query_string: str) -> dict[str, QueryValue]:
@@ -100,9 +104,3 @@ def _register(target: dict[str, QueryValue], name: str, value: str) -> None:
 def _next_index(array: dict[str, QueryValue]) -> int:
     integers = [int(k) for k in array if k.lstrip("-").isdigit()]
     return max(integers) + 1 if integers else 0
-
-
-def last_scalar(query: t.Mapping[str, QueryValue], name: str) -> str | None:
-    """``$_GET[name]`` when it is a string, else None (absent or an array)."""
-    value = query.get(name)
-    return value if isinstance(value, str) else None

@@ -45,7 +45,7 @@ import orjson
 
 from events.catalog import EventFilter
 from events.layout import day_bounds_ms
-from events.records import event_in, flatten, flatten_into, iter_events, loads, timestamp_ms
+from events.records import JSON_WHITESPACE, event_in, flatten, flatten_into, iter_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectChangedError, SourceError
 from wpjson import _parquet
 from wpjson._fields import FieldTree, select, select_columns
@@ -94,9 +94,7 @@ class StreamAborted(Exception):
         self.key = key
 
 
-#: What ``records.iter_events`` strips around an event's raw text.
-_WS = b" \t\r\n\x0b\x0c"
-_strip = operator.methodcaller("strip", _WS)
+_strip = operator.methodcaller("strip", JSON_WHITESPACE)
 
 
 @contextlib.contextmanager
