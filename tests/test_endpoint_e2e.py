@@ -294,7 +294,7 @@ def test_wordpress_rest_fidelity_over_http(local_server: Server, users: Users, t
     assert options.status == 200
     described = orjson.loads(options.body)
     assert described["methods"] == ["GET"]
-    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson"]
+    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson", "parquet"]
     assert described["endpoints"][0]["args"]["chunk_size"]["default"] == 3000
     assert "allow" not in options.headers  # rest_send_allow_header: the permission callback says no
     assert curl(url, "-X", "OPTIONS", "-u", users.admin, tmp=tmp_path).headers["allow"] == "GET, HEAD"
