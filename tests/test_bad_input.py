@@ -240,17 +240,22 @@ def test_the_openapi_document_is_the_route_table(site: Site) -> None:
         "/wp-json/",
         "/wp-json/analytics/v1",
         "/wp-json/analytics/v1/events/{date}",
+        "/wp-json/analytics/v1/events/{date}/manifest",
         "/wp-json/analytics/v1/openapi.json",
         "/wp-json/accelerate/v1",
         "/wp-json/accelerate/v1/events/{date}",
+        "/wp-json/accelerate/v1/events/{date}/manifest",
     ]
     events = document["paths"]["/wp-json/analytics/v1/events/{date}"]["get"]
     params = {p["name"]: p for p in events["parameters"]}
     assert params["date"]["schema"]["pattern"] == r"^\d{4}-\d{2}-\d{2}$"
-    assert params["format"]["schema"] == {"type": "string", "enum": ["json", "csv", "ndjson"], "default": "json"}
+    formats = ["json", "csv", "ndjson", "parquet"]
+    assert params["format"]["schema"] == {"type": "string", "enum": formats, "default": "json"}
     assert params["chunk_size"]["schema"] == {"type": "number", "default": 3000}
     assert params["csv_safe"]["schema"] == {"type": "boolean", "default": False}
     assert events["security"] == [{"basicAuth": []}]
+    manifest = document["paths"]["/wp-json/analytics/v1/events/{date}/manifest"]["get"]
+    assert manifest["security"] == [{"basicAuth": []}] and "400" in manifest["responses"]
 
 
 # ------------------------------------------------------------------ through a real gunicorn: what only a server sees

@@ -176,7 +176,7 @@ def test_a_summary_of_an_older_format_version_is_recomputed(
     assert stored["v"] == catalog.FORMAT_VERSION
     # A v1 blob (no version, no bitmaps) with a wrong count: it must not be trusted.
     old = {k: stored[k] for k in ("etag", "size", "complete", "fields")}
-    old["groups"] = [[day, blog, 999, index] for day, blog, _count, index, _bitmap in stored["groups"]]
+    old["groups"] = [[day, blog, 999, index] for day, blog, _count, index, *_rest in stored["groups"]]
     redis.set(catalog.summary_key(TEST_PREFIX, key), orjson.dumps(old))
     read: list[str] = []
     again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))

@@ -94,7 +94,7 @@ def test_json_is_the_raw_events_of_the_day_and_site(env: Env) -> None:
     assert response.headers["X-Accel-Buffering"] == "no"
     assert response.headers["Cache-Control"] == "no-store"  # README "Headers": a day's events are never cached
     assert "Content-Disposition" not in response.headers
-    assert "Content-Length" not in response.headers  # streamed
+    assert response.headers["Content-Length"] == str(len(response.data))  # known from the catalog (issue 14)
 
 
 def test_csv_has_the_sorted_union_of_fields_and_one_row_per_event(env: Env) -> None:
@@ -368,7 +368,7 @@ def test_bad_arguments_are_rest_invalid_param(env: Env, query: str, params: set[
     assert set(body["data"]["params"]) == params
     if "format" in params:
         message = body["data"]["params"]["format"]
-        assert "json, csv, and ndjson" in message or message == "format is not of type string."
+        assert "json, csv, ndjson, and parquet" in message or message == "format is not of type string."
     if "chunk_size" in params:
         assert body["data"]["params"]["chunk_size"] == "chunk_size is not of type number."
         assert body["data"]["details"]["chunk_size"]["code"] == "rest_invalid_type"

@@ -195,6 +195,7 @@ def test_json_ndjson_head_and_gzip_bodies(server: Server, users: Users, tmp_path
     sessions = [event["session"]["session_id"] for event in orjson.loads(got.body)]
     assert {"session-901", "session-902", "session-905", "session-906"} <= set(sessions)
     assert {"session-900", "session-903", "session-904", "session-907"}.isdisjoint(sessions)
+    assert got.headers["content-length"] == str(len(got.body))  # known from the catalog (issue 14)
 
     ndjson = curl(url + "?format=ndjson&chunk_size=2", "-u", users.admin, tmp=tmp_path)
     assert ndjson.body == data.ndjson_body(expected)
@@ -300,7 +301,7 @@ def test_wordpress_rest_fidelity_over_http(local_server: Server, users: Users, t
     assert options.status == 200
     described = orjson.loads(options.body)
     assert described["methods"] == ["GET"]
-    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson"]
+    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson", "parquet"]
     assert described["endpoints"][0]["args"]["chunk_size"]["default"] == 3000
     assert "allow" not in options.headers  # rest_send_allow_header: the permission callback says no
     assert curl(url, "-X", "OPTIONS", "-u", users.admin, tmp=tmp_path).headers["allow"] == "GET, HEAD"

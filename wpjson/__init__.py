@@ -1,7 +1,8 @@
 """The ``/wp-json`` REST API: the routes WordPress clients call, answered as WordPress would.
 
 - ``GET|HEAD /wp-json/`` (the index) and ``/wp-json/{analytics,accelerate}/v1`` (namespace indexes).
-- ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>``.
+- ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>`` and
+  ``.../events/<YYYY-MM-DD>/manifest``.
 - ``GET|HEAD /wp-json/analytics/v1/openapi.json``: the OpenAPI 3 document of these routes (``_openapi``).
 - ``OPTIONS`` on any of them: the route's description.
 - Each also as ``/index.php/wp-json/...`` and ``/?rest_route=/...``; with

@@ -40,6 +40,7 @@ _BODY_TYPES = {
     "application/json": {"type": "array", "items": {"type": "object"}},
     "text/csv": {"type": "string"},
     "application/x-ndjson": {"type": "string"},
+    "application/vnd.apache.parquet": {"type": "string", "format": "binary"},
 }
 
 
@@ -79,13 +80,18 @@ def _operation(route: _routes.Route, path_params: dict[str, str], head: bool) ->
         "operationId": ("head" if head else "get") + "_" + route.handler + "_" + route.namespace.replace("/", "_"),
         "parameters": parameters,
     }
-    if route.handler == "events":
-        ok: dict[str, t.Any] = {
-            "description": "The site's events of that UTC day, streamed.",
-            "headers": {"X-WP-Total": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
-        }
-        if not head:
-            ok["content"] = {media: {"schema": schema} for media, schema in _BODY_TYPES.items()}
+    if route.handler in ("events", "manifest"):
+        if route.handler == "events":
+            ok: dict[str, t.Any] = {
+                "description": "The site's events of that UTC day, streamed.",
+                "headers": {"X-WP-Total": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+            }
+            if not head:
+                ok["content"] = {media: {"schema": schema} for media, schema in _BODY_TYPES.items()}
+        else:
+            ok = {"description": "The day's completeness manifest: counts per hour and event type, objects, digest."}
+            if not head:
+                ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         operation["security"] = [{"basicAuth": []}]
         operation["responses"] = {"200": ok, **{code: _error(why) for code, why in _EVENTS_ERRORS.items()}}
     else:
@@ -117,7 +123,7 @@ def document(server_url: str) -> dict[str, t.Any]:
             "title": "Analytics export",
             "version": "1",
             "description": "The WordPress analytics module's data export: GET a UTC day of raw events "
-            "as JSON, CSV or NDJSON with an application password (HTTP Basic).",
+            "as JSON, CSV, NDJSON or Parquet with an application password (HTTP Basic).",
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "paths": paths,
