@@ -56,6 +56,11 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_LOG_LEVEL": "INFO",
     "ANALYTICS_LOGIN_LIMIT": "10",
     "ANALYTICS_LOGIN_WINDOW": "300",
+    # Operations (issue 16): auto-pause, lag alert, /metrics access.
+    "ANALYTICS_EXPORT_PAUSE_AFTER": "20",
+    "ANALYTICS_ALERT_LAG": "3600",
+    "ANALYTICS_METRICS_TOKEN": "",
+    "ANALYTICS_HEALTH_CACHE": "5",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -109,6 +114,15 @@ class Settings:
     #: Failed logins allowed per client IP and per account within ``login_window`` seconds.
     login_limit: int
     login_window: int
+    # Operations (issue 16).
+    #: Consecutive failed deliveries after which a subscriber is paused (0: never).
+    export_pause_after: int = 20
+    #: Seconds of lag (age of the oldest undelivered object) that raise the ``lag`` alert.
+    alert_lag: int = 3600
+    #: Bearer token for ``/metrics`` from other hosts; empty: loopback only.
+    metrics_token: str = ""
+    #: Seconds the health route reuses its last probe of Redis and the event store.
+    health_cache: int = 5
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +157,10 @@ class Settings:
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
             login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
             login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
+            export_pause_after=_int_in("ANALYTICS_EXPORT_PAUSE_AFTER", get("ANALYTICS_EXPORT_PAUSE_AFTER"), 0, 10**6),
+            alert_lag=_int_in("ANALYTICS_ALERT_LAG", get("ANALYTICS_ALERT_LAG"), 1, 10**8),
+            metrics_token=get("ANALYTICS_METRICS_TOKEN"),
+            health_cache=_int_in("ANALYTICS_HEALTH_CACHE", get("ANALYTICS_HEALTH_CACHE"), 0, 3600),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:
