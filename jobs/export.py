@@ -204,7 +204,12 @@ class _Run:
             log(f"Could not list {self.source.location.describe()}: {exc}. Retrying on the next run.", E_USER_ERROR)
             return
         self.report.waiting.extend(plan.waiting)
-        self.was_failing = {progress.name for progress in plan.planned if progress.failures}
+        # "Its last call failed" (also true right after ``export resume``, which resets the count).
+        self.was_failing = {
+            p.name
+            for p in plan.planned
+            if p.failures or (p.last_error_at is not None and p.last_error_at > (p.last_success or 0.0))
+        }
         for group in plan.groups:
             self._deliver(group)
         self._summarise(bool(plan.groups))

@@ -86,14 +86,15 @@ def export_capability() -> str:
     return DEFAULT_CAPABILITY
 
 
-def require_capability(user: User | None, blog_id: int) -> None:
+def require_capability(user: User | None, blog_id: int, capability: str | None = None) -> None:
     """401 ``rest_forbidden`` (with a Basic challenge) for an anonymous request,
-    403 ``rest_forbidden`` for a user without the export capability on ``blog_id``."""
+    403 ``rest_forbidden`` for a user without ``capability`` (default: the
+    export capability) on ``blog_id``."""
     if user is None:
         error = RestError("rest_forbidden", "Sorry, you are not allowed to do that.", 401)
         error.headers["WWW-Authenticate"] = auth.authenticate_header()
         raise error
-    capability = export_capability()
+    capability = capability or export_capability()
     if not user_can(user, capability, blog_id):
         logger.info("user %s lacks %s on blog %s", user.login, capability, blog_id)
         raise RestError("rest_forbidden", "Sorry, you are not allowed to do that.", 403)

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import typing as t
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 import config
 from events import catalog
@@ -44,7 +44,8 @@ def source() -> Source:
     return t.cast("Source", current)
 
 
-def _blog_id() -> int:
+def site_blog_id() -> int:
+    """The blog id of the request's ``Host``, or 404 ``analytics_unknown_site``."""
     blog_id = settings().blog_id_for_host(request.host)
     if blog_id is None:
         raise RestError(
@@ -113,8 +114,9 @@ def _wants_gzip() -> bool:
 
 def events(date: str) -> Response:
     """One site's events of one UTC day, streamed (after ``_server.serve`` authenticated the request)."""
-    blog_id = _blog_id()
+    blog_id = site_blog_id()
     day, fmt, chunk_size = _arguments(date)
+    g.analytics_format = fmt  # the downloads metric's label (_download_metrics)
     require_capability(current_user(), blog_id)
 
     current = settings()

@@ -46,12 +46,14 @@ class Route:
 
     pattern: str
     namespace: str
-    #: What answers it: "index", "namespace_index" or "events".
+    #: What answers it: "index", "namespace_index", "events", "health" or "export_status".
     handler: str
     args: dict[str, dict[str, t.Any]]
     methods: tuple[str, ...] = ("GET",)
     #: Whether a ``permission_callback`` guards it (the events routes: the export capability).
     guarded: bool = False
+    #: The capability the guard checks instead of the export capability ("" = the export capability).
+    capability: str = ""
     regex: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +72,11 @@ def _build() -> tuple[Route, ...]:
         routes.append(Route("/" + namespace, namespace, "namespace_index", index_args))
         events = f"/{namespace}/events/(?P<date>\\d{{4}}-\\d{{2}}-\\d{{2}})"
         routes.append(Route(events, namespace, "events", EVENTS_ARGS, guarded=True))
+    # Operations (issue 16), in the documented namespace only.
+    ops = NAMESPACES[0]
+    routes.append(Route(f"/{ops}/health", ops, "health", {}))
+    status = Route(f"/{ops}/export/status", ops, "export_status", {}, guarded=True, capability="manage_options")
+    routes.append(status)
     return tuple(routes)
 
 
