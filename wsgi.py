@@ -12,6 +12,7 @@ import sys
 from flask import Flask
 
 import config
+import metrics_route
 import wpadmin
 import wpjson
 from app_settings import APP_CONFIG_KEY
@@ -20,7 +21,7 @@ from integrations import load_integrations
 
 def create_app(settings: config.Settings | None = None) -> Flask:
     """An app for ``settings`` (default: from the environment), with the
-    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages and the CLI."""
+    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages, ``/metrics`` and the CLI."""
     settings = settings or config.get_settings()
     _configure_logging(settings.log_level)
     app = Flask(__name__)
@@ -29,6 +30,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wpjson.init_app(app)
     wpadmin.init_app(app)
+    metrics_route.init_app(app)
     _register_cli(app)
     return app
 

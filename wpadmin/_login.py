@@ -12,6 +12,7 @@ import typing as t
 
 from flask import redirect, request, url_for
 
+import metrics
 from accounts import AuthenticationError
 from accounts.throttle import Throttle, account_id
 from wpadmin._blueprint import (
@@ -74,12 +75,14 @@ def _check_credentials(form: LoginForm) -> Response | BaseResponse:
     if wait is not None:
         message = f"Too many failed sign-in attempts. Try again in {_minutes(wait)}."
         response = render("login.html", 429, form=form, error=message)
+        metrics.THROTTLED_LOGINS.inc()
         response.headers["Retry-After"] = str(wait)
         return response
     try:
         user = accounts.check_password(login_name, password)
     except AuthenticationError as exc:
         throttle.record_failure(ip, account)
+        metrics.FAILED_LOGINS.labels(exc.code).inc()
         return render("login.html", form=form, error=exc.message)
     throttle.record_success(account)
     fingerprint = accounts.password_fingerprint(user.id)

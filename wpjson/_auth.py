@@ -17,6 +17,7 @@ from flask_httpauth import HTTPBasicAuth
 
 import config
 import hooks
+import metrics
 from accounts import Accounts, AuthenticationError, User, user_can
 from app_settings import app_settings
 from wpjson._errors import RestError
@@ -71,6 +72,7 @@ def register_auth_errors(blueprint: Blueprint) -> None:
 
 
 def _authentication_failed(exc: AuthenticationError) -> Response:
+    metrics.FAILED_LOGINS.labels(exc.code).inc()
     return RestError(exc.code, exc.message, 401).response()
 
 

@@ -16,12 +16,13 @@ import typing as t
 from flask import g
 
 import metrics
+from wpjson import _stream
 from wpjson._request import current
 
 if t.TYPE_CHECKING:
     from flask import Response
 
-#: ``format`` label before the request's format was known (it failed earlier).
+#: ``format`` label of a refused request that named no known format.
 UNKNOWN_FORMAT = "none"
 
 
@@ -35,7 +36,7 @@ def metered(response: Response) -> Response:
     its body ends if it streams."""
     if current().method != "GET":
         return response
-    fmt = str(g.get("analytics_format", UNKNOWN_FORMAT))
+    fmt = str(g.get("analytics_format") or _asked_format())
     if not response.is_streamed or response.status_code != 200:
         metrics.DOWNLOADS.labels(fmt, str(response.status_code)).inc()
         return response
@@ -44,6 +45,13 @@ def metered(response: Response) -> Response:
     pieces = t.cast("t.Iterator[bytes]", iter(response.response))
     response.response = _counted(pieces, fmt, events, begun)
     return response
+
+
+def _asked_format() -> str:
+    """The ``format`` of a request refused before its arguments were checked
+    (or with some invalid): the query's, if it is a known one."""
+    asked = current().query.get("format")
+    return asked if isinstance(asked, str) and asked in _stream.FORMATS else UNKNOWN_FORMAT
 
 
 def _counted(pieces: t.Iterator[bytes], fmt: str, events: int, begun: float) -> t.Iterator[bytes]:
