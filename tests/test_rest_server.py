@@ -135,7 +135,10 @@ def test_the_index_describes_namespaces_and_routes_without_credentials(env: Env)
     assert isinstance(index["name"], str) and index["name"]
     assert index["_links"]["help"] == [{"href": "https://developer.wordpress.org/rest-api/"}]
     # The constructor's "/" first, then per namespace its index and its routes (register_route).
-    assert list(index["routes"]) == ["/", "/analytics/v1", EVENTS, "/accelerate/v1", ACCELERATE_EVENTS]
+    assert list(index["routes"]) == [
+        "/", "/analytics/v1", EVENTS, "/analytics/v1/health", "/analytics/v1/export/status",
+        "/accelerate/v1", ACCELERATE_EVENTS,
+    ]  # fmt: skip
     assert index["routes"]["/"] == {
         "namespace": "",
         "methods": ["GET"],

@@ -72,11 +72,12 @@ def _build() -> tuple[Route, ...]:
         routes.append(Route("/" + namespace, namespace, "namespace_index", index_args))
         events = f"/{namespace}/events/(?P<date>\\d{{4}}-\\d{{2}}-\\d{{2}})"
         routes.append(Route(events, namespace, "events", EVENTS_ARGS, guarded=True))
-    # Operations (issue 16), in the documented namespace only.
-    ops = NAMESPACES[0]
-    routes.append(Route(f"/{ops}/health", ops, "health", {}))
-    status = Route(f"/{ops}/export/status", ops, "export_status", {}, guarded=True, capability="manage_options")
-    routes.append(status)
+        if namespace == NAMESPACES[0]:  # operations (issue 16): in the documented namespace only
+            routes.append(Route(f"/{namespace}/health", namespace, "health", {}))
+            routes.append(
+                Route(f"/{namespace}/export/status", namespace, "export_status", {}, guarded=True,
+                      capability="manage_options")
+            )  # fmt: skip
     return tuple(routes)
 
 
