@@ -2,6 +2,8 @@
 
 - ``GET|HEAD /wp-json/`` (the index) and ``/wp-json/{analytics,accelerate}/v1`` (namespace indexes).
 - ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>``.
+- ``GET|HEAD /wp-json/analytics/v1/health`` (no authentication) and
+  ``/wp-json/analytics/v1/export/status`` (``manage_options``): ``_ops``.
 - ``OPTIONS`` on any of them: the route's description.
 - Each also as ``/index.php/wp-json/...`` and ``/?rest_route=/...``; with
   ``_method`` / ``X-HTTP-Method-Override`` and ``_envelope``.
