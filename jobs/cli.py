@@ -66,7 +66,7 @@ def _describe(report: RunReport) -> str:
     for name, keys in sorted(report.delivered.items()):
         lines.append(f"  {name}: {len(keys)} object(s) completed")
     for name in report.waiting:
-        lines.append(f"  {name}: waiting for its retry time")
+        lines.append(f"  {name}: waiting for its retry time, or paused (see 'export status')")
     if report.late:
         lines.append(f"Late objects delivered: {len(report.late)}")
     if report.invalid_lines:
