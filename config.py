@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import ipaddress
 import os
 import re
 import typing as t
@@ -56,6 +57,10 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_LOG_LEVEL": "INFO",
     "ANALYTICS_LOGIN_LIMIT": "10",
     "ANALYTICS_LOGIN_WINDOW": "300",
+    # Security (issue 12): trusted proxies, plain HTTP for Basic auth, CSV formula neutralising.
+    "ANALYTICS_TRUSTED_PROXIES": "",
+    "ANALYTICS_ALLOW_HTTP": "0",
+    "ANALYTICS_CSV_SAFE": "0",
     # Operations (issue 16): auto-pause, lag alert, /metrics access.
     "ANALYTICS_EXPORT_PAUSE_AFTER": "20",
     "ANALYTICS_ALERT_LAG": "3600",
@@ -114,6 +119,12 @@ class Settings:
     #: Failed logins allowed per client IP and per account within ``login_window`` seconds.
     login_limit: int
     login_window: int
+    #: Peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (werkzeug's ProxyFix, one hop).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: Accept HTTP Basic credentials over plain HTTP from any client (default: HTTPS or loopback only).
+    allow_http: bool = False
+    #: Neutralise spreadsheet formulas in every CSV body (OWASP's CSV injection rule).
+    csv_safe: bool = False
     # Operations (issue 16).
     #: Consecutive failed deliveries after which a subscriber is paused (0: never).
     export_pause_after: int = 20
@@ -157,6 +168,9 @@ class Settings:
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
             login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
             login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
+            trusted_proxies=_networks("ANALYTICS_TRUSTED_PROXIES", get("ANALYTICS_TRUSTED_PROXIES")),
+            allow_http=_flag("ANALYTICS_ALLOW_HTTP", get("ANALYTICS_ALLOW_HTTP")),
+            csv_safe=_flag("ANALYTICS_CSV_SAFE", get("ANALYTICS_CSV_SAFE")),
             export_pause_after=_int_in("ANALYTICS_EXPORT_PAUSE_AFTER", get("ANALYTICS_EXPORT_PAUSE_AFTER"), 0, 10**6),
             alert_lag=_int_in("ANALYTICS_ALERT_LAG", get("ANALYTICS_ALERT_LAG"), 1, 10**8),
             metrics_token=get("ANALYTICS_METRICS_TOKEN"),
@@ -246,6 +260,28 @@ def _int_in(name: str, value: str, low: int, high: int) -> int:
 
 def _positive_int(name: str, value: str) -> int:
     return _int_in(name, value, 1, 10**9)
+
+
+def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks (``10.0.0.0/8,::1``), as ``ipaddress`` reads them."""
+    networks = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} entry {item!r} is not an IP address or CIDR block: expected e.g. 10.0.0.0/8,127.0.0.1"
+            ) from None
+    return tuple(networks)
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} is {value!r}: expected 1 or 0")
 
 
 def _export_start(value: str) -> str | dt.date:

@@ -1,5 +1,16 @@
-"""gunicorn settings of this checkout (gunicorn reads ``./gunicorn.conf.py`` by
-itself; command-line options still win).
+"""gunicorn's settings for this service: gunicorn reads ``./gunicorn.conf.py``
+by itself (its ``--config`` default), so ``scripts/run``, the tests' servers
+and a plain ``gunicorn wsgi:app`` run from the checkout all get them; a
+command-line flag still wins over a line here.
+
+Requests gunicorn refuses before the app sees them (a request line over
+``limit_request_line`` bytes, a header over ``limit_request_field_size``,
+more than ``limit_request_fields`` headers, a malformed request) are
+answered, like every error of the service, in WordPress's REST shape
+``{"code": "http_<status>", "message", "data": {"status"}}`` as JSON instead of
+gunicorn's HTML page: ``gunicorn.util.write_error``, which every worker calls
+for them, is replaced below (gunicorn is pinned below 28 in requirements.txt;
+tests/test_bad_input.py checks the JSON answers through a real gunicorn).
 
 ``child_exit``: a web worker that exits leaves its Prometheus sample files in
 ``PROMETHEUS_MULTIPROC_DIR``; prometheus_client's ``mark_process_dead`` drops
@@ -8,7 +19,42 @@ its live gauges so ``/metrics`` stops summing them (its counters stay counted).
 
 from __future__ import annotations
 
+import json
 import typing as t
+
+import gunicorn.util  # type: ignore[import-untyped]  # gunicorn ships no type hints
+
+#: The longest request line gunicorn allows at all (its ``MAX_REQUEST_LINE``): a
+#: query string of about 8,000 bytes (a 4,301-digit chunk_size, many repeated
+#: parameters) still reaches the app and gets its JSON answer.
+limit_request_line = 8190
+#: gunicorn's defaults, stated: one header line at most 8,190 bytes, at most 100 headers.
+limit_request_field_size = 8190
+limit_request_fields = 100
+
+#: How much of gunicorn's own description of a refused request the JSON message keeps.
+_MESSAGE_CHARS = 300
+
+
+def _write_json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``write_error`` with a WordPress-shaped JSON body (the
+    same ``http_<status>`` code as ``wpjson._errors`` gives Werkzeug's errors)."""
+    message = f"{reason}: {mesg}" if mesg else reason
+    body = json.dumps(
+        {"code": f"http_{status_int}", "message": message[:_MESSAGE_CHARS], "data": {"status": status_int}}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json; charset=UTF-8\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Cache-Control: no-store\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = _write_json_error
 
 
 def child_exit(server: t.Any, worker: t.Any) -> None:

@@ -13,6 +13,7 @@ from flask import Flask
 
 import config
 import metrics_route
+import web_security
 import wpadmin
 import wpjson
 from app_settings import APP_CONFIG_KEY
@@ -21,7 +22,8 @@ from integrations import load_integrations
 
 def create_app(settings: config.Settings | None = None) -> Flask:
     """An app for ``settings`` (default: from the environment), with the
-    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages, ``/metrics`` and the CLI."""
+    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages, ``/metrics``, the CLI,
+    and ``web_security`` (trusted proxies, security headers) around all of them."""
     settings = settings or config.get_settings()
     _configure_logging(settings.log_level)
     app = Flask(__name__)
@@ -31,6 +33,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     wpjson.init_app(app)
     wpadmin.init_app(app)
     metrics_route.init_app(app)
+    web_security.init_app(app, settings)
     _register_cli(app)
     return app
 

@@ -41,6 +41,12 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), R).serve_foreve
 #: key -> (measure, target, minimum ratio to the no-op subscriber, minimum events/s)
 ROWS: dict[str, tuple[str, str, float | None, float | None]] = {
     "dest_s3_ndjson": ("export into S3, ndjson.gz (moto server over HTTP)", "≥ 0.5x the no-op subscriber", 0.5, None),
+    "dest_s3_floor": (
+        "S3 floor: plain put of each partition's object, no manifest (moto server)",
+        "none (what moto's per-request cost allows the ndjson row)",
+        None,
+        None,
+    ),
     "dest_s3_parquet": ("export into S3, parquet (moto server over HTTP)", "none (for reference)", None, None),
     "dest_postgres": ("export into PostgreSQL (local, COPY + ON CONFLICT)", "≥ 30,000 events/s", None, 30_000.0),
     "dest_webhook": ("export into a signed webhook (local receiver, gzip)", "none (for reference)", None, None),
@@ -100,7 +106,7 @@ def measure(
     receiver = [sys.executable, "-c", RECEIVER, str(hook_port)]
     endpoint = f"http://127.0.0.1:{s3_port}"
     with _process(moto, s3_port, "moto_server"), _process(receiver, hook_port, "webhook receiver"):
-        import boto3  # type: ignore[import-untyped]
+        import boto3
 
         s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_args())
         s3.create_bucket(Bucket=LAKE_BUCKET)
@@ -110,6 +116,9 @@ def measure(
                 extra = {"ANALYTICS_INTEGRATIONS": "integrations.s3", "ANALYTICS_S3_FORMAT": fmt}
                 extra["ANALYTICS_S3_DESTINATION"] = f"s3://{LAKE_BUCKET}/{fmt}-{i}"
                 _sample(result, key, run_probe, env_for(f"dest-{key}-{i}:", **extra, **aws), extra)
+            extra = {"ANALYTICS_INTEGRATIONS": "bench_s3_put_subscriber"}
+            extra["BENCH_S3_FLOOR_DESTINATION"] = f"s3://{LAKE_BUCKET}/floor-{i}"
+            _sample(result, "dest_s3_floor", run_probe, env_for(f"dest-s3-floor-{i}:", **extra, **aws), extra)
             schema = f"bench_{os.getpid()}_{i}"
             extra = {
                 "ANALYTICS_INTEGRATIONS": "integrations.postgres",

@@ -73,6 +73,10 @@ MGET_BATCH = 500
 #: Fewer missing objects than this are summarized in this process: a pool's start costs more.
 PARALLEL_MIN_OBJECTS = 3
 
+#: Day indexes (days since 1970-01-01) a ``datetime.date`` can hold, years 1 to 9999: an event
+#: timestamp outside them belongs to no day, like one without a timestamp (no request can ask for it).
+_FIRST_DAY = dt.date.min.toordinal() - EPOCH_DAY.toordinal()
+_LAST_DAY = dt.date.max.toordinal() - EPOCH_DAY.toordinal()
 #: Line selectors (one byte 0/1 per line) to and from ASCII '0'/'1', to pack them as the bits of an int in C.
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
@@ -204,18 +208,22 @@ class SummaryBuilder:
     def add(self, data: dict[str, t.Any], index: int = -1) -> None:
         """Count one event under its UTC day and blog id (as ``records.event_in``
         would match it), at line ``index``; events without a usable timestamp or
-        blog id count nowhere."""
+        blog id, or with a timestamp outside the calendar (years 1 to 9999),
+        count nowhere."""
         ts = data.get("event_timestamp")
         if type(ts) is not int:
             ts = timestamp_ms(data)
             if ts is None:
                 return
+        day = ts // DAY_MS
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            return
         blog = blog_text(data)
         if blog is None:
             return
-        group = self._groups.get((ts // DAY_MS, blog))
+        group = self._groups.get((day, blog))
         if group is None:
-            group = self._groups[(ts // DAY_MS, blog)] = ([], set())
+            group = self._groups[(day, blog)] = ([], set())
         group[0].append(index)
         add_field_names(group[1], data)
 

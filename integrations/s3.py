@@ -22,12 +22,13 @@ What lands where, for a batch with descriptor ``id``::
   has one string column per flattened field, named and spelled as the CSV
   export writes them (``events.records.flatten``: ``endpoint.Location.Country``).
 - Each object carries its row count as metadata (``x-amz-meta-rows``).
-- ``_manifest.json`` is written after the partition's objects and derived from
-  a listing of the partition, not from the batch alone: it lists every
+- ``_manifest.json`` is written after the partition's objects: it lists every
   object with its rows, bytes and ETag, so a reader knows which objects are
-  complete. Concurrent writers converge: each lists again after writing the
-  manifest and rewrites it if objects appeared meanwhile, so the last manifest
-  written is never missing an object written before it.
+  complete. A writer adds its object to the manifest it last wrote for the
+  partition, then lists the partition; concurrent or stale writers converge
+  because whoever's manifest does not match that listing writes it again from
+  the listing, so the last manifest written is never missing an object written
+  before it. Three requests per partition and batch: object, manifest, listing.
 
 A batch whose objects or manifests could not all be written raises (boto3's
 error), so the export retries it; the redelivery rewrites the same objects.
@@ -35,6 +36,7 @@ error), so the export retries it; the redelivery rewrites the same objects.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt
@@ -62,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 #: boto3's S3 client (boto3 ships no type hints).
 S3Client: t.TypeAlias = t.Any
+#: One object of a manifest: ``{"key": str, "rows": int, "bytes": int, "etag": str}``.
+Entry: t.TypeAlias = dict[str, t.Any]
 
 #: The export's hook (``jobs.export_hooks.DATA_PROCESS``; integrations sit below jobs).
 DATA_PROCESS = "altis.analytics.export.data.process"
@@ -71,8 +75,10 @@ MANIFEST = "_manifest.json"
 DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 #: Partitions of one batch written at once (each is an object, then its manifest).
 PARALLEL_PARTITIONS = 8
-#: Rounds of "list, write the manifest, list again" before giving up on a busy partition.
+#: Rounds of "write the manifest, list the partition" before giving up on a busy partition.
 MANIFEST_ROUNDS = 20
+#: Partitions whose last manifest a process remembers (a few hundred bytes per object listed).
+MANIFEST_CACHE = 1024
 _HOUR_MS = 3_600_000
 #: Characters Hive leaves unescaped in a partition value (it escapes '/', '=', ':', '%', controls...).
 _SAFE = "-_.~ "
@@ -151,10 +157,14 @@ def _parse(line: str) -> dict[str, t.Any] | None:
     return data if type(data) is dict else None
 
 
-def split_batch(data: str) -> dict[str, list[tuple[str, dict[str, t.Any] | None]]]:
+def split_batch(data: str, keep_events: bool = True) -> dict[str, list[tuple[str, dict[str, t.Any] | None]]]:
     """The batch's lines by partition path, in batch order: ``(line, event)``
     (event None for a line that is not a JSON object, filed under the default
-    partitions rather than dropped)."""
+    partitions rather than dropped; None for every line unless ``keep_events``).
+
+    ``keep_events=False`` is for ``ndjson.gz``, which needs the lines only:
+    keeping thousands of parsed events alive makes the cyclic garbage
+    collector walk them again and again (3.5x the time of the split itself)."""
     partition = _Partitioner()
     parts: dict[str, list[tuple[str, dict[str, t.Any] | None]]] = {}
     default = f"site={DEFAULT_PARTITION}/dt={DEFAULT_PARTITION}/hour={DEFAULT_PARTITION}/"
@@ -166,7 +176,7 @@ def split_batch(data: str) -> dict[str, list[tuple[str, dict[str, t.Any] | None]
         rows = parts.get(path)
         if rows is None:
             rows = parts[path] = []
-        rows.append((line, event))
+        rows.append((line, event if keep_events else None))
     return parts
 
 
@@ -202,6 +212,8 @@ class S3Destination:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        #: The manifest this process last wrote per partition (a hint: checked by a listing).
+        self._manifests: collections.OrderedDict[str, dict[str, Entry]] = collections.OrderedDict()
 
     def _resources(self) -> tuple[S3Client, concurrent.futures.ThreadPoolExecutor]:
         """A client and a thread pool per process: an RQ work horse is forked
@@ -221,7 +233,7 @@ class S3Destination:
         partition that failed (the others may be written: a redelivery
         overwrites them)."""
         client, pool = self._resources()
-        parts = split_batch(data)
+        parts = split_batch(data, keep_events=self.settings.format == "parquet")
         futures = {
             pool.submit(self._write_partition, client, path, rows, str(batch["id"])): path
             for path, rows in parts.items()
@@ -258,7 +270,9 @@ class S3Destination:
             ContentType="application/gzip" if ext == "ndjson.gz" else "application/vnd.apache.parquet",
             Metadata={"rows": str(len(rows)), "batch-id": batch_id},
         )
-        self._write_manifest(client, folder, path, {key: (put["ETag"], len(rows))})
+        self._write_manifest(
+            client, folder, path, {"key": key, "rows": len(rows), "bytes": len(body), "etag": put["ETag"]}
+        )
         return key
 
     def _listing(self, client: S3Client, folder: str) -> dict[str, tuple[str, int]]:
@@ -271,60 +285,102 @@ class S3Destination:
                     found[item["Key"]] = (item["ETag"], item["Size"])
         return found
 
-    def _read_manifest(self, client: S3Client, manifest_key: str) -> list[dict[str, t.Any]]:
-        """The objects the stored manifest lists (none when there is none yet)."""
+    def _read_manifest(self, client: S3Client, manifest_key: str) -> dict[str, Entry]:
+        """The objects the stored manifest lists, by key (none when there is none yet)."""
         try:
             body = client.get_object(Bucket=self.settings.bucket, Key=manifest_key)["Body"].read()
         except client.exceptions.NoSuchKey:
-            return []
+            return {}
         objects = json.loads(body).get("objects", [])
-        return objects if isinstance(objects, list) else []
+        entries: dict[str, Entry] = {}
+        for item in objects if isinstance(objects, list) else []:
+            if isinstance(item, dict) and {"key", "rows", "bytes", "etag"} <= item.keys():
+                entries[str(item["key"])] = item
+        return entries
 
-    def _write_manifest(self, client: S3Client, folder: str, path: str, known: dict[str, tuple[str, int]]) -> None:
-        """Write the partition's manifest from a listing taken after our object
-        was written, then list again: done when the manifest now stored covers
-        that second listing, else write again from it.
+    def _write_manifest(self, client: S3Client, folder: str, path: str, ours: Entry) -> None:
+        """Add our object to the partition's manifest, then list the partition:
+        done when the manifest just written matches that listing, else write
+        it again from the listing.
 
         Why this converges on a complete manifest whatever the concurrency: the
-        last manifest written was followed by its writer's second listing, which
-        holds every object written before that manifest; an object written
-        after it would have made its own writer write a later manifest."""
+        last manifest written was followed by its writer's listing, which holds
+        every object written before that manifest and matched it; an object
+        written after it would have made its own writer write a later manifest.
+
+        The manifest we start from is the one this process last wrote for the
+        partition (one GET when it has none): with one export job per
+        destination that is the stored one, so a batch costs two requests per
+        partition (its object, the manifest) plus the listing. A stale start
+        (another writer, a restart) is caught by the listing like any race."""
         manifest_key = folder + MANIFEST
-        rows = {key: n for key, (_etag, n) in known.items()}
-        etags = {key: etag for key, (etag, _n) in known.items()}
-        for item in self._read_manifest(client, manifest_key):
-            if item["key"] not in rows:
-                rows[item["key"]], etags[item["key"]] = int(item["rows"]), item["etag"]
-        listing = self._listing(client, folder)
-        for attempt in range(MANIFEST_ROUNDS):
-            objects: list[dict[str, t.Any]] = []
-            for key, (etag, size) in sorted(listing.items()):
-                if etags.get(key) != etag:  # written by another batch since the manifest we read
-                    head = client.head_object(Bucket=self.settings.bucket, Key=key)
-                    rows[key], etags[key] = int(head.get("Metadata", {}).get("rows", "0")), head["ETag"]
-                objects.append({"key": key, "rows": rows[key], "bytes": size, "etag": etag})
-            manifest = {
-                "partition": dict(part.partition("=")[::2] for part in path.rstrip("/").split("/")),
-                "format": self.settings.format,
-                "objects": objects,
-                "rows": sum(rows[key] for key in listing),
-                "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            }
-            client.put_object(
-                Bucket=self.settings.bucket,
-                Key=manifest_key,
-                Body=orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
-                ContentType="application/json",
-            )
-            again = self._listing(client, folder)
-            if again == listing:
-                return
-            stored = {(o["key"], o["etag"]) for o in self._read_manifest(client, manifest_key)}
-            if all((key, etag) in stored for key, (etag, _size) in again.items()):
-                return  # a later writer's manifest already covers what is there now
-            listing = again
-            time.sleep(random.uniform(0.0, 0.05 * (attempt + 1)))  # let a burst of writers settle
+        entries = self._cached(manifest_key)
+        if entries is None:
+            entries = self._read_manifest(client, manifest_key)
+        entries = {**entries, ours["key"]: ours}
+        try:
+            for attempt in range(MANIFEST_ROUNDS):
+                self._put_manifest(client, manifest_key, path, entries)
+                listing = self._listing(client, folder)
+                if {key: e["etag"] for key, e in entries.items()} == {key: etag for key, (etag, _s) in listing.items()}:
+                    self._remember(manifest_key, entries)
+                    return
+                stored = self._read_manifest(client, manifest_key)
+                if all(stored.get(key, {}).get("etag") == etag for key, (etag, _s) in listing.items()):
+                    self._remember(manifest_key, stored)
+                    return  # a later writer's manifest already covers what is there now
+                entries = self._from_listing(client, listing, {**entries, **stored})
+                time.sleep(random.uniform(0.0, 0.05 * (attempt + 1)))  # let a burst of writers settle
+        except BaseException:
+            self._forget(manifest_key)
+            raise
+        self._forget(manifest_key)
         raise S3DestinationError(f"{manifest_key}: the partition kept changing while its manifest was written")
+
+    def _from_listing(
+        self, client: S3Client, listing: dict[str, tuple[str, int]], known: dict[str, Entry]
+    ) -> dict[str, Entry]:
+        """Manifest entries for exactly the listed objects: rows from ``known``
+        when its ETag matches, else from the object's ``x-amz-meta-rows``."""
+        entries: dict[str, Entry] = {}
+        for key, (etag, size) in listing.items():
+            item = known.get(key)
+            if item is None or item["etag"] != etag:  # written by another batch since the manifest we read
+                head = client.head_object(Bucket=self.settings.bucket, Key=key)
+                item = {"key": key, "rows": int(head.get("Metadata", {}).get("rows", "0")), "etag": head["ETag"]}
+            entries[key] = {"key": key, "rows": int(item["rows"]), "bytes": size, "etag": etag}
+        return entries
+
+    def _put_manifest(self, client: S3Client, manifest_key: str, path: str, entries: dict[str, Entry]) -> None:
+        objects = [entries[key] for key in sorted(entries)]
+        manifest = {
+            "partition": dict(part.partition("=")[::2] for part in path.rstrip("/").split("/")),
+            "format": self.settings.format,
+            "objects": objects,
+            "rows": sum(int(o["rows"]) for o in objects),
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        }
+        client.put_object(
+            Bucket=self.settings.bucket,
+            Key=manifest_key,
+            Body=orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
+            ContentType="application/json",
+        )
+
+    def _cached(self, manifest_key: str) -> dict[str, Entry] | None:
+        with self._lock:
+            return self._manifests.get(manifest_key)
+
+    def _remember(self, manifest_key: str, entries: dict[str, Entry]) -> None:
+        with self._lock:
+            self._manifests[manifest_key] = entries
+            self._manifests.move_to_end(manifest_key)
+            while len(self._manifests) > MANIFEST_CACHE:
+                self._manifests.popitem(last=False)
+
+    def _forget(self, manifest_key: str) -> None:
+        with self._lock:
+            self._manifests.pop(manifest_key, None)
 
 
 SETTINGS = S3Settings.from_env()
@@ -341,4 +397,8 @@ def write_batch(data: str, batch: dict[str, t.Any]) -> None:
 if DESTINATION is None:
     logger.info("integrations.s3: ANALYTICS_S3_DESTINATION is not set; nothing registered")
 else:
+    # boto3 takes ~0.2 s to import: paid here, once per worker, rather than
+    # in each forked work horse's first batch.
+    import boto3  # noqa: F401
+
     add_action(DATA_PROCESS, write_batch, 10, 2)

@@ -60,13 +60,15 @@ def _describe(report: RunReport) -> str:
         return "Nothing is hooked on altis.analytics.export.data.process (see ANALYTICS_INTEGRATIONS); nothing done."
     if report.skipped is SkipReason.LOCKED:
         return "Another export run is in progress; nothing done."
+    busy = [f"  {name}: another run is in progress for it; left to that run" for name in report.busy]
     if not (report.objects or report.delivered or report.waiting or report.failures or report.read_errors):
-        return "Nothing new to export."
+        return "\n".join(["Nothing new to export.", *busy])
     lines = [f"{report.events} events from {report.objects} object(s) in {report.batches} batch deliveries."]
     for name, keys in sorted(report.delivered.items()):
         lines.append(f"  {name}: {len(keys)} object(s) completed")
     for name in report.waiting:
         lines.append(f"  {name}: waiting for its retry time, or paused (see 'export status')")
+    lines += busy
     if report.late:
         lines.append(f"Late objects delivered: {len(report.late)}")
     if report.invalid_lines:
@@ -179,6 +181,8 @@ def status_command(as_json: bool) -> None:
         click.echo(f"  position:      {sub['position'] or '-'} (since {sub['since']})")
         click.echo(f"  pending:       {sub['pending']} object(s), lag {format_duration(sub['lag_seconds'])}")
         click.echo(f"  last success:  {sub['last_success'] or '-'}")
+        if sub["delivering"]:
+            click.echo("  delivering:    now (a run holds its lock)")
         if sub["last_error"]:
             click.echo(f"  last error:    {sub['last_error_at']} {sub['last_error']}")
         if sub["retry_at"]:

@@ -68,7 +68,7 @@ EMPTY_RUNS_BEFORE_WARNING = 3
 
 
 class RunAborted(Exception):
-    """The run lock was lost (Redis unreachable for longer than its TTL)."""
+    """A subscriber's lock was lost (Redis unreachable for longer than its TTL)."""
 
 
 class SkipReason(enum.StrEnum):
@@ -76,7 +76,7 @@ class SkipReason(enum.StrEnum):
 
     DISABLED = "disabled"  # altis.analytics.export.cron.enabled returned false
     NO_SUBSCRIBERS = "no subscribers"  # nothing hooked on data.process
-    LOCKED = "locked"  # another run holds the lock
+    LOCKED = "locked"  # other runs hold the lock of every subscriber asked for
 
 
 @dataclasses.dataclass
@@ -90,6 +90,7 @@ class RunReport:
     delivered: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # subscriber -> keys completed
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # subscriber -> error
     waiting: list[str] = dataclasses.field(default_factory=list)  # subscribers in backoff
+    busy: list[str] = dataclasses.field(default_factory=list)  # subscribers another run is delivering to
     read_errors: dict[str, str] = dataclasses.field(default_factory=dict)
     quarantined: list[str] = dataclasses.field(default_factory=list)
     late: list[str] = dataclasses.field(default_factory=list)
@@ -113,8 +114,9 @@ def run_export(
     ``trigger`` decides only what a run that found nothing logs (``_summarise``).
 
     Does nothing -- without touching the source -- when the export is disabled
-    or nobody is hooked on ``data.process``, and nothing when another run holds
-    the lock.
+    or nobody is hooked on ``data.process``. Serves only the subscribers whose
+    lock (``jobs.lock``) it gets: the others are being served by another run
+    (``busy``); nothing when that is all of them (``LOCKED``).
     """
     report = RunReport()
     if check_enabled and not export_hooks.enabled():
@@ -130,12 +132,14 @@ def run_export(
         return report
     redis = redis if redis is not None else config.redis_connection(settings.redis_url)
     state = DeliveryState(redis, settings.redis_prefix)
-    lock = RunLock(redis, settings.redis_prefix, settings.export_lock_ttl)
+    lock = RunLock(redis, settings.redis_prefix, settings.export_lock_ttl, [s.name for s in hooked])
     with lock as held:
         if not held:
             report.skipped = SkipReason.LOCKED
             log("Another export run is in progress; this one is skipped.", E_USER_NOTICE)
             return report
+        report.busy = [s.name for s in hooked if s.name not in held]
+        hooked = [s for s in hooked if s.name in held]
         started = clock()
         if source is None:
             source = open_source(export_hooks.source_location(settings))
@@ -156,6 +160,7 @@ def run_export(
                 "batches": report.batches,
                 "failures": report.failures,
                 "read_errors": report.read_errors,
+                "subscribers": held,
             }
         )
     return report
@@ -193,8 +198,10 @@ class _Run:
     def execute(self, hooked: list[subscribers.Subscriber], keys: t.Sequence[str]) -> None:
         limit = export_hooks.max_files() if self.mode == "run" else None
         planner = Planner(self.settings, self.state, self.source, self.mode, self.now)
-        # Only one run at a time (the lock): what failed before this run is all
-        # a successful read may have to clear, so most objects cost no round trip.
+        # What failed before this run is all a successful read may have to
+        # clear, so most objects cost no round trip. A failure another
+        # subscriber's run notes meanwhile stays on record until a later read
+        # clears it: its object is planned once more, never skipped.
         self.failing = self.state.failing()
         try:
             plan = planner.plan(hooked, limit, keys, self._read_failed)
@@ -212,7 +219,7 @@ class _Run:
         }
         for group in plan.groups:
             self._deliver(group)
-        self._summarise(bool(plan.groups))
+        self._summarise(bool(plan.groups), ",".join(s.name for s in hooked))
         if self.mode == "run":
             self._check_lag(plan, limit)
         if self.mode == "reconcile" and self.report.late:
@@ -253,7 +260,7 @@ class _Run:
         """Hand the batch to each live subscriber; record progress for those
         whose callback returned. Returns whether any is still live."""
         if self.lock.lost:
-            raise RunAborted("the run lock expired; another run may have started")
+            raise RunAborted("a subscriber's lock expired; another run may have started")
         survivors: list[subscribers.Subscriber] = []
         done, partial = batch.done_keys(), batch.partial()
         data = batch.ndjson() if batch.events else ""
@@ -282,7 +289,7 @@ class _Run:
                 metrics.DELIVERED_BATCHES.labels(sub.name).inc()
                 metrics.DELIVERED_EVENTS.labels(sub.name).inc(batch.events)
             if self.lock.lost:
-                raise RunAborted("the run lock expired; another run may have started")
+                raise RunAborted("a subscriber's lock expired; another run may have started")
             self.state.record_success(sub.name, done, partial, self.clock())
             if sub.name in self.was_failing:
                 self._recovered(sub.name)
@@ -378,20 +385,21 @@ class _Run:
             else:
                 alerts.alert(alerts.LAG_CLEARED, f"Subscriber {name} caught up: lag {lag} s.", name, details)
 
-    def _summarise(self, had_work: bool) -> None:
+    def _summarise(self, had_work: bool, served: str) -> None:
         """The original's log messages: success with the count, no files, empty
         data. Its "longer interval" advice only for the scheduled run that
-        found nothing ``EMPTY_RUNS_BEFORE_WARNING`` times in a row: a run by
-        hand or a replay that finds nothing new says so, without advice."""
+        found nothing ``EMPTY_RUNS_BEFORE_WARNING`` times in a row (a streak
+        per ``served``: a scheduled run serves one subscriber): a run by hand
+        or a replay that finds nothing new says so, without advice."""
         report = self.report
         if self.mode == "run" and self.trigger == "schedule" and (had_work or report.read_errors):
-            self.state.reset_empty_runs()
+            self.state.reset_empty_runs(served)
         if self.mode == "run" and not had_work and not report.read_errors:
             if report.waiting or self.trigger == "replay":
                 return
             if self.trigger == "manual":
                 log("No new files found to export.", E_USER_NOTICE)
-            elif self.state.count_empty_run() == EMPTY_RUNS_BEFORE_WARNING:
+            elif self.state.count_empty_run(served) == EMPTY_RUNS_BEFORE_WARNING:
                 log(
                     f"No new files found to export in {EMPTY_RUNS_BEFORE_WARNING} scheduled runs in a row. "
                     f"If this keeps happening, use a longer interval with the {export_hooks.CRON_FREQUENCY} filter.",

@@ -20,7 +20,7 @@ from .state import DeliveryState
 if t.TYPE_CHECKING:
     import redis as redis_lib
 
-#: Seconds a replay waits before trying again while another run holds the lock.
+#: Seconds a replay waits before trying again while another run holds a target's lock.
 LOCKED_RETRY_SECONDS = 0.5
 
 
@@ -94,7 +94,8 @@ def replay(
             combined.delivered.setdefault(name, []).extend(keys)
         if progress is not None and delivered:
             progress(len(delivered))
-        if report.skipped is SkipReason.LOCKED:
+        if report.skipped is SkipReason.LOCKED or (report.busy and not report.failures):
+            # Some targets are being served by their own job: wait for it.
             time.sleep(LOCKED_RETRY_SECONDS)
             continue
         if not delivered or report.skipped or report.failures:

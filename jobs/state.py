@@ -13,8 +13,9 @@ each subscriber has:
 - whether it is paused (``ANALYTICS_EXPORT_PAUSE_AFTER`` failures in a row)
   and why, and whether its lag alert is raised (alerts fire once per change).
 
-Shared by all subscribers: corrupt-read counts, the quarantine, and how many
-scheduled runs in a row found nothing new.
+Shared by all subscribers: corrupt-read counts and the quarantine. How many
+scheduled runs in a row found nothing new is counted per subscriber (each
+has its own scheduled job).
 Writes that belong together go through one pipeline (MULTI/EXEC).
 """
 
@@ -44,7 +45,7 @@ RUNS = "{prefix}export:runs"
 #: Seconds of run history kept (the dashboard's chart shows the last day).
 RUN_HISTORY_SECONDS = 86400
 UNREAD = "{prefix}export:unread"
-EMPTY_RUNS = "{prefix}export:empty-runs"
+EMPTY_RUNS = "{prefix}export:empty-runs:{name}"
 
 
 def hour_score(key: str) -> float:
@@ -283,13 +284,14 @@ class DeliveryState:
         """Objects whose last read failed: key -> {count, error}."""
         return {redis_text(k): orjson.loads(v) for k, v in sorted(self.redis.hgetall(self._k(UNREAD)).items())}
 
-    def count_empty_run(self) -> int:
-        """One more scheduled run in a row that found nothing; returns how many."""
-        return int(self.redis.incr(self._k(EMPTY_RUNS)))
+    def count_empty_run(self, name: str) -> int:
+        """One more scheduled run for subscriber ``name`` in a row that found
+        nothing; returns how many."""
+        return int(self.redis.incr(self._k(EMPTY_RUNS, name=name)))
 
-    def reset_empty_runs(self) -> None:
-        """A scheduled run found something: the streak of empty runs ends."""
-        self.redis.delete(self._k(EMPTY_RUNS))
+    def reset_empty_runs(self, name: str) -> None:
+        """A scheduled run for ``name`` found something: its streak of empty runs ends."""
+        self.redis.delete(self._k(EMPTY_RUNS, name=name))
 
     def record_run(self, summary: dict[str, t.Any]) -> None:
         """Keep ``summary`` as the last run, and in the history under its

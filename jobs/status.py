@@ -1,5 +1,6 @@
 """What ``export status`` shows: is the export on, when it runs next, and
-where each subscriber stands (position, lag, errors, backoff), plus objects
+where each subscriber stands (position, lag, errors, backoff, whether a run
+is delivering to it now), plus objects
 pending, unreadable and quarantined.
 
 Reading the source is bounded like a run: from each subscriber's lookback
@@ -16,6 +17,7 @@ from events import layout
 from events.sources import SourceError, open_source
 
 from . import export_hooks, schedule, subscribers
+from .lock import is_locked
 from .plan import lookback_prefix
 from .state import DeliveryState, SubscriberState, start_prefix
 
@@ -73,6 +75,7 @@ def export_status(
             "last_error_at": _iso(progress.last_error_at),
             "failures": progress.failures,
             "retry_at": _iso(progress.retry_at) if progress.retry_at and progress.retry_at > now else None,
+            "delivering": is_locked(redis, settings.redis_prefix, name),  # a run (its job) serves it now
             "paused": progress.paused,
             "paused_at": _iso(progress.paused_at),
             "paused_reason": progress.paused_reason or None,

@@ -17,8 +17,12 @@ import config
 from events.catalog import warm_days
 from integrations import load_integrations
 
-from . import replay
-from .export import RunReport, run_export
+from . import export_hooks, replay
+from .export import RunReport, SkipReason, run_export
+from .fanout import enqueue_deliveries
+
+if t.TYPE_CHECKING:
+    from .plan import Mode
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +34,33 @@ def _settings() -> config.Settings:
 
 
 def export_job() -> dict[str, t.Any]:
-    """One scheduled export run."""
-    return _summary(run_export(_settings(), trigger="schedule"))
+    """One scheduled export: a delivery job per subscriber (``jobs.fanout``).
+    Returns ``{"skipped", "enqueued", "already"}`` (subscriber names)."""
+    return _fan_out("run")
 
 
 def reconcile_job() -> dict[str, t.Any]:
-    """The reconciliation pass: objects of the last ANALYTICS_RECONCILE_DAYS
-    days that runs missed are delivered and logged as late."""
-    return _summary(run_export(_settings(), mode="reconcile"))
+    """The reconciliation pass, a job per subscriber: objects of the last
+    ANALYTICS_RECONCILE_DAYS days that runs missed are delivered and logged as late."""
+    return _fan_out("reconcile")
+
+
+def deliver_job(name: str, mode: Mode = "run") -> dict[str, t.Any]:
+    """One subscriber's scheduled run (``mode`` ``run``) or reconciliation
+    (``reconcile``), under its own lock; what ``export_job`` enqueues. A
+    subscriber no longer hooked is skipped (``no subscribers``)."""
+    return _summary(run_export(_settings(), mode=mode, only=[name], trigger="schedule"))
+
+
+def _fan_out(mode: Mode) -> dict[str, t.Any]:
+    settings = _settings()
+    if not export_hooks.enabled():
+        logger.info("export disabled by %s", export_hooks.CRON_ENABLED)
+        return {"skipped": str(SkipReason.DISABLED), "enqueued": [], "already": []}
+    fan_out = enqueue_deliveries(settings, config.redis_connection(settings.redis_url), mode)
+    if not fan_out.enqueued and not fan_out.already:
+        return {"skipped": str(SkipReason.NO_SUBSCRIBERS), "enqueued": [], "already": []}
+    return {"skipped": "", **dataclasses.asdict(fan_out)}
 
 
 def catalog_warm_job() -> int:

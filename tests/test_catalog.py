@@ -228,3 +228,20 @@ def test_parallel_summaries_equal_serial_ones(
         sum(s.groups.get((data.DAY.isoformat(), "1"), (0,))[0] for s in serial)
         == len(data.expected_events(files, data.DAY, 1)) + 2
     )  # the BOM line and the second of the concatenated events, which the independent reader skips
+
+
+@pytest.mark.parametrize("timestamp", [9_000_000_000_000_000_000, -9_000_000_000_000_000_000, 1e300, "9" * 30])
+def test_an_event_timestamp_beyond_the_calendar_belongs_to_no_day(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path, timestamp: object
+) -> None:
+    """A timestamp no ``datetime.date`` can hold (year > 9999 or < 1) is like a
+    missing one: the event counts on no day, and its neighbours still count
+    (before the fix the day's summary raised OverflowError: a 500 for the whole day)."""
+    start = int(dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp() * 1000)
+    far = orjson.loads(data.event(99, start, 1))
+    far["event_timestamp"] = timestamp
+    key = "2026/11/25/10/analytics-1-2026-11-25-10-00-00-far"
+    lines = [data.event(1, start + 1000, 1), orjson.dumps(far), data.event(2, start + 2000, 1)]
+    data.write_local(tmp_path / "events", {key: b"\n".join(lines) + b"\n"})
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert summary.count == 2  # the two events of the day, read by hand above

@@ -319,7 +319,7 @@ def test_wordpress_rest_fidelity_over_http(local_server: Server, users: Users, t
         got = curl(target, *override, "-u", users.admin, tmp=tmp_path)
         assert (got.status, got.body) == (200, data.json_body(expected))
 
-    # (A 4301-digit chunk_size is in test_endpoint.py: gunicorn refuses request lines over 4094 bytes.)
+    # (A 4301-digit chunk_size through gunicorn: test_bad_input.py, with gunicorn.conf.py's longer request line.)
     for chunk_size in ("0", "-5", "20000", "1.5", "5e3", "3000.0", "9" * 3000):
         got = curl(url + f"?format=csv&chunk_size={chunk_size}", "-u", users.admin, tmp=tmp_path)
         assert got.status == 200, chunk_size

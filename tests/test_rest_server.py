@@ -44,6 +44,14 @@ EVENTS_ARGS = {
         "default": "json",
         "required": False,
     },
+    # Not the original's: this service's switch against CSV injection (issue 12), a WordPress boolean.
+    "csv_safe": {
+        "description": "Prefix a ' to CSV cells starting with =, +, -, @, tab or carriage return "
+        "(OWASP's rule against CSV injection).",
+        "type": "boolean",
+        "default": False,
+        "required": False,
+    },
 }
 
 
@@ -135,10 +143,14 @@ def test_the_index_describes_namespaces_and_routes_without_credentials(env: Env)
     assert isinstance(index["name"], str) and index["name"]
     assert index["_links"]["help"] == [{"href": "https://developer.wordpress.org/rest-api/"}]
     # The constructor's "/" first, then per namespace its index and its routes (register_route).
+    # (and this service's OpenAPI document, a route of the documented namespace: issue 12;
+    # health and export status: issue 16)
+    openapi = "/analytics/v1/openapi.json"
     assert list(index["routes"]) == [
-        "/", "/analytics/v1", EVENTS, "/analytics/v1/health", "/analytics/v1/export/status",
+        "/", "/analytics/v1", EVENTS, openapi, "/analytics/v1/health", "/analytics/v1/export/status",
         "/accelerate/v1", ACCELERATE_EVENTS,
     ]  # fmt: skip
+    assert index["routes"][openapi]["_links"] == {"self": [{"href": "http://example.com/wp-json" + openapi}]}
     assert index["routes"]["/"] == {
         "namespace": "",
         "methods": ["GET"],

@@ -18,6 +18,8 @@ import duckdb
 import orjson
 import pytest
 from rq import Queue
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
 
 import config
 import hooks
@@ -283,8 +285,43 @@ def test_a_real_rq_worker_exports_the_demo_data_into_the_lake(
     assert done.returncode == 0, done.stderr
     job.refresh()
     assert job.get_status() == "finished", done.stderr[-2000:]
-    assert job.return_value()["failures"] == {}
+    [name] = job.return_value()["enqueued"]  # the scheduled export enqueues a job per subscriber
+    finished = Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=redis)
+    [delivery] = [j for j in finished if j is not None and j.func_name == "jobs.tasks.deliver_job"]
+    assert delivery.args == (name, "run")
+    assert delivery.return_value()["failures"] == {}
     download(s3_bucket, tmp_path / "got")
     rows = ndjson_rows(tmp_path / "got")
     assert len(rows) == len(source)
     assert Counter(site for site, *_ in rows) == Counter(e["attributes"]["blogId"] for _, e in source)
+
+
+def test_a_partition_written_by_two_workers_in_turn_lists_every_object(
+    s3_bucket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each worker process starts its next manifest from the one it last wrote:
+    # here worker A's is stale (B wrote in between) and must not drop B's object.
+    module = s3_module(monkeypatch)
+    a, b = module.S3Destination(module.SETTINGS), module.S3Destination(module.SETTINGS)
+    hour_ms = 1_764_000_000_000 - 1_764_000_000_000 % 3_600_000
+
+    def lines(i: int) -> str:
+        return "".join(
+            orjson.dumps({"event_timestamp": hour_ms + j, "attributes": {"blogId": "4"}}).decode() + "\n"
+            for j in range(i)
+        )
+
+    a.write_batch(lines(1), {"id": "first"})
+    b.write_batch(lines(2), {"id": "second"})
+    a.write_batch(lines(3), {"id": "third"})
+
+    folder = "lake/site=4/dt=2025-11-24/hour=16/"
+    manifest = json.loads(s3_bucket.Object(folder + "_manifest.json").get()["Body"].read())
+    assert {o["key"]: o["rows"] for o in manifest["objects"]} == {
+        f"{folder}part-first.ndjson.gz": 1,
+        f"{folder}part-second.ndjson.gz": 2,
+        f"{folder}part-third.ndjson.gz": 3,
+    }
+    assert manifest["rows"] == 6
+    sizes = {o.key: o.size for o in s3_bucket.objects.filter(Prefix=folder) if not o.key.endswith("_manifest.json")}
+    assert {o["key"]: o["bytes"] for o in manifest["objects"]} == sizes

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
-from rq import Queue
+from rq import Queue, Worker
 from rq_scheduler import Scheduler
 
 import config
@@ -150,6 +150,9 @@ def test_two_schedulers_two_workers_never_overlap(redis: redis_lib.Redis, env: d
     procs = [start(["scheduler", "--poll-interval", "1"], env, **sched_env) for _ in range(2)]
     procs += [start(["worker"], env, **sched_env) for _ in range(2)]
     try:
+        # Objects arrive while the ticks run (a tick is now two jobs: the fan-out and a delivery).
+        wait_for(lambda: len(Worker.all(connection=redis)) >= 2, 30, "two workers")
+        wait_for(lambda: "export" in scheduled(redis), 30, "the export scheduled")
         written: list[str] = []
         for i in range(8):
             store.put(hour_ago(1), f"s-{i:02d}", event_lines(f"o{i}", 3))
@@ -225,3 +228,50 @@ def test_bad_integration_is_a_one_line_error(env: dict[str, str]) -> None:
     err = done.stderr.decode().strip()
     assert "integration 'tests.integrations_fixtures.missing_module'" in err and "Traceback" not in err
     assert len(err.splitlines()) == 1, err
+
+
+def test_a_slow_subscriber_never_delays_a_fast_one(redis: redis_lib.Redis, env: dict[str, str], tmp_path: Path) -> None:
+    """Two real workers and a real scheduler (export every 3 s): next to the
+    recorder (fast) a subscriber that takes 5 s per batch. Each subscriber is
+    its own job, so the fast one gets every object by the tick after it was
+    written (its lag: under one interval, plus the scheduler's poll and a
+    margin for a loaded machine), while the slow one falls behind, its batches
+    never overlapping (never two jobs of one subscriber at once)."""
+    interval, poll, margin = 3, 1, 2.0
+    store = Store("local", root=tmp_path / "events")
+    both = {
+        "ANALYTICS_INTEGRATIONS": f"{RECORDER},tests.integrations_fixtures.slow_subscriber",
+        "RECORDER_FREQUENCY": "recorder_test",
+        "RECORDER_INTERVAL": str(interval),
+        "ANALYTICS_EXPORT_BATCH_BYTES": "2048",  # an object below is 3 batches: 15 s for the slow one
+    }
+    procs = [start(["worker"], env, **both) for _ in range(2)]
+    procs.append(start(["scheduler", "--poll-interval", str(poll)], env, **both))
+    written: dict[str, float] = {}
+    try:
+        wait_for(lambda: len(Worker.all(connection=redis)) >= 2, 30, "two workers")
+        wait_for(lambda: "export" in scheduled(redis), 30, "the export scheduled")
+        for i in range(6):
+            store.put(hour_ago(1), f"o-{i:02d}", event_lines(f"o{i}", 20, pad=100))
+            written[f"o{i}"] = time.time()
+            time.sleep(1.5)
+
+        def fast_tags() -> set[str]:
+            return {tag for r in records(redis, env) for tag in tags(r["data"])}
+
+        wait_for(lambda: len(fast_tags()) == 6 * 20, 30, "every event at the fast subscriber")
+        slow = [orjson.loads(x) for x in redis.lrange(env["RECORDER_KEY"] + ":slow", 0, -1)]
+    finally:
+        for proc in procs:
+            stop(proc)
+    first_seen: dict[str, float] = {}
+    for record in records(redis, env):
+        for tag in tags(record["data"]):
+            obj = tag.split("-")[0]
+            first_seen[obj] = min(first_seen.get(obj, record["start"]), record["start"])
+    lags = {obj: first_seen[obj] - at for obj, at in written.items()}
+    assert max(lags.values()) < interval + poll + margin, lags
+    slow_got = {tag.split("-")[0] for r in slow for tag in r["tags"]}
+    assert "o5" not in slow_got, "the slow one is still far behind when the fast one has everything"
+    spans = sorted((r["start"], r["end"]) for r in slow)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans)), "slow batches overlap"

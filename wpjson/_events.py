@@ -31,6 +31,8 @@ DEFAULT_CHUNK_SIZE = 3000
 MAX_CHUNK_SIZE = 10000
 #: Response header: objects read to compute this answer's total and columns (0 when the day was warm).
 SUMMARIZED_HEADER = "X-Analytics-Objects-Summarized"
+#: ``rest_is_boolean``'s strings (lower-cased) and ``rest_sanitize_boolean``'s reading of them.
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 #: Media types an ``Accept`` header may choose, first = default for ``*/*``.
 _NEGOTIABLE = {"application/json": "json", "text/csv": "csv", "application/x-ndjson": "ndjson"}
 
@@ -57,8 +59,8 @@ def site_blog_id() -> int:
     return blog_id
 
 
-def _arguments(date: str) -> tuple[dt.date, str, int]:
-    """(day, format, chunk_size) or 400 ``rest_invalid_param`` naming every bad one.
+def _arguments(date: str) -> tuple[dt.date, str, int, bool]:
+    """(day, format, chunk_size, csv_safe) or 400 ``rest_invalid_param`` naming every bad one.
 
     Query parameters are PHP's ``$_GET`` (the last of a repeated one). The
     schema is the original's: ``format`` a string of the enum, ``chunk_size``
@@ -66,6 +68,7 @@ def _arguments(date: str) -> tuple[dt.date, str, int]:
     ``is_numeric``, so ``5e3`` and ``1.5`` pass and ``abc``, ``0x10``, ``NaN``
     or an empty value do not), which the original then clamps:
     ``min( 10000, max( 1, $chunk_size ) )``, here truncated to a whole number.
+    ``csv_safe`` is a ``boolean`` (``rest_is_boolean``); it or ``ANALYTICS_CSV_SAFE`` turns it on.
     """
     problems: dict[str, tuple[str, str]] = {}
     day = None
@@ -88,10 +91,17 @@ def _arguments(date: str) -> tuple[dt.date, str, int]:
             chunk_size = clamp_chunk_size(to_float(raw_chunk))
         else:
             problems["chunk_size"] = ("rest_invalid_type", "chunk_size is not of type number.")
+    csv_safe = settings().csv_safe
+    raw_safe = query.get("csv_safe")
+    if raw_safe is not None:
+        if isinstance(raw_safe, str) and raw_safe.lower() in _BOOLEANS:
+            csv_safe = csv_safe or _BOOLEANS[raw_safe.lower()]
+        else:
+            problems["csv_safe"] = ("rest_invalid_type", "csv_safe is not of type boolean.")
     if problems:
         raise invalid_params(problems)
     assert day is not None and isinstance(fmt, str)
-    return day, fmt, chunk_size
+    return day, fmt, chunk_size, csv_safe
 
 
 def clamp_chunk_size(value: float) -> int:
@@ -115,7 +125,7 @@ def _wants_gzip() -> bool:
 def events(date: str) -> Response:
     """One site's events of one UTC day, streamed (after ``_server.serve`` authenticated the request)."""
     blog_id = site_blog_id()
-    day, fmt, chunk_size = _arguments(date)
+    day, fmt, chunk_size, csv_safe = _arguments(date)
     g.analytics_format = fmt  # the downloads metric's label (_download_metrics)
     require_capability(current_user(), blog_id)
 
@@ -147,7 +157,7 @@ def events(date: str) -> Response:
         headers["Content-Encoding"] = "gzip"
     body: t.Iterator[bytes] = iter(())  # HEAD: same headers, no body (an iterator: no Content-Length)
     if _request.current().method != "HEAD":
-        body = _stream.day_body(store, summary, day, blog_id, fmt, chunk_size, compress)
+        body = _stream.day_body(store, summary, day, blog_id, fmt, chunk_size, compress, csv_safe)
     logger.info(
         "events %s blog %s as %s: %s event(s) from %s object(s), %s summarized now",
         day,

@@ -7,7 +7,8 @@ answer (``rest_handle_options_request``) and the indexes (``get_index``,
 Routes are WordPress's regular expressions, matched case-insensitively
 against the whole route (``'@^' . $route . '$@i'``), in registration order:
 the index ``/`` (from the server's constructor), then per namespace its
-index ``/<namespace>`` followed by its routes (``register_route``).
+index ``/<namespace>`` followed by its routes (``register_route``); the
+documented namespace also serves ``/analytics/v1/openapi.json``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _SCHEMA_KEYWORDS = frozenset((
 ))  # fmt: skip
 
 #: The events route's arguments as the original registers them (its ``register_rest_route``
-#: call), with this service's third format.
+#: call), with this service's third format and its ``csv_safe``.
 EVENTS_ARGS: dict[str, dict[str, t.Any]] = {
     "date": {"description": "Day to retrieve the analytics data from.", "type": "string", "required": True},
     "chunk_size": {"description": "How many records to return per chunk.", "type": "number", "default": 3000},
@@ -36,6 +37,12 @@ EVENTS_ARGS: dict[str, dict[str, t.Any]] = {
         "type": "string",
         "enum": ["json", "csv", "ndjson"],
         "default": "json",
+    },
+    "csv_safe": {
+        "description": "Prefix a ' to CSV cells starting with =, +, -, @, tab or carriage return "
+        "(OWASP's rule against CSV injection).",
+        "type": "boolean",
+        "default": False,
     },
 }
 
@@ -46,7 +53,7 @@ class Route:
 
     pattern: str
     namespace: str
-    #: What answers it: "index", "namespace_index", "events", "health" or "export_status".
+    #: What answers it: "index", "namespace_index", "events", "openapi", "health" or "export_status".
     handler: str
     args: dict[str, dict[str, t.Any]]
     methods: tuple[str, ...] = ("GET",)
@@ -78,6 +85,9 @@ def _build() -> tuple[Route, ...]:
                 Route(f"/{namespace}/export/status", namespace, "export_status", {}, guarded=True,
                       capability="manage_options")
             )  # fmt: skip
+    # This service's own: the OpenAPI document of these routes (``_openapi``), in the documented
+    # namespace. The dot is a regex dot, as in a plugin's register_rest_route( ns, '/openapi.json' ).
+    routes.insert(3, Route(f"/{NAMESPACES[0]}/openapi.json", NAMESPACES[0], "openapi", {}))
     return tuple(routes)
 
 

@@ -27,7 +27,7 @@ import orjson
 from flask import Response, g, request
 
 from accounts import user_can
-from wpjson import _download_metrics, _ops, _routes
+from wpjson import _download_metrics, _openapi, _ops, _routes
 from wpjson._auth import authenticate, current_user, export_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, no_route
 from wpjson._events import events, source
@@ -65,6 +65,8 @@ def serve(**_: str) -> Response:
         return json_response(_index())
     if route.handler == "namespace_index":
         return json_response(_namespace_index(route.namespace))
+    if route.handler == "openapi":
+        return json_response(_openapi.document(request.host_url))
     if route.handler == "health":
         return _ops.health(source())
     if route.handler == "export_status":

@@ -163,7 +163,7 @@ def _csv_pieces(
     """CSV rows, ``size`` per piece: each event is flattened and written at once."""
     start, end = day_bounds_ms(day)
     fields = writer.fields
-    writerow = writer.writer.writerow
+    writerow = writer.writerow
     empty = itertools.repeat("")
     rows = 0
     for info in summary.objects:
@@ -179,11 +179,19 @@ def _csv_pieces(
 
 
 def day_body(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, fmt: str, chunk_size: int, compress: bool
+    source: Source,
+    summary: DaySummary,
+    day: dt.date,
+    blog_id: int,
+    fmt: str,
+    chunk_size: int,
+    compress: bool,
+    csv_safe: bool = False,
 ) -> t.Iterator[bytes]:
     """The response body of one site's day, one piece per chunk of
     ``chunk_size`` events, each flushed (gzip: ``Z_SYNC_FLUSH``) so the client
-    gets it at once. Nothing is read before the first piece (the opening)."""
+    gets it at once. Nothing is read before the first piece (the opening).
+    ``csv_safe``: CSV cells are neutralised (``neutralise_formula``)."""
     gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compress else None
 
     def out(data: bytes) -> bytes:
@@ -193,7 +201,7 @@ def day_body(
 
     pieces: t.Iterator[bytes]
     if fmt == "csv":
-        writer = _Csv(summary.columns)
+        writer = _Csv(summary.columns, csv_safe)
         opening = writer.opening()
         pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer)
         closing = b""
@@ -218,6 +226,18 @@ def day_body(
         yield closing
 
 
+#: OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def neutralise_formula(cell: str) -> str:
+    """``cell`` with a ``'`` before it when it starts like a formula (``=``,
+    ``+``, ``-``, ``@``, tab, carriage return), as OWASP's "CSV Injection" page
+    recommends; spreadsheets then show it as text. The price: a number such as
+    ``-3`` is text too, and the ``'`` is in the file for any other reader."""
+    return "'" + cell if cell[:1] in FORMULA_STARTS else cell
+
+
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
     buffer that ``take`` empties once per chunk. The header row is written
@@ -227,12 +247,19 @@ class _Csv:
     Text is written as UTF-8. A lone surrogate (from a JSON string such as
     ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
     written as its JSON escape text (``\\ud83d``, Python's ``backslashreplace``),
-    so the body stays valid UTF-8 for BI tools and keeps what the event said."""
+    so the body stays valid UTF-8 for BI tools and keeps what the event said.
 
-    def __init__(self, fields: t.Sequence[str]) -> None:
+    ``safe``: every cell, header names too (they come from the events), goes
+    through ``neutralise_formula``; without it ``writerow`` is the C writer's own."""
+
+    def __init__(self, fields: t.Sequence[str], safe: bool = False) -> None:
         self.fields = list(fields)
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+        self.writerow: t.Callable[[t.Iterable[str]], t.Any] = self.writer.writerow
+        if safe:
+            writerow = self.writer.writerow
+            self.writerow = lambda cells: writerow(map(neutralise_formula, cells))
 
     def take(self) -> bytes:
         data = self.buffer.getvalue().encode("utf-8", "backslashreplace")
@@ -243,5 +270,5 @@ class _Csv:
     def opening(self) -> bytes:
         if not self.fields:
             return b""
-        self.writer.writerow(self.fields)
+        self.writerow(self.fields)
         return self.take()
