@@ -328,9 +328,12 @@ class _Run:
                     )
                     self.report.failures[sub.name] = error
                     when = dt.datetime.fromtimestamp(retry_at, dt.UTC).isoformat(timespec="seconds")
+                    keys = descriptor["keys"]
+                    # A batch may span up to max.files objects; the log action often feeds email or chat.
+                    named = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
                     log(
                         f"Subscriber {sub.name} failed on a batch of {batch.events} events "
-                        f"({', '.join(descriptor['keys'])}): {error}. "
+                        f"({named}): {error}. "
                         f"It will be retried from there after {when}; other subscribers are not affected.",
                         E_USER_ERROR,
                     )
@@ -459,8 +462,10 @@ class _Run:
             return
         if report.objects and not report.events:
             log(f"No events found in {report.objects} file(s): the data was empty.", E_USER_WARNING)
-        elif report.events:
+        elif report.batches:
+            # Each subscriber's job logs its own run, so the message names who was served.
             log(
-                f"Exported {report.events} events from {report.objects} file(s) in {report.batches} batch deliveries.",
+                f"Exported {report.events} events from {report.objects} file(s) in {report.batches} batch deliveries"
+                f" to {served.replace(',', ', ')}.",
                 E_USER_NOTICE,
             )
