@@ -1,8 +1,10 @@
 """Streaming writers of a day's events: JSON array, CSV, NDJSON, optionally gzip.
 
-The body is a generator, so memory holds one chunk (``chunk_size`` records) at
-a time whatever the size of the day, and each chunk is written and flushed on
-its own. Closing the generator (the client went away) closes the object being
+The body is a generator, so memory holds one piece at a time whatever the
+size of the day, and each piece is written and flushed on its own. A piece
+ends at ``chunk_size`` records or ``PIECE_BYTES`` (256 KiB), whichever comes
+first, so a worker's many threads each hold a few hundred KB, not
+``chunk_size`` large events (issue 12's load). Closing the generator (the client went away) closes the object being
 read, through the ``open_lines`` context manager, and reads nothing more.
 
 ``day_body`` (the route's) serves JSON and NDJSON without parsing where the
@@ -472,7 +474,8 @@ def neutralise_formula(cell: str) -> str:
 
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
-    buffer that ``take`` empties once per chunk. The header row is written
+    byte buffer (``buffer``: its ``tell`` is the piece's size in bytes) that
+    ``take`` empties once per piece. The header row is written
     even when no row follows (an empty day); no columns at all (a site with
     no event summarized on any day) means an empty body.
 
