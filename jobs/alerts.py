@@ -54,11 +54,16 @@ def alert(
     """Fire ``altis.analytics.export.alert`` with ``(code, message, subscriber,
     details)`` (``subscriber`` is ``""`` for an alert about objects), after
     sending ``message`` to the log action unless the caller already ``logged``
-    that event. A callback that raises is logged and ignored: a broken
-    notifier must not stop an export."""
+    that event. A callback that raises is logged and skipped, and the others
+    still run: a broken notifier (an SMTP server down) must neither stop an
+    export nor silence the other notifiers, since each alert fires once per
+    change of state. So the callbacks are called one by one, in WP_Hook's
+    order, as the export calls its subscribers."""
     if not logged:
         log(message, LEVELS.get(code, E_USER_WARNING))
-    try:
-        hooks.do_action(ALERT, code, message, subscriber, dict(details or {}))
-    except Exception:
-        logger.exception("a callback on %s raised", ALERT)
+    args = (code, message, subscriber, dict(details or {}))
+    for _priority, callback, accepted_args in hooks.callbacks(ALERT):
+        try:
+            hooks.call_callback(ALERT, callback, accepted_args, *args)
+        except Exception:
+            logger.exception("a callback on %s raised; the others still get the alert", ALERT)

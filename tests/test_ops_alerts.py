@@ -205,3 +205,20 @@ def test_a_raising_alert_callback_does_not_stop_the_export(
     report = run_export(settings, clock=lambda: state.retry_at + 1)  # type: ignore[operator]
     assert [tag for data in got.batches for tag in tags(data)] == ["x-0", "y-0"]
     assert codes(lag=False) == [alerts.FAILING, alerts.RECOVERED]
+
+
+def test_a_raising_alert_callback_does_not_silence_the_ones_after_it(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """The README's example registers an email and a Slack notifier: with the
+    mail server down, Slack must still hear of every change (found by a
+    fresh-eyes review: the first callback that raised ended the alert)."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+
+    def broken(*_: t.Any) -> None:
+        raise RuntimeError("mail server down")
+
+    hooks.add_action(alerts.ALERT, broken, 5, 4)  # before on_alert (priority 10)
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    report = run_export(settings)
+    assert NAME in report.failures and codes(lag=False) == [alerts.FAILING]

@@ -20,7 +20,10 @@ import typing as t
 
 from wpjson._stream import StreamAborted
 
-_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE | re.ASCII)
+#: At most 18 digits a position (any body's length fits; a longer number is no
+#: byte position, and Python's int() refuses 4,301 digits): a longer one is a
+#: malformed Range, ignored as RFC 9110 section 14.2 allows.
+_RANGE = re.compile(r"\s*bytes\s*=\s*(\d{0,18})\s*-\s*(\d{0,18})\s*", re.IGNORECASE | re.ASCII)
 
 
 class ByteRange(t.NamedTuple):
