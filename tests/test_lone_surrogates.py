@@ -174,3 +174,19 @@ def test_the_export_delivers_the_raw_line_unchanged(
     assert report.invalid_lines == 0
     assert "".join(delivered) == raw.decode("ascii")  # every line as stored, in order
     assert CUT.decode() in delivered[0]
+
+
+@pytest.mark.parametrize("warmth", ["cold", "warm"])
+def test_parquet_keeps_the_event_with_the_text_csv_writes(client: t.Any, warmth: str) -> None:
+    """Found by a fresh-eyes review: one such event broke the whole day's Parquet file."""
+    import pyarrow.parquet as pq
+
+    if warmth == "warm":
+        client.head(URL)
+    response = client.get(URL + "?format=parquet")
+    assert response.status_code == 200
+    table = pq.read_table(io.BytesIO(response.data))
+    events = [event for _, event in stdlib_events(surrogate_object(), "1")]
+    assert table.num_rows == len(events) == int(response.headers["X-WP-Total"])
+    titles = table.column("attributes.title").to_pylist()
+    assert titles == [_stdlib_cell(e["attributes"]["title"]) for e in events]

@@ -72,7 +72,8 @@ def schema(columns: t.Sequence[str], kinds: t.Mapping[str, str]) -> pa.Schema:
     import pyarrow as pa
 
     types = {"int": pa.int64(), "float": pa.float64()}
-    return pa.schema([pa.field(name, types.get(kinds.get(name, ""), pa.string())) for name in columns])
+    # A name is valid UTF-8 in the file: a lone surrogate in it is written as its escape text, as in CSV.
+    return pa.schema([pa.field(_utf8(name), types.get(kinds.get(name, ""), pa.string())) for name in columns])
 
 
 def pieces(
@@ -98,7 +99,12 @@ def pieces(
                 break
             arrays = []
             for field, values in zip(file_schema, zip(*batch, strict=True), strict=True):
-                array = pa.array(values, type=pa.string(), memory_pool=pool)
+                try:
+                    array = pa.array(values, type=pa.string(), memory_pool=pool)
+                except UnicodeEncodeError:
+                    # A lone surrogate ("Great news \ud83d", which RFC 8259 allows) has no UTF-8 form:
+                    # written as its JSON escape text, as the CSV body writes it.
+                    array = pa.array([_utf8(v) for v in values], type=pa.string(), memory_pool=pool)
                 arrays.append(array if field.type == pa.string() else array.cast(field.type, memory_pool=pool))
             batch.clear()
             if names:
@@ -110,3 +116,12 @@ def pieces(
     finally:
         writer.close()
     yield sink.take()
+
+
+@t.overload
+def _utf8(value: str) -> str: ...
+@t.overload
+def _utf8(value: None) -> None: ...
+def _utf8(value: str | None) -> str | None:
+    """``value`` with each lone surrogate as its escape text (``\\ud83d``): valid UTF-8."""
+    return None if value is None else value.encode("utf-8", "backslashreplace").decode("utf-8")
