@@ -409,3 +409,15 @@ def test_a_range_of_huge_numbers_is_ignored_not_a_server_error(site: Site, query
     response = site.client.get(f"/wp-json/analytics/v1/events/{DAY}?{query}", headers=headers)
     assert response.status_code == 200, response.data[:300]
     assert int(response.headers["X-WP-Total"]) == len(data.expected_events(site.files, data.DAY, 1))
+
+
+def test_parquet_in_an_envelope_is_refused_with_a_wordpress_error(site: Site) -> None:
+    """An ``_envelope`` is JSON text and Parquet is binary: refused before
+    streaming (found by a fresh-eyes review: a 200 cut off after 9 bytes).
+    WordPress's envelope answers 200 and carries the error's status inside."""
+    headers = {"Host": HOST, **site.admin}
+    response = site.client.get(f"/wp-json/analytics/v1/events/{DAY}?format=parquet&_envelope=1", headers=headers)
+    assert response.status_code == 200
+    envelope = orjson.loads(response.data)
+    assert envelope["status"] == 400 and envelope["body"]["code"] == "rest_invalid_param"
+    assert "format" in envelope["body"]["data"]["params"]

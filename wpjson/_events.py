@@ -121,6 +121,9 @@ def _arguments(date: str) -> Arguments:
         problems["format"] = ("rest_invalid_type", "format is not of type string.")
     elif fmt not in _stream.FORMATS:
         problems["format"] = ("rest_not_in_enum", "format is not one of json, csv, ndjson, and parquet.")
+    elif fmt == "parquet" and _request.current().envelope:
+        # An envelope is JSON text; a Parquet file is bytes that are not text.
+        problems["format"] = ("rest_invalid_param", "format=parquet cannot be sent in an _envelope; drop _envelope.")
     chunk_size = DEFAULT_CHUNK_SIZE
     raw_chunk = query.get("chunk_size")
     if raw_chunk is not None:
