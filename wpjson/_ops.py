@@ -69,12 +69,17 @@ def probe(source: Source, max_age: float, clock: t.Callable[[], float] = time.ti
         return cache.probe
 
 
+#: What the health route says of a part that does not answer: the route needs no
+#: credentials, so the cause (hosts, ports, paths) goes to the log, not the body.
+UNAVAILABLE = "unavailable"
+
+
 def _check_redis() -> str:
     try:
         config.redis_connection(settings().redis_url).ping()
     except Exception as exc:  # any failure means "not healthy": say which, never raise
         logger.warning("health: Redis does not answer: %s", exc)
-        return f"{type(exc).__name__}: {exc}"
+        return UNAVAILABLE
     return "ok"
 
 
@@ -83,7 +88,7 @@ def _check_store(source: Source) -> str:
         next(iter(source.list(limit=1)), None)
     except Exception as exc:  # any failure means "not healthy": say which, never raise
         logger.warning("health: the event store does not answer: %s", exc)
-        return f"{type(exc).__name__}: {exc}"
+        return UNAVAILABLE
     return "ok"
 
 
