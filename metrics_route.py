@@ -38,9 +38,21 @@ def _bearer_ok(token: str) -> bool:
     return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-@blueprint.route("/metrics", methods=["GET", "HEAD"])
+#: Every method reaches the view, so none gets Flask's HTML 405 page.
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PROPFIND"]
+
+
+@blueprint.route("/metrics", methods=_ANY_METHOD)
 def scrape() -> Response:
-    """200 with the samples; 401 (with a Bearer challenge) without the token from another host."""
+    """200 with the samples; 401 (with a Bearer challenge) without the token
+    from another host; 405 in the error shape for a method other than GET and
+    HEAD (OPTIONS: 200 with ``Allow``), RFC 9110 section 15.5.6."""
+    if request.method == "OPTIONS":
+        return Response(b"", 200, headers={"Allow": "GET, HEAD"})
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            "analytics_method_not_allowed", "Metrics are read with GET or HEAD.", 405, headers={"Allow": "GET, HEAD"}
+        )
     token = app_settings().metrics_token
     if not _from_loopback() and not _bearer_ok(token):
         if not token:

@@ -148,3 +148,17 @@ def test_the_dashboard_resumes_a_paused_subscriber(
     assert f"Resumed {SUBSCRIBER}" in client.get(DASHBOARD).get_data(as_text=True)
     resumed = state.get(SUBSCRIBER)
     assert resumed is not None and not resumed.paused and resumed.failures == 0
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT", "PROPFIND"])
+def test_metrics_refuses_other_methods_in_the_error_shape(
+    make_settings: t.Callable[..., config.Settings], method: str
+) -> None:
+    """Found by a fresh-eyes review: Flask's HTML 405 page."""
+    client = create_app(make_settings()).test_client()
+    answer = client.open("/metrics", method=method)
+    assert (answer.status_code, answer.headers["Allow"]) == (405, "GET, HEAD")
+    assert answer.content_type.startswith("application/json")
+    assert orjson.loads(answer.data)["data"]["status"] == 405
+    options = client.open("/metrics", method="OPTIONS")
+    assert (options.status_code, options.headers["Allow"]) == (200, "GET, HEAD")
