@@ -9,9 +9,10 @@ avoids the original's seven defects:
 
 1. Progress moves only after a subscriber's callback returns.
 2. An object that fails to read stays pending (remembered in ``unread``) and is
-   retried by every later run; the first successful read owes it to every
-   subscriber that has not delivered it yet (``DeliveryState.settle_failures``); a corrupt one is retried ``CORRUPT_ATTEMPTS``
-   times, then quarantined (status, E_USER_ERROR, ``export requeue``).
+   retried by every later run, and the first successful read owes it to every
+   subscriber that has not delivered it yet (``DeliveryState.settle_failures``);
+   a corrupt one is retried ``CORRUPT_ATTEMPTS`` times, then quarantined
+   (status, E_USER_ERROR, ``export requeue``).
 3. No single cursor: each subscriber has a ledger of delivered objects and
    each run lists from ``ANALYTICS_LATE_HOURS`` hours before its position, so
    an object Firehose writes late under an earlier hour is still delivered,

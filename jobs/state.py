@@ -216,19 +216,12 @@ class DeliveryState:
         return int(self.redis.hincrby(self._k(CORRUPT), key, 1))
 
     def quarantine(self, key: str, reason: str, now: float) -> None:
-        """Set ``key`` aside with ``reason``: runs skip it until ``unquarantine``;
+        """Set ``key`` aside with ``reason``: runs skip it until ``requeue``;
         it leaves the unread list in the same MULTI/EXEC (it is no longer retried)."""
         with self.redis.pipeline() as pipe:
             pipe.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
             pipe.hdel(self._k(UNREAD), key)
             pipe.execute()
-
-    def unquarantine(self, key: str) -> bool:
-        with self.redis.pipeline() as pipe:
-            pipe.hdel(self._k(QUARANTINE), key)
-            pipe.hdel(self._k(CORRUPT), key)
-            removed, _ = pipe.execute()
-        return bool(removed)
 
     def quarantined(self) -> dict[str, dict[str, t.Any]]:
         raw = self.redis.hgetall(self._k(QUARANTINE))
@@ -250,13 +243,6 @@ class DeliveryState:
             pipe.hkeys(self._k(CORRUPT))
             unread, corrupt = pipe.execute()
         return {redis_text(k) for k in (*unread, *corrupt)}
-
-    def clear_failures(self, key: str) -> None:
-        """A read succeeded: forget its earlier failures (one round trip)."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(self._k(UNREAD), key)
-            pipe.hdel(self._k(CORRUPT), key)
-            pipe.execute()
 
     # -- owed objects (shared changes that each subscriber must still get) ---
     def _owe(self, pipe: redis_lib.client.Pipeline, key: str, names: t.Iterable[str]) -> None:
