@@ -81,6 +81,7 @@ def one_line_errors(
     - ``plain`` errors and ``config.ConfigError``: their message as it is (it is one line);
     - ``prefixes``: error type -> what failed, printed ``<what>: <message>``;
     - Redis unreachable: ``config.redis_unreachable`` (how to fix it);
+    - Redis full (``maxmemory``): ``config.redis_full`` (how to fix it);
     - any other Redis error: ``Redis error at <url without password>: <message>``.
     """
     plain_kinds: tuple[type[Exception], ...] = (*plain, config.ConfigError)
@@ -99,6 +100,8 @@ def one_line_errors(
                 raise click.ClickException(f"{what}: {exc}") from None
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 raise click.ClickException(config.redis_unreachable(app_settings().redis_url, exc)) from None
+            except redis.exceptions.OutOfMemoryError as exc:
+                raise click.ClickException(config.redis_full(app_settings().redis_url, exc)) from None
             except redis.RedisError as exc:
                 url = config.redacted_url(app_settings().redis_url)
                 raise click.ClickException(f"Redis error at {url}: {exc}") from None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import ipaddress
 import os
 import re
 import typing as t
@@ -56,6 +57,13 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_LOG_LEVEL": "INFO",
     "ANALYTICS_LOGIN_LIMIT": "10",
     "ANALYTICS_LOGIN_WINDOW": "300",
+    # Security (issue 12): trusted proxies, plain HTTP for Basic auth, CSV formula neutralising.
+    "ANALYTICS_TRUSTED_PROXIES": "",
+    "ANALYTICS_ALLOW_HTTP": "0",
+    "ANALYTICS_CSV_SAFE": "0",
+    # Faults and load (issue 12)
+    "ANALYTICS_SEND_TIMEOUT": "60",
+    "ANALYTICS_EXPORT_CHECKPOINT": "",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -109,6 +117,18 @@ class Settings:
     #: Failed logins allowed per client IP and per account within ``login_window`` seconds.
     login_limit: int
     login_window: int
+    #: Peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (werkzeug's ProxyFix, one hop).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: Accept HTTP Basic credentials over plain HTTP from any client (default: HTTPS or loopback only).
+    allow_http: bool = False
+    #: Neutralise spreadsheet formulas in every CSV body (OWASP's CSV injection rule).
+    csv_safe: bool = False
+    #: Seconds one chunk of a response may take to go out before the server
+    #: drops the connection (a client that stopped reading; ``send_timeout``).
+    send_timeout: int = 60
+    #: Where the export keeps its checkpoint of subscriber positions (``jobs.checkpoint``);
+    #: None: beside the raw events.
+    export_checkpoint: SourceLocation | None = None
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +163,11 @@ class Settings:
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
             login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
             login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
+            trusted_proxies=_networks("ANALYTICS_TRUSTED_PROXIES", get("ANALYTICS_TRUSTED_PROXIES")),
+            allow_http=_flag("ANALYTICS_ALLOW_HTTP", get("ANALYTICS_ALLOW_HTTP")),
+            csv_safe=_flag("ANALYTICS_CSV_SAFE", get("ANALYTICS_CSV_SAFE")),
+            send_timeout=_int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
+            export_checkpoint=_checkpoint(get("ANALYTICS_EXPORT_CHECKPOINT")),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:
@@ -179,6 +204,16 @@ def parse_source(value: str) -> SourceLocation:
             f"ANALYTICS_SOURCE scheme of {value!r} is not supported: expected a directory, file:///path or s3://bucket"
         )
     return SourceLocation(kind="local", path=Path(value).expanduser().resolve())
+
+
+def _checkpoint(value: str) -> SourceLocation | None:
+    """``ANALYTICS_EXPORT_CHECKPOINT``: a directory or ``s3://bucket[/prefix]``; empty: beside the source."""
+    if not value:
+        return None
+    try:
+        return parse_source(value)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("ANALYTICS_SOURCE", "ANALYTICS_EXPORT_CHECKPOINT")) from None
 
 
 def _redis_url(value: str) -> str:
@@ -230,6 +265,28 @@ def _positive_int(name: str, value: str) -> int:
     return _int_in(name, value, 1, 10**9)
 
 
+def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks (``10.0.0.0/8,::1``), as ``ipaddress`` reads them."""
+    networks = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} entry {item!r} is not an IP address or CIDR block: expected e.g. 10.0.0.0/8,127.0.0.1"
+            ) from None
+    return tuple(networks)
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} is {value!r}: expected 1 or 0")
+
+
 def _export_start(value: str) -> str | dt.date:
     if value in ("now", "beginning"):
         return value
@@ -274,6 +331,16 @@ def redis_unreachable(url: str, exc: BaseException) -> str:
     return f"cannot reach Redis at {redacted_url(url)}: {exc} (is it running? check REDIS_URL)"
 
 
+def redis_full(url: str, exc: BaseException) -> str:
+    """The one-line message every command prints when Redis refuses a write
+    because it reached ``maxmemory`` (with ``maxmemory-policy noeviction``,
+    which the service needs: an evicting policy would drop its state)."""
+    return (
+        f"Redis at {redacted_url(url)} is full and refuses writes ({exc}): raise its maxmemory or free memory; "
+        "nothing delivered was lost, the next run resumes where this one stopped"
+    )
+
+
 def load_dotenv(path: Path = DOTENV_PATH) -> bool:
     """Set the variables of ``path`` that the environment does not set, as the
     ``flask`` CLI does with ``.env`` (``flask.cli.load_dotenv``: the environment
@@ -302,14 +369,41 @@ def reset_settings() -> None:
     redis_connection.cache_clear()
 
 
+#: Seconds a Redis command may wait for its answer: a frozen Redis (a stopped
+#: process, a partitioned host) fails a request in this time (issue 12: <= 5 s).
+REDIS_SOCKET_TIMEOUT = 4.0
+#: Seconds to open a connection to Redis.
+REDIS_CONNECT_TIMEOUT = 2.0
+#: Retries of a command whose connection broke (a Redis restart): the pool
+#: reconnects and sends it again after 0.5 s, 1 s, 1 s. A time-out is not
+#: retried, so a frozen Redis costs one ``REDIS_SOCKET_TIMEOUT``, not four.
+REDIS_RECONNECT_RETRIES = 3
+
+
 @functools.lru_cache(maxsize=4)
 def redis_connection(url: str) -> redis.Redis:
-    """One shared client (and connection pool) per Redis URL in this process.
-    Its replies are bytes (``decode_responses`` off: the catalog stores binary
-    blobs); ``redis_text`` turns a reply into text."""
+    """One shared client (and connection pool) per Redis URL in this process,
+    with bounded time-outs (``REDIS_SOCKET_TIMEOUT``) and reconnection after a
+    restart (``REDIS_RECONNECT_RETRIES``; redis-py's default also retries
+    time-outs three times, which made a frozen Redis cost 20 s). Its replies
+    are bytes (``decode_responses`` off: the catalog stores binary blobs);
+    ``redis_text`` turns a reply into text."""
     import redis as redis_lib
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
 
-    return redis_lib.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30, health_check_interval=30)
+    retry = Retry(
+        ExponentialBackoff(cap=1.0, base=0.25),
+        REDIS_RECONNECT_RETRIES,
+        supported_errors=(redis_lib.ConnectionError,),
+    )
+    return redis_lib.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        health_check_interval=30,
+        retry=retry,
+    )
 
 
 def redis_transaction(client: redis.Redis, func: t.Callable[[redis.client.Pipeline], _T], *watched: str) -> _T:

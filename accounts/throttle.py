@@ -1,8 +1,10 @@
 """Throttling of failed logins: Redis counters per client IP and per account.
 
-Any login form or scheme uses it the same way (the sign-in page now, HTTP
-Basic later): ask ``retry_after`` before checking a password, call
-``record_failure`` when the check fails and ``record_success`` when it passes.
+Every login scheme uses one ``login_throttle`` (the sign-in page and HTTP
+Basic share its counters, so alternating them gains nothing): ask
+``retry_after`` before checking a password, call ``record_failure`` when the
+check fails and ``record_success`` when it passes; ``first_refusal`` says
+whether a refusal is the first of its window (log it once, not per request).
 
 Each counter is a fixed window: the first failure creates the key with a TTL
 of ``window`` seconds, later failures only increment it. Once either counter
@@ -28,6 +30,7 @@ if t.TYPE_CHECKING:
     import redis as redis_lib
 
     from accounts.users import User
+    from config import Settings
 
 #: Failures allowed per window before attempts are refused.
 DEFAULT_LIMIT = 10
@@ -35,6 +38,8 @@ DEFAULT_LIMIT = 10
 DEFAULT_WINDOW = 300
 #: Failure counter of one client IP or account within one scope.
 FAILURES_KEY = "{prefix}throttle:{scope}:{kind}:{name}"
+#: Present while a refusal of that IP and account has been reported in the current window.
+REPORTED_KEY = "{prefix}throttle:{scope}:reported:{name}"
 
 # INCR, and start the window on the first failure only (a fixed window: later
 # failures do not push the end further, so a refused client knows when it ends).
@@ -104,3 +109,23 @@ class Throttle:
     def record_success(self, account: str) -> None:
         """The account signed in: forget its failures (the IP's stay)."""
         self.redis.delete(self._key("account", account))
+
+    def first_refusal(self, ip: str | None, account: str, wait: int) -> bool:
+        """Whether this refusal of ``ip`` for ``account`` is the first one of
+        its window (then the caller logs it; later ones within ``wait``
+        seconds are not, so a flood of guesses cannot flood the log)."""
+        digest = hashlib.sha256(f"{ip or ''}\x00{account}".encode()).hexdigest()[:32]
+        key = REPORTED_KEY.format(prefix=self.prefix, scope=self.scope, name=digest)
+        return bool(self.redis.set(key, b"1", ex=max(wait, 1), nx=True))
+
+
+def wait_text(seconds: int) -> str:
+    """A ``Retry-After`` for people: ``1 minute``, ``5 minutes`` (rounded up)."""
+    minutes = max(1, -(-seconds // 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def login_throttle(redis: redis_lib.Redis, settings: Settings) -> Throttle:
+    """The failed-login throttle of a deployment, shared by every login scheme
+    (``ANALYTICS_LOGIN_LIMIT`` failures per ``ANALYTICS_LOGIN_WINDOW`` seconds)."""
+    return Throttle(redis, settings.redis_prefix, "login", settings.login_limit, settings.login_window)

@@ -59,6 +59,8 @@ CONCURRENT = 8
 USER = "admin"
 
 QUICK = {"events": 40_000, "small": 4_000, "repeat": 2}
+#: The ``_fields`` of the five-column CSV row (issue 14).
+FIELDS_5 = "event_type,event_timestamp,attributes.url,attributes.title,session.session_id"
 
 
 # --------------------------------------------------------------------------- results
@@ -119,6 +121,14 @@ def _rows() -> dict[str, Row]:
         ),
         Row("growth_json", "cost growth: big day time / small day time (JSON)", "≤ 1.1x the event ratio"),
         Row("growth_csv", "cost growth: big day time / small day time (CSV)", "≤ 1.1x the event ratio"),
+        # Issue 14's rows.
+        Row("parquet", "Parquet download of the big day, vs CSV", "≤ 1.5x CSV's time, RSS flat"),
+        Row(
+            "csv_fields",
+            f"CSV of {len(FIELDS_5.split(','))} columns (_fields) vs full CSV",
+            "≥ 2x full CSV's events/s",
+            "events/s",
+        ),
     ]
     import destinations  # issue 11's rows: bench/destinations.py
 
@@ -436,6 +446,7 @@ def curl_argv(
     headers: str = "",
     body: str = "/dev/null",
     shown: bool = False,
+    extra: str = "",
 ) -> list[str]:
     auth = f"{USER}:{'$PASSWORD' if shown else server.password}"
     argv = ["curl", "-sS", "-u", auth, "-o", body, "-w", _WRITE_OUT]
@@ -443,16 +454,17 @@ def curl_argv(
         argv += ["-D", headers]
     if compressed:
         argv.append("--compressed")
-    return [*argv, server.url(fmt)]
+    return [*argv, server.url(fmt, extra)]
 
 
-def download(server: Server, fmt: str, *, compressed: bool = False) -> Download:
+def download(server: Server, fmt: str, *, compressed: bool = False, extra: str = "") -> Download:
     """One full download with curl; body discarded, headers kept for X-WP-Total."""
     with tempfile.TemporaryDirectory() as tmp:
         headers = os.path.join(tmp, "h")
         body = os.path.join(tmp, "b") if fmt == "error" else "/dev/null"
-        LOG.command(curl_argv(server, fmt, compressed=compressed, shown=True))
-        done = run(curl_argv(server, fmt, compressed=compressed, headers=headers, body=body), record=False)
+        LOG.command(curl_argv(server, fmt, compressed=compressed, shown=True, extra=extra))
+        argv = curl_argv(server, fmt, compressed=compressed, headers=headers, body=body, extra=extra)
+        done = run(argv, record=False)
         return _parse_download(done.stdout, headers, done.stderr)
 
 
@@ -602,6 +614,11 @@ class SizeRun:
     json: list[Download] = dataclasses.field(default_factory=list)
     csv: list[Download] = dataclasses.field(default_factory=list)
     ndjson: list[Download] = dataclasses.field(default_factory=list)
+    parquet: list[Download] = dataclasses.field(default_factory=list)
+    csv_fields: list[Download] = dataclasses.field(default_factory=list)
+    #: Full CSV downloads alternating with the Parquet and ``_fields`` ones (their baseline).
+    csv_again: list[Download] = dataclasses.field(default_factory=list)
+    parquet_rss_mb: float = 0.0
     ttfb_warm: list[float] = dataclasses.field(default_factory=list)
     ttfb_cold: list[float] = dataclasses.field(default_factory=list)
     peak_rss_mb: float = 0.0
@@ -652,12 +669,12 @@ def measure_size(data: DataSet, repeat: int, big: bool, concurrent_repeat: int) 
             baseline_round(base, data, big, pandas=len(base.pandas_s) < 2)
             if not serving:
                 continue
-            for fmt, into, compressed in (
-                ("json", result.json, False),
-                ("csv", result.csv, False),
-                ("ndjson", result.ndjson, True),
+            for fmt, into, compressed, extra in (
+                ("json", result.json, False, ""),
+                ("csv", result.csv, False, ""),
+                ("ndjson", result.ndjson, True, ""),
             ):
-                d = download(server, fmt, compressed=compressed)
+                d = download(server, fmt, compressed=compressed, extra=extra)
                 if d.status != 200:
                     result.notes.append(f"{fmt}: HTTP {d.status}: {error_body(server, fmt)}")
                     continue
@@ -668,6 +685,19 @@ def measure_size(data: DataSet, repeat: int, big: bool, concurrent_repeat: int) 
                 if ttfb is not None:
                     result.ttfb_warm.append(ttfb)
             result.peak_rss_mb = server.peak_rss_mb()
+            # Issue 14's downloads after that peak: Parquet loads pyarrow's libraries into the worker.
+            for _ in range(repeat):
+                for fmt, into, extra in (
+                    ("csv", result.csv_fields, "&_fields=" + FIELDS_5),
+                    ("parquet", result.parquet, ""),
+                    ("csv", result.csv_again, ""),
+                ):
+                    d = download(server, fmt, extra=extra)
+                    if d.status != 200:
+                        result.notes.append(f"{fmt}{extra}: HTTP {d.status}: {error_body(server, fmt)}")
+                        continue
+                    into.append(d)
+            result.parquet_rss_mb = server.peak_rss_mb()
             if big:
                 for _ in range(concurrent_repeat):
                     result.concurrent.append(concurrent(server, "json", CONCURRENT))
@@ -988,6 +1018,8 @@ def judge(
     else:
         row.unmeasurable("no concurrent run")
 
+    judge_pull_api(rows, big, small)
+
     for key, attr in (("growth_json", "json"), ("growth_csv", "csv")):
         row = rows[key]
         b, s = getattr(big, attr), getattr(small, attr)
@@ -1054,6 +1086,36 @@ def judge(
 
 
 # --------------------------------------------------------------------------- report
+
+
+def judge_pull_api(rows: dict[str, Row], big: SizeRun, small: SizeRun) -> None:
+    """Issue 14's rows: Parquet against CSV (time, and flat memory), five ``_fields`` columns against all."""
+    row = rows["parquet"]
+    if big.parquet and big.csv_again:
+        row.ours, row.base = [d.seconds for d in big.parquet], [d.seconds for d in big.csv_again]
+        row.base_label = "full CSV download of the same day"
+        row.ratio = median(row.ours) / median(row.base)
+        row.ratio_label = "Parquet time / CSV time"
+        big_rss, small_rss = big.parquet_rss_mb, small.parquet_rss_mb
+        flat = bool(big_rss and small_rss) and big_rss / small_rss <= 1.2
+        row.passed = row.ratio <= 1.5 and flat
+        row.notes.append(
+            f"server peak RSS after the Parquet downloads: big day {big_rss:.0f} MB, small day {small_rss:.0f} MB "
+            f"({'flat' if flat else 'NOT flat'}; pyarrow's libraries, loaded on the first Parquet answer, are "
+            f"about 100 MB of it); body {big.parquet[0].size / 1e6:.1f} MB vs CSV {big.csv_again[0].size / 1e6:.1f} MB"
+        )
+    else:
+        row.unmeasurable("no successful Parquet or CSV download")
+    row = rows["csv_fields"]
+    if big.csv_fields and big.csv_again:
+        row.ours = [d.events_per_s for d in big.csv_fields]
+        row.base, row.base_label = [d.events_per_s for d in big.csv_again], "full CSV events/s"
+        row.ratio = median(row.ours) / median(row.base)
+        row.ratio_label = "ours / full CSV"
+        row.passed = row.ratio >= 2.0
+        row.notes.append(f"_fields={FIELDS_5}")
+    else:
+        row.unmeasurable("no successful _fields CSV download")
 
 
 def _fmt(x: float) -> str:
@@ -1241,7 +1303,16 @@ def write_report(
         "```",
         "",
     ]
-    out.write_text("\n".join(lines))
+    out.write_text("\n".join(lines) + _kept_sections(out))
+
+
+def _kept_sections(out: Path) -> str:
+    """Sections other tools write into the same file (``bench/load``'s), kept when this one rewrites it."""
+    if not out.exists():
+        return ""
+    text = out.read_text()
+    start = text.find("\n## Load (bench/load)")
+    return "\n" + text[start:].strip("\n") + "\n" if start >= 0 else ""
 
 
 def _findings() -> list[str]:

@@ -44,7 +44,7 @@ import zlib
 import orjson
 
 from events.layout import DAY_MS, EPOCH_DAY, day_prefixes, hour_prefix_of_key, listing_prefixes
-from events.records import ParseReport, add_field_names, blog_text, iter_indexed_events, loads, timestamp_ms
+from events.records import ParseReport, add_field_kinds, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
 if t.TYPE_CHECKING:
@@ -55,8 +55,10 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: One orjson blob per object: ``{v, etag, size, complete, lines, fields: [[name, ...], ...],
-#: groups: [[day ISO, blog text, count, index into fields, line bitmap or null], ...]}``.
+#: One orjson blob per object: ``{v, etag, size, complete, lines, invalid: [line number, ...],
+#: invalid_count, fields: [[name, ...], ...], groups: [[day ISO, blog text, count, index into fields,
+#: line bitmap or null, histogram (JSON text), raw bytes, number fields, float fields], ...]}``
+#: (see ``GroupDetail``).
 SUMMARY_KEY = "{prefix}catalog:object:{key}"
 #: Per site (blog id): a Redis set of the flattened field names of its events
 #: on every day summarized, UTF-8 (a lone surrogate kept with ``surrogatepass``).
@@ -64,8 +66,9 @@ SUMMARY_KEY = "{prefix}catalog:object:{key}"
 #: index mappings outlived old days.
 COLUMNS_KEY = "{prefix}catalog:columns:{blog}"
 #: Version of that blob: a blob of another version is recomputed (v2 added line bitmaps; v3 counts
-#: events holding a lone surrogate escape, which v2 dropped).
-FORMAT_VERSION = 3
+#: events holding a lone surrogate escape, which v2 dropped; v4 added per-minute and per-event-type
+#: counts and sizes, the fields holding only numbers, and the invalid lines' numbers).
+FORMAT_VERSION = 4
 #: Summaries expire after this many seconds (an expired one is recomputed when needed).
 SUMMARY_TTL = 90 * 86_400
 #: How many summaries one ``MGET`` fetches.
@@ -73,6 +76,13 @@ MGET_BATCH = 500
 #: Fewer missing objects than this are summarized in this process: a pool's start costs more.
 PARALLEL_MIN_OBJECTS = 3
 
+#: Day indexes (days since 1970-01-01) a ``datetime.date`` can hold, years 1 to 9999: an event
+#: timestamp outside them belongs to no day, like one without a timestamp (no request can ask for it).
+_FIRST_DAY = dt.date.min.toordinal() - EPOCH_DAY.toordinal()
+_LAST_DAY = dt.date.max.toordinal() - EPOCH_DAY.toordinal()
+_MINUTE_MS = 60_000
+#: Minutes in a UTC day: a histogram's minutes are 0 (00:00) to 1439 (23:59).
+DAY_MINUTES = 1440
 #: Line selectors (one byte 0/1 per line) to and from ASCII '0'/'1', to pack them as the bits of an int in C.
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
@@ -95,6 +105,40 @@ def line_selector(packed: bytes, lines: int) -> bytes:
     return format(bits, "b").zfill(lines)[::-1].encode().translate(_FROM_DIGITS)
 
 
+class GroupDetail(t.NamedTuple):
+    """What a summary knows of one (day, site) group beyond its count and field names.
+
+    ``histogram`` rows are ``[minute of the UTC day (0-1439), event_type (None
+    when not a string), events, bytes of their raw JSON text]``: exact counts
+    (and body sizes) for any filter on event types and minutes of the day.
+    They are kept as compact text (``histogram_text``: ``minute,type,events,bytes``
+    rows joined by ``;``, the type an index into ``types``, -1 for None), read
+    only by a request that filters or asks for the manifest: a warm download
+    fetches every summary of its day, and parsing thousands of small lists
+    (or quoted strings) would slow its first byte. ``size`` is the
+    total of the bytes column. ``numbers`` are the fields whose every value
+    was a JSON number (an integer within INT64 or a float), ``floats`` those
+    of them that held a float."""
+
+    histogram_text: str
+    size: int
+    numbers: list[str]
+    floats: list[str]
+    #: The group's field names (the summary's ``groups`` entry; not stored twice).
+    fields: frozenset[str] = frozenset()
+    #: The object's event types, which ``histogram_text`` indexes (stored once per object).
+    types: t.Sequence[str] = ()
+
+    @property
+    def histogram(self) -> list[list[t.Any]]:
+        rows: list[list[t.Any]] = []
+        types = self.types
+        for row in self.histogram_text.split(";") if self.histogram_text else ():
+            minute, kind, count, size = map(int, row.split(","))
+            rows.append([minute, types[kind] if kind >= 0 else None, count, size])
+        return rows
+
+
 @dataclasses.dataclass
 class ObjectSummary:
     """What one object holds: per (UTC day ISO, blog id text), the event count
@@ -108,7 +152,9 @@ class ObjectSummary:
     stripped gives the same bytes as parsing and filtering, without parsing.
     It is empty when the object needs the parse path (a repaired line: BOM,
     concatenated objects, a line too long for one piece, an invalid line; or
-    a corrupt object)."""
+    a corrupt object). ``details`` holds each group's ``GroupDetail``;
+    ``invalid_lines`` the 1-based numbers of the lines skipped as invalid (the
+    first ``records.MAX_INVALID_LINE_NUMBERS``), ``invalid_count`` all of them."""
 
     etag: str
     size: int
@@ -116,6 +162,9 @@ class ObjectSummary:
     complete: bool = True
     lines: int = 0
     selections: dict[tuple[str, str], bytes] = dataclasses.field(default_factory=dict)
+    details: dict[tuple[str, str], GroupDetail] = dataclasses.field(default_factory=dict)
+    invalid_lines: list[int] = dataclasses.field(default_factory=list)
+    invalid_count: int = 0
 
     def to_bytes(self) -> bytes:
         """Compact form: field sets shared between groups are stored once."""
@@ -128,13 +177,19 @@ class ObjectSummary:
                 field_sets.append(sorted(fields))
             packed = self.selections.get((day, blog))
             bitmap = base64.b64encode(packed).decode() if packed is not None else None
-            groups.append([day, blog, count, index_of[fields], bitmap])
+            detail = self.details.get((day, blog), _NO_DETAIL)
+            groups.append(
+                [day, blog, count, index_of[fields], bitmap, detail.histogram_text, detail.size, *detail[2:4]]
+            )
         blob = {
             "v": FORMAT_VERSION,
             "etag": self.etag,
             "size": self.size,
             "complete": self.complete,
             "lines": self.lines,
+            "invalid": self.invalid_lines,
+            "invalid_count": self.invalid_count,
+            "types": list(next((d.types for d in self.details.values()), ())),
             "fields": field_sets,
             "groups": groups,
         }
@@ -152,10 +207,13 @@ class ObjectSummary:
         field_sets = [frozenset(names) for names in data["fields"]]
         groups = {}
         selections = {}
-        for day, blog, count, index, bitmap in data["groups"]:
+        details = {}
+        types = tuple(data["types"])
+        for day, blog, count, index, bitmap, histogram, size, numbers, floats in data["groups"]:
             groups[(day, blog)] = (int(count), field_sets[index])
             if bitmap is not None:
                 selections[(day, blog)] = base64.b64decode(bitmap)
+            details[(day, blog)] = GroupDetail(histogram, int(size), numbers, floats, field_sets[index], types)
         return cls(
             etag=data["etag"],
             size=int(data["size"]),
@@ -163,7 +221,33 @@ class ObjectSummary:
             complete=bool(data["complete"]),
             lines=int(data["lines"]),
             selections=selections,
+            details=details,
+            invalid_lines=[int(n) for n in data["invalid"]],
+            invalid_count=int(data["invalid_count"]),
         )
+
+
+_NO_DETAIL = GroupDetail("", 0, [], [])
+
+
+class EventFilter(t.NamedTuple):
+    """Which of a day's events a request wants: event types (None: any) and
+    the minutes of the UTC day, half-open ``[start_minute, end_minute)``."""
+
+    types: frozenset[str] | None = None
+    start_minute: int = 0
+    end_minute: int = DAY_MINUTES
+
+    @property
+    def everything(self) -> bool:
+        return self.types is None and self.start_minute == 0 and self.end_minute == DAY_MINUTES
+
+    def wants(self, event_type: object, minute: int) -> bool:
+        """Whether an event of ``event_type`` at ``minute`` of the day is wanted
+        (an event whose ``event_type`` is not a string matches no type)."""
+        if not self.start_minute <= minute < self.end_minute:
+            return False
+        return self.types is None or (type(event_type) is str and event_type in self.types)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,13 +257,20 @@ class DaySummary:
     packed line bitmap, line count and the ETag of the version summarized,
     where the object can be streamed without parsing (absent: parse and filter it).
     ``columns`` is the CSV header: the sorted union of ``fields`` and the
-    site's field names of every other day summarized (``site_columns``)."""
+    site's field names of every other day summarized (``site_columns``).
+    ``details`` has each object's ``GroupDetail`` of the day and site (by key),
+    and ``listed`` every object that can hold events of the day with its
+    summary, events of the site or not (the manifest's objects read)."""
 
     count: int
     fields: tuple[str, ...]
     objects: list[ObjectInfo]
     selectors: t.Mapping[str, tuple[bytes, int, str]] = dataclasses.field(default_factory=dict)
     columns: tuple[str, ...] = ()
+    details: t.Mapping[str, GroupDetail] = dataclasses.field(default_factory=dict)
+    listed: tuple[tuple[ObjectInfo, ObjectSummary], ...] = ()
+    #: Per object of ``objects``: the ETag of the version summarized (whose events were counted).
+    versions: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def selector(self, key: str) -> bytes | None:
         """One byte per line of the object, 1 where the line is one of the
@@ -194,45 +285,116 @@ class DaySummary:
         found = self.selectors.get(key)
         return None if found is None else (line_selector(found[0], found[1]), found[2])
 
+    def matching(self, wanted: EventFilter) -> tuple[int, int]:
+        """``(events, bytes)`` of the day's events of the site that ``wanted``
+        keeps: their number and the total length of their raw JSON texts."""
+        if wanted.everything:
+            return self.count, sum(detail.size for detail in self.details.values())
+        events = size = 0
+        types, start, end = wanted
+        for detail in self.details.values():
+            for minute, event_type, count, length in detail.histogram:
+                if start <= minute < end and (types is None or event_type in types):
+                    events += count
+                    size += length
+        return events, size
+
+    def number_kinds(self) -> dict[str, str]:
+        """The fields whose every value this day was a JSON number: ``"int"``
+        (all integers within INT64) or ``"float"`` (some float)."""
+        numbers: set[str] = set()
+        floats: set[str] = set()
+        others: set[str] = set()
+        for detail in self.details.values():
+            numbers.update(detail.numbers)
+            floats.update(detail.floats)
+            others.update(detail.fields.difference(detail.numbers))
+        return {name: "float" if name in floats else "int" for name in numbers - others}
+
 
 class SummaryBuilder:
     """Accumulates the summary of one object from its events' parsed data and line positions."""
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[int, str], tuple[list[int], set[str]]] = {}
+        # (day number, blog) -> [line indexes, number names, other names, float names, histogram]
+        self._groups: dict[tuple[int, str], _Group] = {}
 
-    def add(self, data: dict[str, t.Any], index: int = -1) -> None:
+    def add(self, data: dict[str, t.Any], index: int = -1, size: int = 0) -> None:
         """Count one event under its UTC day and blog id (as ``records.event_in``
-        would match it), at line ``index``; events without a usable timestamp or
-        blog id count nowhere."""
+        would match it), at line ``index``, ``size`` bytes of raw JSON text;
+        events without a usable timestamp or blog id, or with a timestamp outside
+        the calendar (years 1 to 9999), count nowhere."""
         ts = data.get("event_timestamp")
         if type(ts) is not int:
             ts = timestamp_ms(data)
             if ts is None:
                 return
+        day = ts // DAY_MS
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            return
         blog = blog_text(data)
         if blog is None:
             return
-        group = self._groups.get((ts // DAY_MS, blog))
+        group = self._groups.get((day, blog))
         if group is None:
-            group = self._groups[(ts // DAY_MS, blog)] = ([], set())
-        group[0].append(index)
-        add_field_names(group[1], data)
+            group = self._groups[(day, blog)] = _Group([], set(), set(), set(), {})
+        group.indexes.append(index)
+        event_type = data.get("event_type")
+        bucket = ((ts % DAY_MS) // _MINUTE_MS, event_type if type(event_type) is str else None)
+        counts = group.histogram.get(bucket)
+        if counts is None:
+            group.histogram[bucket] = [1, size]
+        else:
+            counts[0] += 1
+            counts[1] += size
+        add_field_kinds(group.numbers, group.others, group.floats, data)
 
-    def build(self, etag: str, size: int, complete: bool = True, clean: bool = False) -> ObjectSummary:
+    def build(
+        self, etag: str, size: int, complete: bool = True, clean: bool = False, report: ParseReport | None = None
+    ) -> ObjectSummary:
         """The summary of the version ``etag`` (``size`` bytes); when ``clean``
         (every event came from a line of its own, as ``iter_indexed_events``
-        reports) also each group's line bitmap."""
+        reports) also each group's line bitmap. ``report`` gives the invalid lines."""
         groups = {}
         selections = {}
+        details = {}
         # The bitmaps end at the last line holding an event: streaming stops reading there.
-        lines = 1 + max((indexes[-1] for indexes, _ in self._groups.values()), default=-1) if clean else 0
-        for (day, blog), (indexes, fields) in self._groups.items():
+        lines = 1 + max((group.indexes[-1] for group in self._groups.values()), default=-1) if clean else 0
+        types = tuple(
+            sorted({kind for group in self._groups.values() for _m, kind in group.histogram if kind is not None})
+        )
+        type_index = {kind: index for index, kind in enumerate(types)}
+        for (day, blog), group in self._groups.items():
             name = ((EPOCH_DAY + dt.timedelta(days=day)).isoformat(), blog)
-            groups[name] = (len(indexes), frozenset(fields))
+            groups[name] = (len(group.indexes), frozenset(group.numbers | group.others))
+            numbers = group.numbers - group.others
+            rows = sorted(group.histogram.items(), key=lambda row: (row[0][0], row[0][1] or ""))
+            text = ";".join(f"{m},{-1 if k is None else type_index[k]},{c},{b}" for (m, k), (c, b) in rows)
+            raw_size = sum(size for _bucket, (_count, size) in rows)
+            details[name] = GroupDetail(
+                text, raw_size, sorted(numbers), sorted(numbers & group.floats), groups[name][1], types
+            )
             if clean:
-                selections[name] = pack_lines(indexes, lines)
-        return ObjectSummary(etag=etag, size=size, groups=groups, complete=complete, lines=lines, selections=selections)
+                selections[name] = pack_lines(group.indexes, lines)
+        return ObjectSummary(
+            etag=etag,
+            size=size,
+            groups=groups,
+            complete=complete,
+            lines=lines,
+            selections=selections,
+            details=details,
+            invalid_lines=list(report.invalid_lines) if report is not None else [],
+            invalid_count=report.invalid_count if report is not None else 0,
+        )
+
+
+class _Group(t.NamedTuple):
+    indexes: list[int]
+    numbers: set[str]
+    others: set[str]
+    floats: set[str]
+    histogram: dict[tuple[int, str | None], list[int]]
 
 
 def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
@@ -251,12 +413,12 @@ def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
         with source.open_object(info.key) as opened:
             etag, size = opened.etag, opened.size
             add = builder.add
-            for index, data in iter_indexed_events(opened.lines, info.key, report):
-                add(data, index)
+            for index, data, length in iter_indexed_events(opened.lines, info.key, report):
+                add(data, index, length)
     except CorruptObjectError as exc:
         logger.warning("summary of %s covers only the events before its damage: %s", info.key, exc)
         complete = False
-    return builder.build(etag, size, complete, clean=complete and not report.repaired)
+    return builder.build(etag, size, complete, clean=complete and not report.repaired, report=report)
 
 
 #: Per worker process of a summary pool: the source it opened (an S3 client is costly to build).
@@ -434,17 +596,23 @@ def day_summary(
     fields: set[str] = set()
     objects: list[ObjectInfo] = []
     selectors: dict[str, tuple[bytes, int, str]] = {}
+    details: dict[str, GroupDetail] = {}
+    versions: dict[str, str] = {}
+    listed: list[tuple[ObjectInfo, ObjectSummary]] = []
     for info, summary in zip(infos, summaries, strict=True):
+        listed.append((info, summary))
         group = summary.groups.get(wanted)
         if group:
             count += group[0]
             fields.update(group[1])
             objects.append(info)
+            versions[info.key] = summary.etag
+            details[info.key] = summary.details.get(wanted, _NO_DETAIL)
             packed = summary.selections.get(wanted)
             if packed is not None:
                 selectors[info.key] = (packed, summary.lines, summary.etag)
     columns = tuple(sorted(site_columns(redis, prefix, blog_id).union(fields)))
-    return DaySummary(count, tuple(sorted(fields)), objects, selectors, columns)
+    return DaySummary(count, tuple(sorted(fields)), objects, selectors, columns, details, tuple(listed), versions)
 
 
 def warm_days(settings: Settings, days: list[dt.date]) -> int:

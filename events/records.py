@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 MAX_REPORTED_INVALID = 20
 #: How many invalid lines of one object are logged one by one.
 MAX_LOGGED_INVALID = 10
+#: How many invalid line numbers a ParseReport keeps (the catalog's manifest lists them).
+MAX_INVALID_LINE_NUMBERS = 1000
 
 _BOM = b"\xef\xbb\xbf"
 #: What is stripped around a line and an event's raw text: JSON's whitespace
@@ -57,12 +59,16 @@ class ParseReport:
     invalid: list[InvalidLine] = dataclasses.field(default_factory=list)
     #: Non-blank lines that did not parse as one object as they are (set by ``iter_indexed_events``).
     repaired: int = 0
+    #: The 1-based numbers of the first ``MAX_INVALID_LINE_NUMBERS`` invalid lines.
+    invalid_lines: list[int] = dataclasses.field(default_factory=list)
 
     def add_invalid(self, key: str, line_no: int, reason: str) -> None:
         """Count an invalid line, keep it if there is room, and log it (capped per object)."""
         self.invalid_count += 1
         if len(self.invalid) < MAX_REPORTED_INVALID:
             self.invalid.append(InvalidLine(key, line_no, reason))
+        if len(self.invalid_lines) < MAX_INVALID_LINE_NUMBERS:
+            self.invalid_lines.append(line_no)
         if self.invalid_count <= MAX_LOGGED_INVALID:
             logger.warning("skipped invalid line %s of %s: %s", line_no, key, reason)
         elif self.invalid_count == MAX_LOGGED_INVALID + 1:
@@ -129,14 +135,15 @@ def iter_events(lines: t.Iterable[bytes], key: str, report: ParseReport | None =
 
 def iter_indexed_events(
     lines: t.Iterable[bytes], key: str, report: ParseReport
-) -> t.Iterator[tuple[int, dict[str, t.Any]]]:
-    """The events of ``iter_events`` as ``(index, data)``, for the catalog:
+) -> t.Iterator[tuple[int, dict[str, t.Any], int]]:
+    """The events of ``iter_events`` as ``(index, data, size)``, for the catalog:
     ``index`` is the 0-based position in ``lines`` of a line that held exactly
     this one object and parsed as it is (its stripped bytes are the event's
-    raw text), or -1 for an event that needed a repair. Each line that needed
-    one (BOM, concatenated objects, pieces of a long line, invalid) counts in
-    ``report.repaired``; after a long line, later indexes no longer match
-    positions, so a consumer must not use them once ``report.repaired`` is set."""
+    raw text), or -1 for an event that needed a repair; ``size`` is the length
+    in bytes of the event's raw text (``Event.raw``) either way. Each line that
+    needed a repair (BOM, concatenated objects, pieces of a long line, invalid)
+    counts in ``report.repaired``; after a long line, later indexes no longer
+    match positions, so a consumer must not use them once ``report.repaired`` is set."""
     fast_loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     events = 0
@@ -157,7 +164,7 @@ def iter_indexed_events(
                         data = None
                     if type(data) is dict:
                         events += 1
-                        yield index, data
+                        yield index, data, len(line.strip(JSON_WHITESPACE))
                         continue
                 report.repaired += 1
                 if continues_line(line):
@@ -166,11 +173,11 @@ def iter_indexed_events(
                     repaired = _repair(line, key, index + 1, report)
                 for event in repaired:
                     events += 1
-                    yield -1, event.data
+                    yield -1, event.data, len(event.raw)
                 continue
             if type(data) is dict:
                 events += 1
-                yield index, data
+                yield index, data, len(line.strip(JSON_WHITESPACE))
             else:
                 report.add_invalid(key, index + 1, f"a JSON {type(data).__name__}, not an object")
     finally:
@@ -187,6 +194,35 @@ def add_field_names(names: set[str], data: dict[str, t.Any], prefix: str = "") -
                 add_field_names(names, value, prefix + name + ".")
         elif value is not None and (kind is not list or value):
             names.add(prefix + name)
+
+
+#: Largest integer a Parquet INT64 column holds; a larger JSON integer is kept as text.
+_INT64_MAX = 2**63 - 1
+
+
+def add_field_kinds(
+    numbers: set[str], others: set[str], floats: set[str], data: dict[str, t.Any], prefix: str = ""
+) -> None:
+    """Sort the names ``flatten(data)`` would have by the kind of their value,
+    without converting any value: a JSON number (an integer within INT64, or a
+    float) goes to ``numbers`` (a float also to ``floats``), anything else
+    (text, a boolean, a list) to ``others``. A name seen only in ``numbers``
+    over many events is a number column (Parquet INT64 or DOUBLE); the union
+    of the two sets is ``add_field_names``'s."""
+    for name, value in data.items():
+        kind = type(value)
+        if kind is str:
+            others.add(prefix + name)
+        elif kind is dict:
+            if value:
+                add_field_kinds(numbers, others, floats, value, prefix + name + ".")
+        elif kind is int:
+            (numbers if -_INT64_MAX - 1 <= value <= _INT64_MAX else others).add(prefix + name)
+        elif kind is float:
+            numbers.add(prefix + name)
+            floats.add(prefix + name)
+        elif value is not None and (kind is not list or value):
+            others.add(prefix + name)
 
 
 def _leading_objects(text: bytes, rest_at: list[int]) -> t.Iterator[Event]:
@@ -334,6 +370,12 @@ def flatten(data: dict[str, t.Any]) -> dict[str, str]:
 
 
 _dumps = orjson.dumps
+
+
+def flatten_into(out: dict[str, str], prefix: str, data: dict[str, t.Any]) -> None:
+    """``flatten`` adding to ``out``, each name after ``prefix``: a caller
+    flattening a cut-down event (``_fields``) gets exactly ``flatten``'s cells."""
+    _flatten_into(out, prefix, data)
 
 
 def json_text(value: t.Any) -> str:

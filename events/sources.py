@@ -471,7 +471,8 @@ def s3_client_config(**overrides: t.Any) -> Config:
     options: dict[str, t.Any] = {
         "connect_timeout": S3_CONNECT_TIMEOUT,
         "read_timeout": S3_READ_TIMEOUT,
-        "retries": {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+        # botocore's "max_attempts" counts retries after the first try; "total_max_attempts" counts tries.
+        "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
     }
     options.update(overrides)
     return Config(**options)

@@ -32,6 +32,7 @@ the map is compiled, naming the key.
 
 from __future__ import annotations
 
+import dataclasses
 import pkgutil
 import re
 import typing as t
@@ -78,13 +79,42 @@ def _entries(branch: t.Any) -> t.Iterable[tuple[t.Any, t.Any]]:
     return enumerate(branch)
 
 
+@dataclasses.dataclass(frozen=True)
+class PathSpec:
+    """One ``path[|callback]`` string, read: the path's segments (``()``:
+    the whole event) and the callback, or the literal of ``value|static``."""
+
+    segments: tuple[str, ...] = ()
+    callback: t.Callable[[t.Any], t.Any] | None = None
+    constant: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MapSpec:
+    """A map, read and checked: its entries in order, each a key (``None``: a
+    keyless entry, merged) and a ``PathSpec`` or a nested ``MapSpec``. Equal
+    specs map every event alike (callbacks compare by identity)."""
+
+    entries: tuple[tuple[str | None, PathSpec | MapSpec], ...]
+
+
 def compile_map(tree: t.Any, where: str = "map") -> Mapper:
     """``tree`` as a function of one event (see the module docstring for the
     rules). Raises ``MappingError`` for an entry that cannot be mapped or a
-    callback that cannot be imported, naming it (``where`` prefixes the key)."""
+    callback that cannot be imported, naming it (``where`` prefixes the key).
+
+    This is the rules' reference reading, one closure per entry;
+    ``_segment_codegen.compile_mapper`` gives the same function as generated
+    Python source, which the export uses."""
+    return reference_mapper(parse_map(tree, where))
+
+
+def parse_map(tree: t.Any, where: str = "map") -> MapSpec:
+    """``tree`` read into a ``MapSpec``, callbacks imported; raises
+    ``MappingError`` as ``compile_map`` does."""
     if not isinstance(tree, (dict, list, tuple)):
         raise MappingError(f"{where} must be a dict (or a list of keyless paths), got {type(tree).__name__}")
-    ops: list[tuple[str | None, t.Callable[[Event], t.Any], bool]] = []  # key (None: merge), getter, nested
+    entries: list[tuple[str | None, PathSpec | MapSpec]] = []
     for key, branch in _entries(tree):
         name = f"{where}.{key}"
         if php_empty(branch):
@@ -92,15 +122,26 @@ def compile_map(tree: t.Any, where: str = "map") -> Mapper:
         if _is_keyless(key):
             if not isinstance(branch, str):
                 raise MappingError(f"{name}: a keyless entry must be a path string, got {type(branch).__name__}")
-            ops.append((None, compile_path(branch, name), False))
+            entries.append((None, parse_path(branch, name)))
         elif isinstance(branch, (dict, list, tuple)):
-            ops.append((str(key), compile_map(branch, name), True))
+            entries.append((str(key), parse_map(branch, name)))
         elif isinstance(branch, str):
-            ops.append((str(key), compile_path(branch, name), False))
+            entries.append((str(key), parse_path(branch, name)))
         else:
             raise MappingError(
                 f"{name}: expected a path string, a nested map or '' to skip, got {type(branch).__name__} {branch!r}"
             )
+    return MapSpec(tuple(entries))
+
+
+def reference_mapper(spec: MapSpec) -> Mapper:
+    """The mapper of a ``MapSpec``: one closure per entry, evaluated in order."""
+    ops: list[tuple[str | None, t.Callable[[Event], t.Any], bool]] = []  # key (None: merge), getter, nested
+    for key, branch in spec.entries:
+        if isinstance(branch, MapSpec):
+            ops.append((key, reference_mapper(branch), True))
+        else:
+            ops.append((key, path_getter(branch), False))
     return _mapper(tuple(ops))
 
 
@@ -128,6 +169,21 @@ def _merge(out: dict[str, t.Any], value: dict[str, t.Any] | list[t.Any], appende
     to its first item (``current()``). String keys replace in place; integer
     keys (a list's positions, or canonical decimal keys, which PHP stores as
     integers) are appended, numbered after the ones already there."""
+    if type(value) is dict and _no_numbered_keys(value):
+        # The common case (an event's object): no key is renumbered, so no key
+        # needs a look, and without lists or objects inside nothing is collapsed.
+        kinds = set(map(type, value.values()))
+        if list not in kinds and dict not in kinds:
+            out.update(value)
+            return appended
+        for key, item in value.items():
+            kind = type(item)
+            if kind is list:
+                item = item[0] if item else False
+            elif kind is dict:
+                item = next(iter(item.values())) if item else False
+            out[key] = item
+        return appended
     items: t.Iterable[tuple[t.Any, t.Any]] = value.items() if type(value) is dict else enumerate(value)
     for key, item in items:
         kind = type(item)
@@ -144,20 +200,42 @@ def _merge(out: dict[str, t.Any], value: dict[str, t.Any] | list[t.Any], appende
 
 
 _DIGIT_START = frozenset("-0123456789")
+_STR_ONLY = frozenset({str})
+
+
+def _no_numbered_keys(value: dict[t.Any, t.Any]) -> bool:
+    """Whether no key of ``value`` is one ``array_merge`` renumbers: all keys
+    are ``str`` and the smallest is at least ``":"`` (a canonical decimal key
+    starts with ``-`` or a digit, which sort before it)."""
+    return bool(value) and set(map(type, value)) == _STR_ONLY and min(value) >= ":"
 
 
 def compile_path(spec: str, where: str = "path") -> t.Callable[[Event], t.Any]:
     """``Transformer::fetch`` for one ``path[|callback]`` string, as a
     function of the event. ``value|static`` is the literal ``value``."""
+    return path_getter(parse_path(spec, where))
+
+
+def parse_path(spec: str, where: str = "path") -> PathSpec:
+    """One ``path[|callback]`` string read into a ``PathSpec``, the callback
+    imported (``MappingError`` naming ``where`` when it cannot be)."""
     path, bar, rest = spec.partition("|")
     callback_name = rest.split("|", 1)[0] if bar else None  # PHP's list() keeps the first two parts
     if callback_name == "static":
-        return _constant(path)
+        return PathSpec(constant=path)
     segments = tuple(path.split(".")) if path not in ("", "0") else ()
-    getter = _getter(segments)
-    if callback_name is None:
+    callback = None if callback_name is None else resolve_callback(callback_name, where)
+    return PathSpec(segments, callback)
+
+
+def path_getter(path: PathSpec) -> t.Callable[[Event], t.Any]:
+    """The value of ``path`` in an event: ``None`` when it is not set."""
+    if path.constant is not None:
+        return _constant(path.constant)
+    getter = _getter(path.segments)
+    callback = path.callback
+    if callback is None:
         return getter
-    callback = resolve_callback(callback_name, where)
 
     def fetched(event: Event) -> t.Any:
         value = getter(event)

@@ -22,11 +22,23 @@ Non-ASCII is ``\\uXXXX`` (lower-case hex, surrogate pairs), control characters
 Non-ASCII and control characters are escaped as ``json.dumps(ensure_ascii=True)``
 does (lower-case hex, surrogate pairs), except DEL (0x7f), which PHP leaves as is.
 
-The common event takes a fast path: a copy with PHP's decoding applied (whole
-floats as ints, ``{}`` as ``[]``), written by the standard library's C
-encoder; a value only PHP's own float text can write (an exponent, a float
-under 1e-4 or a huge one, ``-0.0``), an integer beyond 64 bits, or a DEL
-character goes through the exact pure-Python encoder, value by value.
+Three ways to the same bytes, fastest first, each taking only the values it
+provably writes as PHP does (``tests/test_segment_php.py`` compares each with
+the exact encoder on generated values):
+
+1. orjson's text, rewritten byte by byte (``_via_orjson``): taken when the
+   text has no backslash (no escaped quote or control character), no object
+   that could be a PHP list (``{"0":``), no ``null`` (orjson's text for NaN
+   and infinity, which PHP refuses), no ``.0000`` (a float under 1e-4, an
+   exponent in PHP) and, outside strings, no exponent and no run of 19
+   digits (beyond 64 bits PHP reads a float); then
+   a whole float's ``.0`` is dropped, ``{}`` becomes ``[]``, non-ASCII becomes
+   ``\\uXXXX`` (the Basic Multilingual Plane only) and ``/`` becomes ``\\/``;
+2. a copy with PHP's decoding applied (whole floats as ints, ``{}`` as
+   ``[]``), written by the standard library's C encoder (``_via_stdlib``);
+3. the exact pure-Python encoder, value by value, for what only PHP's own
+   float text can write (an exponent, a float under 1e-4 or a huge one,
+   ``-0.0``), an integer beyond 64 bits, or a DEL character.
 """
 
 from __future__ import annotations
@@ -36,6 +48,8 @@ import json
 import math
 import re
 import typing as t
+
+import orjson
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -57,6 +71,101 @@ def php_json_encode(value: t.Any) -> str:
     what ``orjson.loads``/``json.loads`` made of a JSON text (dict, list, str,
     int, float, bool, None). Raises ``ValueError`` for NaN or infinity (PHP
     returns ``false``; a JSON text cannot hold them)."""
+    text = _via_orjson(value)
+    return _via_stdlib(value) if text is None else text.decode("ascii")
+
+
+def md5_hex(value: t.Any) -> str:
+    """``hash('md5', json_encode($value))``: the original's ``hash_event``."""
+    text = _via_orjson(value)
+    return hashlib.md5(_via_stdlib(value).encode("ascii") if text is None else text).hexdigest()
+
+
+# --------------------------------------------------------------------------- orjson path
+
+#: Types orjson would write but the standard library refuses (the slower
+#: paths then raise TypeError, as before): left to them.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+#: Every digit as ``0`` and ``+`` as ``-``: orjson writes an exponent as a
+#: digit, ``e`` and a sign (``1e+16``, ``1e-7``), so ``0e-`` finds them all.
+_NUMBER_SHAPES = bytes.maketrans(b"0123456789+", b"0000000000-")
+#: An integer of 19 digits or more may be beyond PHP's 64 bits (a float there).
+_LONG_INTEGER = b"0" * 19
+_CLOSERS = (b",", b"}", b"]")
+
+
+def _via_orjson(value: t.Any) -> bytes | None:
+    """PHP's text as ASCII bytes, rewritten from orjson's, or ``None`` when
+    the text holds something this rewrite does not cover (module docstring).
+
+    Without a backslash in the text no string holds an escaped quote, so a
+    position is inside a string exactly when an odd number of quotes precede
+    it; each rule below tests that before rewriting or refusing a match."""
+    try:
+        raw = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+    # null may be orjson's NaN or infinity; {"0": may open a PHP list; .0000 a
+    # float under 1e-4. Rare enough to leave to the slower paths wherever found.
+    if b"\\" in raw or b"null" in raw or b'{"0":' in raw or b".0000" in raw:
+        return None
+    shapes = raw.translate(_NUMBER_SHAPES)
+    for needle in (b"0e-", _LONG_INTEGER):
+        position = shapes.find(needle)
+        while position >= 0:
+            if not raw.count(b'"', 0, position) & 1:
+                return None
+            position = shapes.find(needle, position + 1)
+    pieces = raw.split(b".0")
+    if len(pieces) > 1:
+        raw = _whole_floats_as_integers(pieces)
+    if b"{}" in raw:
+        raw = _empty_objects_as_lists(raw)
+    if not raw.isascii():
+        raw = raw.decode().encode("ascii", "backslashreplace")
+        if b"\\U" in raw:  # outside the BMP: PHP writes a surrogate pair
+            return None
+        raw = raw.replace(b"\\x", b"\\u00")  # backslashreplace writes U+0080-U+00FF as \xNN
+    return raw.replace(b"/", b"\\/")
+
+
+def _whole_floats_as_integers(pieces: list[bytes]) -> bytes:
+    """The text split at ``.0``, joined again without the ``.0`` of a whole
+    float (``1.0`` -> ``1``, ``-0.0`` -> ``-0``): one that a ``,``, ``}``,
+    ``]`` or the end follows outside a string (orjson writes a fraction of 0
+    only there; elsewhere ``.0`` is a longer fraction's or a string's)."""
+    out = [pieces[0]]
+    quotes = pieces[0].count(b'"')
+    last = len(pieces) - 1
+    for index in range(1, len(pieces)):
+        piece = pieces[index]
+        if not quotes & 1 and (piece[:1] in _CLOSERS or (index == last and not piece)):
+            out.append(piece)
+        else:
+            out += (b".0", piece)
+        quotes += piece.count(b'"')
+    return b"".join(out)
+
+
+def _empty_objects_as_lists(raw: bytes) -> bytes:
+    """``{}`` outside strings -> ``[]`` (PHP decodes an empty object to an empty array)."""
+    pieces: list[bytes] = []
+    start = 0
+    position = raw.find(b"{}")
+    while position >= 0:
+        if not raw.count(b'"', 0, position) & 1:
+            pieces += (raw[start:position], b"[]")
+            start = position + 2
+        position = raw.find(b"{}", position + 2)
+    pieces.append(raw[start:])
+    return b"".join(pieces)
+
+
+# --------------------------------------------------------------------------- standard library path
+
+
+def _via_stdlib(value: t.Any) -> str:
+    """PHP's text through the standard library's C encoder (module docstring, 2 and 3)."""
     try:
         prepared = _prepare(value)
     except _NeedsExactText:
@@ -65,14 +174,6 @@ def php_json_encode(value: t.Any) -> str:
     if "u007f" in text:
         return _exact(value)
     return text.replace("/", "\\/")
-
-
-def md5_hex(value: t.Any) -> str:
-    """``hash('md5', json_encode($value))``: the original's ``hash_event``."""
-    return hashlib.md5(php_json_encode(value).encode("ascii")).hexdigest()
-
-
-# --------------------------------------------------------------------------- fast path
 
 
 def _prepare(value: t.Any) -> t.Any:

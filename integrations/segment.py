@@ -51,8 +51,9 @@ import orjson
 import config
 from hooks import add_action, add_filter, apply_filters, do_action
 
+from ._segment_codegen import compile_mapper, pure_callback
 from ._segment_http import RetryPolicy, Sender, retryable
-from ._segment_map import Mapper, MappingError, compile_map, php_empty
+from ._segment_map import Mapper, MappingError, php_empty
 from ._segment_php import md5_hex, php_json_encode
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def get_segment_api_write_key() -> str:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+@pure_callback
 def milliseconds_to_iso8601(timestamp: t.Any) -> str | None:
     """Epoch milliseconds as ISO 8601 in UTC with milliseconds:
     ``1643673911400`` -> ``"2022-02-01T00:05:11.400Z"`` (the original's
@@ -194,16 +196,31 @@ def milliseconds_to_iso8601(timestamp: t.Any) -> str | None:
 
 @functools.lru_cache(maxsize=8192)  # each event's times are read by two or three calls
 def _iso(ms: int) -> str | None:
+    # Floor division, as timedelta splits a negative ms (-1 -> 1969-12-31T23:59:59.999Z).
+    days, ms_of_day = divmod(ms, 86_400_000)
+    day = _iso_day(days)
+    if day is None:
+        return None
+    seconds, milliseconds = divmod(ms_of_day, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{milliseconds:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)  # an export's events span a few days at most
+def _iso_day(days: int) -> str | None:
+    """``YYYY-MM-DD`` of a day since the epoch; ``None`` outside years 1000-9999."""
     try:
-        when = _EPOCH + dt.timedelta(milliseconds=ms)
+        when = _EPOCH + dt.timedelta(days=days)
     except OverflowError:
         return None
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{when.microsecond // 1000:03d}Z" if when.year >= 1000 else None
+    return when.strftime("%Y-%m-%d") if when.year >= 1000 else None
 
 
 _last_hash: tuple[object, str] = (None, "")
 
 
+@pure_callback
 def hash_event(event: t.Any) -> str:
     """md5 of PHP 8's ``json_encode`` of the decoded event: the original's
     ``messageId``, kept for the page/track call (``_segment_php``)."""
@@ -220,6 +237,7 @@ def _derived_id(event: t.Any, *parts: str) -> str:
     return hashlib.md5("-".join((hash_event(event), *parts)).encode()).hexdigest()
 
 
+@pure_callback
 def identify_message_id(event: t.Any) -> str:
     """The identify call's ``messageId``: md5 of ``<hash_event>-identify``,
     distinct from the track/page call's and the same on every redelivery."""
@@ -231,6 +249,7 @@ def group_message_id(event: t.Any, index: int, group_id: t.Any) -> str:
     return _derived_id(event, "group", str(index), php_json_encode(group_id))
 
 
+@pure_callback
 def page_referrer(event: t.Any) -> t.Any:
     """``attributes.referer`` (what events carry), else ``attributes.referrer``
     (the only one the original read, so it never sent a referrer)."""
@@ -327,9 +346,9 @@ class _Transformer:
     once (filters are applied once per batch, not per event)."""
 
     def __init__(self) -> None:
-        self.identify = compile_map(get_segment_call_type_map("identify"), "identify")
-        self.page = compile_map(get_segment_call_type_map("page"), "page")
-        self.track = compile_map(get_segment_call_type_map("track"), "track")
+        self.identify = compile_mapper(get_segment_call_type_map("identify"), "identify")
+        self.page = compile_mapper(get_segment_call_type_map("page"), "page")
+        self.track = compile_mapper(get_segment_call_type_map("track"), "track")
         self.groups: list[Mapper] = []
         groups = apply_filters(GROUPS, [])
         if isinstance(groups, dict):  # one map, as the original's own filter returned
@@ -341,7 +360,7 @@ class _Transformer:
             if not isinstance(group_map, dict):
                 raise MappingError(f"group map {index} from {GROUPS} must be a dict, got {type(group_map).__name__}")
             merged = {**get_segment_call_type_map("group"), **group_map}  # array_merge($default_map, $group_map)
-            self.groups.append(compile_map(merged, f"group {index}"))
+            self.groups.append(compile_mapper(merged, f"group {index}"))
 
     def transform(self, event: dict[str, t.Any]) -> list[Call]:
         calls = [self.identify(event)]

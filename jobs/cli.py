@@ -191,10 +191,19 @@ def worker_command(burst: bool) -> None:
 
     settings = _settings()
     load_integrations(settings.integrations)
-    redis = _redis()
-    redis.ping()
+    _redis().ping()
+    redis = rq_connection(settings.redis_url)
     queue = Queue(settings.queue_name, connection=redis)
     Worker([queue], connection=redis).work(burst=burst, with_scheduler=False, logging_level="INFO")
+
+
+def rq_connection(url: str) -> redis_lib.Redis:
+    """A client of RQ's own for the worker. RQ raises its connection's socket
+    time-out above its blocking dequeue's (about 7 minutes); on the shared
+    client (``config.redis_connection``) that would also make the jobs' own
+    commands wait that long on a frozen Redis instead of
+    ``config.REDIS_SOCKET_TIMEOUT``."""
+    return redis_lib.Redis.from_url(url, socket_connect_timeout=config.REDIS_CONNECT_TIMEOUT)
 
 
 @click.command("scheduler", cls=OneLineCommand)

@@ -40,7 +40,7 @@ import config
 from events import records
 from events.sources import CorruptObjectError, SourceError, open_source
 
-from . import export_hooks, subscribers
+from . import checkpoint, export_hooks, subscribers
 from .batch import Batch, BatchWriter
 from .export_hooks import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
 from .lock import RunLock
@@ -145,9 +145,12 @@ def run_export(
         started = clock()
         if source is None:
             source = open_source(export_hooks.source_location(settings))
+        where = checkpoint.location(settings, source.location)
         run = _Run(settings, state, source, lock, clock, report, mode, trigger, everyone)
         try:
-            run.execute(hooked, keys)
+            if _restore_lost(settings, state, hooked, where, started, report):
+                run.execute(hooked, keys)
+                _save_checkpoint(settings, state, where, clock())
         except RunAborted as exc:
             log(f"Export run aborted: {exc}", E_USER_ERROR)
         state.record_run(
@@ -164,6 +167,54 @@ def run_export(
             }
         )
     return report
+
+
+def _restore_lost(
+    settings: config.Settings,
+    state: DeliveryState,
+    hooked: list[subscribers.Subscriber],
+    where: checkpoint.Where,
+    now: float,
+    report: RunReport,
+) -> bool:
+    """Put back, from the checkpoint, hooked subscribers that Redis lost.
+    False (the run must not go on) when one is missing and the checkpoint
+    cannot be read: starting it afresh could skip events."""
+    missing = [s.name for s in hooked if state.get(s.name) is None]
+    if not missing:
+        return True
+    try:
+        saved = checkpoint.read(where) or {}
+    except checkpoint.CheckpointError as exc:
+        report.read_errors["checkpoint"] = str(exc)
+        log(
+            f"Redis has no export state for {', '.join(missing)} and {exc}; not starting "
+            "them afresh (that could skip events). Retrying on the next run.",
+            E_USER_ERROR,
+        )
+        return False
+    for name in missing:
+        if name in saved:
+            since = checkpoint.restore(state, saved[name], name, now)
+            log(
+                f"Redis had lost the export state of {name} (an empty Redis: production Redis needs AOF "
+                f"persistence); restored from the checkpoint {where.describe()} at position "
+                f"{saved[name]['position'] or '(none)'}, history from {since or 'the beginning'}. Objects delivered "
+                "after that checkpoint was written are delivered again.",
+                E_USER_WARNING,
+            )
+    return True
+
+
+def _save_checkpoint(settings: config.Settings, state: DeliveryState, where: checkpoint.Where, now: float) -> None:
+    """Write every subscriber Redis knows to the checkpoint, keeping the
+    checkpoint's others (not hooked in this process, or lost by Redis)."""
+    try:
+        saved = checkpoint.read(where) or {}
+        saved.update(checkpoint.snapshot(state, state.known(), settings.late_hours))
+        checkpoint.write(where, saved, now)
+    except checkpoint.CheckpointError as exc:
+        log(f"{exc}. Set ANALYTICS_EXPORT_CHECKPOINT to a writable place.", E_USER_WARNING)
 
 
 class _Run:

@@ -175,6 +175,30 @@ class DeliveryState:
             pipe.hset(sub_key, mapping={"position": position, "last_success": now, "failures": 0, "retry_at": ""})
             pipe.execute()
 
+    def restore(
+        self,
+        name: str,
+        since: str,
+        position: str,
+        delivered: t.Iterable[str],
+        partials: t.Mapping[str, int],
+        now: float,
+    ) -> None:
+        """Put back a subscriber Redis lost (``jobs.checkpoint``): its start,
+        position, delivered objects and partly delivered ones, added to
+        whatever it has recorded since (nothing is taken away)."""
+        sub_key = self._k(SUBSCRIBER, name=name)
+        recorded = self.redis.hget(sub_key, "position")  # a run may have recorded progress since the loss
+        position = max(position, redis_text(recorded) if recorded else "")
+        with self.redis.pipeline() as pipe:
+            pipe.hset(sub_key, mapping={"since": since, "position": position, "created": now})
+            pipe.sadd(self._k(SUBSCRIBERS), name)
+            if delivered:
+                pipe.zadd(self._k(DONE, name=name), {key: hour_score(key) for key in delivered})
+            for key, line in partials.items():
+                pipe.hsetnx(self._k(PARTIAL, name=name), key, line)
+            pipe.execute()
+
     def record_failure(self, name: str, error: str, now: float, base: int, maximum: int) -> float:
         """Count a failed call and set the retry time: ``base`` seconds doubling
         per consecutive failure, at most ``maximum``. Returns the retry time.

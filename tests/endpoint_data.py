@@ -55,7 +55,11 @@ def day_files() -> dict[str, bytes]:
     """Objects around DAY for blogs 1, 2 and 3: a previous-day folder holding
     events of DAY, plain and gzipped objects, a late object written under an
     earlier hour, a folder after midnight within the late window, a malformed
-    line, blank lines, a CRLF line and events of other days and sites."""
+    line, blank lines, a CRLF line and events of other days and sites. Blog 1
+    has an event at each bound of DAY (00:00:00.000 and 23:59:59.999, both
+    in) and one millisecond outside each (both out), in clean objects (served
+    from the catalog's line bitmaps) and in one with a broken line (parsed),
+    so an off-by-one on either bound, on either path, changes every body."""
     n = iter(range(10_000))
     s = _DAY_START_MS
 
@@ -68,6 +72,8 @@ def day_files() -> dict[str, bytes]:
             event(next(n), s - 5 * 60_000, 1),
             event(next(n), s + 2 * 60_000, 1),
             event(next(n), s + 3 * 60_000, 2),
+            event(900, s - 1, 1),  # 2026-11-24T23:59:59.999Z: the day before
+            event(901, s, 1),  # 2026-11-25T00:00:00.000Z: the first instant of DAY
         ),
         "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb": lines(
             event(next(n), s + 10 * 60_000, 1, {"campaign": "autumn"}),
@@ -75,6 +81,11 @@ def day_files() -> dict[str, bytes]:
             event(next(n), s + 11 * 60_000, 3),
             b"",
             event(next(n), s + 12 * 60_000, 1) + b"\r",
+            # The bounds again in an object that is parsed, not copied (its broken line):
+            event(904, s - 1, 1),
+            event(905, s, 1),
+            event(906, s + 24 * HOUR_MS - 1, 1),
+            event(907, s + 24 * HOUR_MS, 1),
         ),
         "2026/11/25/13/analytics-1-2026-11-25-13-05-00-cccc": gzip.compress(
             lines(*(event(next(n), s + 13 * HOUR_MS + i * 1000, 1 + i % 2) for i in range(12))), mtime=0
@@ -89,6 +100,8 @@ def day_files() -> dict[str, bytes]:
             event(next(n), s + 23 * HOUR_MS + 59 * 60_000, 1),
             event(next(n), s + 24 * HOUR_MS + 60_000, 1),
             event(next(n), s + 23 * HOUR_MS + 30 * 60_000, 2, {"campaign": "winter"}),
+            event(902, s + 24 * HOUR_MS - 1, 1),  # 2026-11-25T23:59:59.999Z: the last instant of DAY
+            event(903, s + 24 * HOUR_MS, 1),  # 2026-11-26T00:00:00.000Z: the day after
         ),
     }
 

@@ -142,9 +142,22 @@ def test_s3_objects_are_summarized_by_etag(
 def test_list_objects_uses_one_call_per_full_date_and_keeps_key_order(
     make_settings: t.Callable[..., config.Settings], tmp_path: Path
 ) -> None:
+    """DAY with ANALYTICS_LATE_HOURS=2 needs the hour before it, its 24 hours
+    and the 2 after (README "Events returned"): 4 listings, the full date in
+    one, in this order; keys outside those hours are not returned."""
     files = {**data.day_files(), "2026/11/25/not-an-hour": b"", "2026/11/26/05/too-late": b""}
     data.write_local(tmp_path / "events", files)
-    keys = [info.key for info in catalog.list_day_objects(open_source(make_settings().source), data.DAY, 2)]
+    source = open_source(make_settings().source)
+    calls: list[str] = []
+    real_list = source.list
+
+    def counted(prefix: str = "", start_after: str = "", limit: int | None = None) -> t.Iterator[t.Any]:
+        calls.append(prefix)
+        return real_list(prefix, start_after, limit)
+
+    source.list = counted  # type: ignore[method-assign]  # observe the calls, keep the real listing
+    keys = [info.key for info in catalog.list_day_objects(source, data.DAY, 2)]
+    assert calls == ["2026/11/24/23/", "2026/11/25/", "2026/11/26/00/", "2026/11/26/01/"]
     assert keys == sorted(k for k in data.day_files())
 
 
@@ -163,7 +176,7 @@ def test_a_summary_of_an_older_format_version_is_recomputed(
     assert stored["v"] == catalog.FORMAT_VERSION
     # A v1 blob (no version, no bitmaps) with a wrong count: it must not be trusted.
     old = {k: stored[k] for k in ("etag", "size", "complete", "fields")}
-    old["groups"] = [[day, blog, 999, index] for day, blog, _count, index, _bitmap in stored["groups"]]
+    old["groups"] = [[day, blog, 999, index] for day, blog, _count, index, *_rest in stored["groups"]]
     redis.set(catalog.summary_key(TEST_PREFIX, key), orjson.dumps(old))
     read: list[str] = []
     again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
@@ -228,3 +241,20 @@ def test_parallel_summaries_equal_serial_ones(
         sum(s.groups.get((data.DAY.isoformat(), "1"), (0,))[0] for s in serial)
         == len(data.expected_events(files, data.DAY, 1)) + 2
     )  # the BOM line and the second of the concatenated events, which the independent reader skips
+
+
+@pytest.mark.parametrize("timestamp", [9_000_000_000_000_000_000, -9_000_000_000_000_000_000, 1e300, "9" * 30])
+def test_an_event_timestamp_beyond_the_calendar_belongs_to_no_day(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path, timestamp: object
+) -> None:
+    """A timestamp no ``datetime.date`` can hold (year > 9999 or < 1) is like a
+    missing one: the event counts on no day, and its neighbours still count
+    (before the fix the day's summary raised OverflowError: a 500 for the whole day)."""
+    start = int(dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp() * 1000)
+    far = orjson.loads(data.event(99, start, 1))
+    far["event_timestamp"] = timestamp
+    key = "2026/11/25/10/analytics-1-2026-11-25-10-00-00-far"
+    lines = [data.event(1, start + 1000, 1), orjson.dumps(far), data.event(2, start + 2000, 1)]
+    data.write_local(tmp_path / "events", {key: b"\n".join(lines) + b"\n"})
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert summary.count == 2  # the two events of the day, read by hand above

@@ -5,7 +5,6 @@ headers, errors in WordPress's shape, the catalog, aborted and closed streams.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import gzip
 import logging
@@ -93,8 +92,9 @@ def test_json_is_the_raw_events_of_the_day_and_site(env: Env) -> None:
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     assert response.headers["X-WP-Total"] == str(len(expected)) != "0"
     assert response.headers["X-Accel-Buffering"] == "no"
+    assert response.headers["Cache-Control"] == "no-store"  # README "Headers": a day's events are never cached
     assert "Content-Disposition" not in response.headers
-    assert "Content-Length" not in response.headers  # streamed
+    assert response.headers["Content-Length"] == str(len(response.data))  # known from the catalog (issue 14)
 
 
 def test_csv_has_the_sorted_union_of_fields_and_one_row_per_event(env: Env) -> None:
@@ -126,6 +126,19 @@ def test_an_unknown_host_is_no_site(env: Env) -> None:
     response = env.client.get(URL, headers={**env.admin, "Host": "elsewhere.example.org"})
     body = assert_wp_error(response, 404, "analytics_unknown_site")
     assert "ANALYTICS_SITES" in body["message"]
+
+
+@pytest.mark.parametrize("query", ["?format=xml", "?chunk_size=abc", "?format=csv&chunk_size=", ""])
+def test_the_site_is_checked_before_the_arguments(env: Env, query: str) -> None:
+    """README "Errors": checks run in WordPress's order -- credentials, route
+    and method, site, arguments, capability. (On a multisite WordPress the
+    site is resolved from the host while loading, before the REST server
+    validates anything.) An unknown host with bad arguments is the site's 404."""
+    for path in (URL, "/wp-json/analytics/v1/events/2026-02-30"):
+        response = env.client.get(path + query, headers={**env.admin, "Host": "elsewhere.example.org"})
+        assert_wp_error(response, 404, "analytics_unknown_site")
+    known = env.client.get(URL + "?format=xml", headers=env.admin)
+    assert_wp_error(known, 400, "rest_invalid_param")
 
 
 @pytest.mark.parametrize(
@@ -175,7 +188,7 @@ def test_head_has_the_headers_of_get_and_no_body(env: Env) -> None:
     head = env.client.head(URL + "?format=csv", headers=env.admin)
     assert head.status_code == 200
     assert head.data == b""
-    for name in ("Content-Type", "X-WP-Total", "X-Accel-Buffering", "Content-Disposition"):
+    for name in ("Content-Type", "X-WP-Total", "X-Accel-Buffering", "Cache-Control", "Content-Disposition"):
         assert head.headers[name] == get.headers[name]
     assert "Content-Length" not in head.headers
 
@@ -295,8 +308,15 @@ def test_per_site_roles_decide_per_host(env: Env) -> None:
     env.accounts.create_user("shopkeeper", "shop@example.com", role="subscriber", site_roles={2: "administrator"})
     password, _ = env.accounts.create_app_password("shopkeeper", "curl")
     auth = basic("shopkeeper", password)
-    assert env.client.get(URL, headers={**auth, "Host": "shop.example.com"}).status_code == 200
-    assert_wp_error(env.client.get(URL, headers={**auth, "Host": "example.com"}), 403, "rest_forbidden")
+    shop = env.client.get(URL + "?format=ndjson", headers={**auth, "Host": "shop.example.com"})
+    expected = data.expected_events(env.files, data.DAY, 2)
+    assert shop.status_code == 200
+    assert shop.data == data.ndjson_body(expected) and shop.headers["X-WP-Total"] == str(len(expected)) != "0"
+    refused = env.client.get(URL + "?format=ndjson", headers={**auth, "Host": "example.com"})
+    assert_wp_error(refused, 403, "rest_forbidden")
+    assert "X-WP-Total" not in refused.headers
+    assert b"session-" not in refused.data, "no event of blog 1 in the refusal"
+    assert env.client.get(URL, headers={**auth, "Host": "blog3.example.com"}).status_code == 403, "subscriber elsewhere"
 
 
 def test_the_capability_filter(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -348,7 +368,7 @@ def test_bad_arguments_are_rest_invalid_param(env: Env, query: str, params: set[
     assert set(body["data"]["params"]) == params
     if "format" in params:
         message = body["data"]["params"]["format"]
-        assert "json, csv, and ndjson" in message or message == "format is not of type string."
+        assert "json, csv, ndjson, and parquet" in message or message == "format is not of type string."
     if "chunk_size" in params:
         assert body["data"]["params"]["chunk_size"] == "chunk_size is not of type number."
         assert body["data"]["details"]["chunk_size"]["code"] == "rest_invalid_type"
@@ -433,6 +453,7 @@ def test_redis_unreachable_is_503(make_settings: t.Callable[..., config.Settings
     client = wsgi.create_app(settings).test_client()
     response = client.get(URL, headers=basic("admin", "x" * 24))
     assert_wp_error(response, 503, "analytics_unavailable")
+    assert response.headers["Retry-After"] == "30"  # README "Errors"; RFC 9110 section 10.2.3
 
 
 def test_object_store_unreachable_before_streaming_is_503(
@@ -448,6 +469,7 @@ def test_object_store_unreachable_before_streaming_is_503(
     password, _ = accounts.create_app_password("admin", "curl")
     response = wsgi.create_app(settings).test_client().get(URL, headers=basic("admin", password))
     assert_wp_error(response, 503, "analytics_source_unavailable")
+    assert response.headers["Retry-After"] == "30"  # README "Errors"; RFC 9110 section 10.2.3
 
 
 def test_demo_data_totals_match_what_the_generator_wrote(
@@ -480,14 +502,17 @@ def test_demo_data_totals_match_what_the_generator_wrote(
 def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> None:
     """Clean objects are served from the catalog's line bitmaps without
     parsing; an object with a BOM line, concatenated events and an invalid
-    line is parsed. Either way the body is what parsing every line gives."""
+    line is parsed. Either way, cold or warm, the body holds each of the day's
+    events of the site once, as stored: here read by hand from the messy
+    object (BOM dropped, the two concatenated events apart, the broken line
+    skipped, the CR a line ending), and by the independent reader elsewhere."""
     from events import catalog
     from events.sources import open_source
-    from wpjson import _stream
 
     s = data._DAY_START_MS + 6 * data.HOUR_MS
+    key = "2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff"
     messy = {
-        "2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff": b"\n".join(
+        key: b"\n".join(
             [
                 data.event(500, s, 1),
                 b"\xef\xbb\xbf" + data.event(501, s + 1, 1),
@@ -504,16 +529,21 @@ def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> No
     assert cold.headers[SUMMARIZED_HEADER] == str(len(files)) and warm.headers[SUMMARIZED_HEADER] == "0"
 
     settings = env.app.config[APP_CONFIG_KEY]
-    source = open_source(settings.source)
-    summary = catalog.day_summary(source, config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
-    assert summary.selector(next(iter(messy))) is None  # the messy object takes the parse path
-    assert any(summary.selector(o.key) is not None for o in summary.objects)
-    parse_everything = dataclasses.replace(summary, selectors={})  # as if no object had a line selector
-    expected = b"".join(_stream.day_body(source, parse_everything, data.DAY, 1, fmt, 2, False))
-    assert warm.data == cold.data == expected
-    assert int(warm.headers["X-WP-Total"]) == len(data.expected_events(files, data.DAY, 1)) + 2  # BOM + concatenated
-    if fmt != "csv":
-        assert data.event(503, s + 3, 1) in warm.data and data.event(501, s + 1, 1) in warm.data
+    summary = catalog.day_summary(open_source(settings.source), config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
+    assert summary.selector(key) is None  # the messy object takes the parse path
+    assert any(summary.selector(o.key) is not None for o in summary.objects)  # the others are copied
+
+    # The five events of the messy object, one per line, as a person reads it.
+    by_hand = b"\n".join(data.event(n, s + n - 500, 2 if n == 502 else 1) for n in range(500, 505))
+    events = data.expected_events({**env.files, key: by_hand}, data.DAY, 1)
+    assert data.event(501, s + 1, 1) in events and data.event(503, s + 3, 1) in events
+    if fmt == "csv":
+        assert data.parse_csv(warm.data) == data.expected_csv(events, data.expected_columns(files, 1))
+        assert cold.data == warm.data
+    else:
+        expected = data.json_body(events) if fmt == "json" else data.ndjson_body(events)
+        assert warm.data == cold.data == expected
+    assert warm.headers["X-WP-Total"] == cold.headers["X-WP-Total"] == str(len(events))
 
 
 def config_redis(settings: config.Settings) -> redis_lib.Redis:

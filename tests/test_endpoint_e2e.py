@@ -188,7 +188,14 @@ def test_json_ndjson_head_and_gzip_bodies(server: Server, users: Users, tmp_path
     assert got.headers["content-type"] == "application/json; charset=UTF-8"
     assert got.headers["x-wp-total"] == str(len(expected))
     assert got.headers["x-accel-buffering"] == "no"
+    assert got.headers["cache-control"] == "no-store"
     assert got.headers["transfer-encoding"] == "chunked"
+    # The day's bounds, read by hand from the fixture: 00:00:00.000 and
+    # 23:59:59.999 are in, one millisecond outside either bound is not.
+    sessions = [event["session"]["session_id"] for event in orjson.loads(got.body)]
+    assert {"session-901", "session-902", "session-905", "session-906"} <= set(sessions)
+    assert {"session-900", "session-903", "session-904", "session-907"}.isdisjoint(sessions)
+    assert got.headers["content-length"] == str(len(got.body))  # known from the catalog (issue 14)
 
     ndjson = curl(url + "?format=ndjson&chunk_size=2", "-u", users.admin, tmp=tmp_path)
     assert ndjson.body == data.ndjson_body(expected)
@@ -294,7 +301,7 @@ def test_wordpress_rest_fidelity_over_http(local_server: Server, users: Users, t
     assert options.status == 200
     described = orjson.loads(options.body)
     assert described["methods"] == ["GET"]
-    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson"]
+    assert described["endpoints"][0]["args"]["format"]["enum"] == ["json", "csv", "ndjson", "parquet"]
     assert described["endpoints"][0]["args"]["chunk_size"]["default"] == 3000
     assert "allow" not in options.headers  # rest_send_allow_header: the permission callback says no
     assert curl(url, "-X", "OPTIONS", "-u", users.admin, tmp=tmp_path).headers["allow"] == "GET, HEAD"
@@ -319,7 +326,7 @@ def test_wordpress_rest_fidelity_over_http(local_server: Server, users: Users, t
         got = curl(target, *override, "-u", users.admin, tmp=tmp_path)
         assert (got.status, got.body) == (200, data.json_body(expected))
 
-    # (A 4301-digit chunk_size is in test_endpoint.py: gunicorn refuses request lines over 4094 bytes.)
+    # (A 4301-digit chunk_size through gunicorn: test_bad_input.py, with gunicorn.conf.py's longer request line.)
     for chunk_size in ("0", "-5", "20000", "1.5", "5e3", "3000.0", "9" * 3000):
         got = curl(url + f"?format=csv&chunk_size={chunk_size}", "-u", users.admin, tmp=tmp_path)
         assert got.status == 200, chunk_size
@@ -343,6 +350,7 @@ def test_unreachable_redis_and_object_store_are_503(tmp_path: Path, redis: redis
             assert got.status == 503
             body = orjson.loads(got.body)
             assert (body["code"], body["data"]["status"]) == (code, 503)
+            assert got.headers["retry-after"] == "30"
         assert "Traceback" not in (tmp_path / "a.log").read_text()
     finally:
         stop(no_redis)

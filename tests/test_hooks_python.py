@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import typing as t
 from pathlib import Path
 
@@ -553,15 +552,15 @@ def test_current_filter_is_per_thread() -> None:
     assert seen_in_thread == ["in_thread"]
 
 
-def test_do_action_without_callbacks_is_cheap() -> None:
-    """Nothing hooked: only the counter is touched (no stack push, no registry entry)."""
-    start = time.perf_counter()
-    for _ in range(20_000):
+def test_do_action_without_callbacks_touches_only_the_counter() -> None:
+    """Nothing hooked: only the counter is touched (no stack push, no registry
+    entry). How fast that is, is measured by bench/hooks_probe.py, not here."""
+    for _ in range(3):
         do_action("nobody_listens", 1, 2)
-        apply_filters("nobody_filters", 1, 2)
-    elapsed = time.perf_counter() - start
+        assert apply_filters("nobody_filters", 1, 2) == 1
 
-    assert did_action("nobody_listens") == 20_000
-    assert has_filter("nobody_listens") is False
-    assert hooks.callbacks("nobody_listens") == []
-    assert elapsed < 1.0, f"40k calls on empty hooks took {elapsed:.3f}s"
+    assert did_action("nobody_listens") == 3
+    assert did_filter("nobody_filters") == 3
+    assert has_filter("nobody_listens") is False and has_filter("nobody_filters") is False
+    assert hooks.callbacks("nobody_listens") == [] and hooks.callbacks("nobody_filters") == []
+    assert current_filter() is False, "nothing left on the stack"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 
 import pytest
 
@@ -59,14 +60,34 @@ def test_hour_prefix_of_aware_and_naive_times() -> None:
     assert hour_prefix(dt.datetime(2026, 1, 1, 1, 30, tzinfo=plus_two)) == "2025/12/31/23/"
 
 
+def test_hour_prefix_is_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Firehose names folders in UTC; a worker whose local zone is New York's
+    (UTC-5 in January) must not file 13:00 UTC under 08."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        plus_two = dt.timezone(dt.timedelta(hours=2))
+        assert hour_prefix(dt.datetime(2026, 1, 2, 15, tzinfo=plus_two)) == "2026/01/02/13/"
+        assert day_prefixes(dt.date(2026, 1, 2), 0)[:2] == ["2026/01/01/23/", "2026/01/02/00/"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_bare_hour_folder_key_is_of_its_hour() -> None:
+    """Exactly ``YYYY/MM/DD/HH/`` (an S3 console's folder marker) starts with a valid prefix."""
+    assert hour_of_key("2026/11/25/13/") == dt.datetime(2026, 11, 25, 13, tzinfo=UTC)
+    assert hour_of_key("2026/11/25/13") is None
+
+
 def test_key_for_round_trips_with_hour_of_key() -> None:
     hour = dt.datetime(2026, 7, 4, 9, tzinfo=UTC)
     key = key_for(hour, "stream-1-2026-07-04-09-00-00-abc")
     assert key == "2026/07/04/09/stream-1-2026-07-04-09-00-00-abc"
     assert hour_of_key(key) == hour
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="object name 'a/b' must be non-empty and hold no '/'"):
         key_for(hour, "a/b")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="object name '' must be non-empty"):
         key_for(hour, "")
 
 
@@ -97,7 +118,7 @@ def test_day_prefixes_across_month_ends() -> None:
 
 
 def test_negative_late_hours_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="late_hours must be >= 0, not -1"):
         day_prefixes(dt.date(2026, 1, 1), -1)
 
 

@@ -27,6 +27,8 @@ env = test_endpoint.env  # the endpoint tests' fixture: a site of three blogs, a
 DAY = data.DAY.isoformat()
 EVENTS = "/analytics/v1/events/(?P<date>\\d{4}-\\d{2}-\\d{2})"
 ACCELERATE_EVENTS = "/accelerate/v1/events/(?P<date>\\d{4}-\\d{2}-\\d{2})"
+MANIFEST = EVENTS + "/manifest"
+ACCELERATE_MANIFEST = ACCELERATE_EVENTS + "/manifest"
 # get_data_for_route of the original's route: its args (date, chunk_size, format, in that order)
 # cut to the schema keywords, each with "required"; one GET endpoint; no self link (the route has a parameter).
 EVENTS_ARGS = {
@@ -38,13 +40,65 @@ EVENTS_ARGS = {
         "required": False,
     },
     "format": {
-        "description": "The data format to get results in, one of json, csv or ndjson.",
+        "description": "The data format to get results in, one of json, csv, ndjson or parquet.",
         "type": "string",
-        "enum": ["json", "csv", "ndjson"],
+        "enum": ["json", "csv", "ndjson", "parquet"],
         "default": "json",
         "required": False,
     },
+    # Not the original's: this service's switch against CSV injection (issue 12), a WordPress boolean.
+    "csv_safe": {
+        "description": "Prefix a ' to CSV cells starting with =, +, -, @, tab or carriage return "
+        "(OWASP's rule against CSV injection).",
+        "type": "boolean",
+        "default": False,
+        "required": False,
+    },
+    # Issue 14's opt-in arguments, documented in the index like any argument.
+    "_fields": {
+        "description": "WordPress's global parameter: only these fields of each event (comma-separated, "
+        "nested paths with dots, such as attributes.url); in CSV and Parquet only these columns. "
+        "Unknown fields are absent.",
+        "type": "array",
+        "items": {"type": "string"},
+        "required": False,
+    },
+    "event_type": {
+        "description": "Only events of these event types (comma-separated), e.g. pageView,click. "
+        "X-WP-Total counts only them.",
+        "type": "array",
+        "items": {"type": "string"},
+        "required": False,
+    },
+    "hour": {
+        "description": "Only events of this UTC hour of the day (event_timestamp), 0 to 23. Not with from or to.",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 23,
+        "required": False,
+    },
+    "from": {
+        "description": "Only events at or after this UTC time of the day, HH:MM (half-open with to).",
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "default": "00:00",
+        "required": False,
+    },
+    "to": {
+        "description": "Only events before this UTC time of the day, HH:MM, up to 24:00 (half-open with from).",
+        "type": "string",
+        "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        "default": "24:00",
+        "required": False,
+    },
+    "csv_bom": {
+        "description": "With format=csv: start the body with a UTF-8 byte order mark, for Excel.",
+        "type": "boolean",
+        "default": False,
+        "required": False,
+    },
 }
+MANIFEST_ARGS = {"date": EVENTS_ARGS["date"]}
 
 
 def events_route_data(namespace: str) -> dict[str, t.Any]:
@@ -135,7 +189,19 @@ def test_the_index_describes_namespaces_and_routes_without_credentials(env: Env)
     assert isinstance(index["name"], str) and index["name"]
     assert index["_links"]["help"] == [{"href": "https://developer.wordpress.org/rest-api/"}]
     # The constructor's "/" first, then per namespace its index and its routes (register_route).
-    assert list(index["routes"]) == ["/", "/analytics/v1", EVENTS, "/accelerate/v1", ACCELERATE_EVENTS]
+    # (and this service's OpenAPI document, a route of the documented namespace: issue 12)
+    openapi = "/analytics/v1/openapi.json"
+    assert list(index["routes"]) == [
+        "/",
+        "/analytics/v1",
+        EVENTS,
+        MANIFEST,
+        openapi,
+        "/accelerate/v1",
+        ACCELERATE_EVENTS,
+        ACCELERATE_MANIFEST,
+    ]
+    assert index["routes"][openapi]["_links"] == {"self": [{"href": "http://example.com/wp-json" + openapi}]}
     assert index["routes"]["/"] == {
         "namespace": "",
         "methods": ["GET"],
@@ -158,6 +224,12 @@ def test_the_index_describes_namespaces_and_routes_without_credentials(env: Env)
     }
     assert index["routes"][EVENTS] == events_route_data("analytics/v1")
     assert index["routes"][ACCELERATE_EVENTS] == events_route_data("accelerate/v1")
+    manifest = {
+        "namespace": "analytics/v1",
+        "methods": ["GET"],
+        "endpoints": [{"methods": ["GET"], "args": MANIFEST_ARGS}],
+    }
+    assert index["routes"][MANIFEST] == manifest
 
 
 @pytest.mark.parametrize(
@@ -179,7 +251,7 @@ def test_a_namespace_index(env: Env) -> None:
     assert response.status_code == 200
     index = orjson.loads(response.data)
     assert index["namespace"] == "accelerate/v1"
-    assert list(index["routes"]) == ["/accelerate/v1", ACCELERATE_EVENTS]
+    assert list(index["routes"]) == ["/accelerate/v1", ACCELERATE_EVENTS, ACCELERATE_MANIFEST]
     assert index["routes"][ACCELERATE_EVENTS] == events_route_data("accelerate/v1")
     assert index["_links"] == {"up": [{"href": "http://example.com/wp-json/"}]}
     assert env.client.head("/wp-json/analytics/v1", headers={"Host": "example.com"}).data == b""

@@ -23,6 +23,7 @@ from rq_scheduler import Scheduler
 import config
 import hooks
 from jobs import export_hooks, schedule
+from jobs.state import DeliveryState
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
@@ -154,12 +155,18 @@ def test_two_schedulers_two_workers_never_overlap(redis: redis_lib.Redis, env: d
         wait_for(lambda: len(Worker.all(connection=redis)) >= 2, 30, "two workers")
         wait_for(lambda: "export" in scheduled(redis), 30, "the export scheduled")
         written: list[str] = []
-        for i in range(8):
+
+        def delivered() -> int:
+            return sum(len(tags(r["data"])) for r in records(redis, env))
+
+        for i in range(8):  # objects keep arriving, each once the one before was delivered
             store.put(hour_ago(1), f"s-{i:02d}", event_lines(f"o{i}", 3))
             written += [f"o{i}-{j}" for j in range(3)]
-            time.sleep(0.5)
-        wait_for(lambda: sum(len(tags(r["data"])) for r in records(redis, env)) >= len(written), 30, "all events")
-        time.sleep(1.5)  # a few more ticks: nothing may be delivered twice
+            wait_for(lambda: delivered() >= 3 * (i + 1), 30, f"the events of object {i}")  # noqa: B023
+        quiet_from = time.time()
+        state = DeliveryState(redis, TEST_PREFIX)
+        # Two more whole runs after the last delivery: nothing may be delivered twice.
+        wait_for(lambda: sum(r["started"] >= quiet_from for r in state.runs_since(quiet_from)) >= 2, 30, "two runs")
     finally:
         for proc in procs:
             stop(proc)
@@ -175,28 +182,33 @@ def test_two_schedulers_two_workers_never_overlap(redis: redis_lib.Redis, env: d
 
 
 def test_worker_killed_mid_run_loses_nothing(redis: redis_lib.Redis, env: dict[str, str], tmp_path: Path) -> None:
+    """The worker dies while the BI tool holds the third batch and the export
+    has not heard back: every event arrives, and the only one delivered twice
+    is that batch, again with the same id (README: "a batch redelivered after
+    a crash" keeps its id, so an idempotent subscriber writes it once)."""
     store = Store("local", root=tmp_path / "events")
     store.put(hour_ago(2), "big", event_lines("k", 120, pad=60))
     store.put(hour_ago(1), "small", event_lines("s", 5))
-    slow = {"ANALYTICS_EXPORT_BATCH_BYTES": "2048", "RECORDER_SLEEP": "0.2"}
+    slow = {"ANALYTICS_EXPORT_BATCH_BYTES": "2048", "RECORDER_HANG_AT": "3"}
     worker = start(["worker"], env, **slow)
     try:
         Queue(QUEUE, connection=redis).enqueue("jobs.tasks.export_job", job_timeout=120)
-        wait_for(lambda: len(records(redis, env)) >= 3, 30, "three batches before the kill")
+        wait_for(lambda: len(records(redis, env)) >= 3, 30, "the third batch, in flight at the kill")
         # RQ's work horse runs in a session of its own: kill it and the worker.
         for proc in [*psutil.Process(worker.pid).children(recursive=True), psutil.Process(worker.pid)]:
             proc.kill()
     finally:
         stop(worker, signal.SIGKILL)
-    before = len(records(redis, env))
-    assert before < 17, "the kill landed mid-run (17 batches in all)"
+    before = records(redis, env)
+    assert len(before) == 3, "the kill landed while the third of 17 batches was in flight"
+    in_flight = before[2]
 
     deadline = time.monotonic() + 20
     while True:  # the dead worker's lock expires after ANALYTICS_EXPORT_LOCK_TTL
         done = subprocess.run(
             [FLASK, "--app", "wsgi", "export", "run"],
             cwd=ROOT,
-            env={**env, **slow, "RECORDER_SLEEP": "0"},
+            env={**env, **slow, "RECORDER_HANG_AT": "0"},
             capture_output=True,
             timeout=60,
         )
@@ -208,12 +220,12 @@ def test_worker_killed_mid_run_loses_nothing(redis: redis_lib.Redis, env: dict[s
     delivered = [tag for r in got for tag in tags(r["data"])]
     expected = [f"k-{i}" for i in range(120)] + [f"s-{i}" for i in range(5)]
     assert set(delivered) == set(expected), "every event delivered"
-    duplicates = [tag for tag, n in Counter(delivered).items() if n > 1]
-    batch_sizes = [r["batch"]["events"] for r in got]
-    assert len(duplicates) <= max(batch_sizes), "at most the batch in flight is delivered twice"
-    if duplicates:  # the redelivered batch is the very same batch, same id
-        ids = Counter(r["batch"]["id"] for r in got)
-        assert sum(n - 1 for n in ids.values()) == 1
+    duplicates = sorted(tag for tag, n in Counter(delivered).items() if n > 1)
+    assert duplicates == sorted(tags(in_flight["data"])), "only the batch in flight is delivered twice"
+    again = [r for r in got[3:] if r["batch"]["id"] == in_flight["batch"]["id"]]
+    assert len(again) == 1, "redelivered once, with the same id"
+    assert (again[0]["data"], again[0]["batch"]) == (in_flight["data"], in_flight["batch"]), "the very same batch"
+    assert len({r["batch"]["id"] for r in got}) == len(got) - 1, "every other id is delivered once"
 
 
 def test_bad_integration_is_a_one_line_error(env: dict[str, str]) -> None:

@@ -281,8 +281,11 @@ def test_replay_progress_needs_a_session_and_a_known_job(client: FlaskClient) ->
 def test_admin_pages_send_security_headers(client: FlaskClient) -> None:
     response = client.get("/wp-login.php")
     assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    # Issue 12: never framed (WordPress's wp-admin sends SAMEORIGIN for its own frames; these pages have none).
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_redis_down_is_a_503_page(make_settings: t.Callable[..., config.Settings]) -> None:

@@ -1,5 +1,6 @@
-"""The admin blueprint itself: what every admin page shares (security headers,
-sign-in and capability gates, error pages), and ``render``.
+"""The admin blueprint itself: what every admin page shares (sign-in and
+capability gates, error pages), and ``render``. Its security headers (CSP,
+no framing, no caching) are the app's, set in one place: ``web_security``.
 
 Errors are HTML pages for a person, with WordPress's wording: 403 "Sorry, you
 are not allowed to access this page.", 400 "The link you followed has
@@ -33,12 +34,6 @@ logger = logging.getLogger(__name__)
 #: The capability of the export dashboard (WordPress's for a plugin's settings page).
 DASHBOARD_CAPABILITY = "manage_options"
 
-# No inline script or style anywhere, so the policy can forbid both.
-_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
-)
-
 blueprint = Blueprint(
     "wpadmin",
     __name__,
@@ -55,16 +50,6 @@ def _signing_key_reachable() -> None:
     """Find the session key now, so Redis being down is a 503 page, not a
     failure while the response cookie is written."""
     current_app.session_interface.get_signing_serializer(current_app)  # type: ignore[attr-defined]
-
-
-@blueprint.after_request
-def _admin_headers(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"  # pages show passwords and personal data
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"  # as WordPress sends on wp-login and wp-admin
-    response.headers["Content-Security-Policy"] = _CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
 
 
 @blueprint.app_template_filter("wptime")
@@ -159,6 +144,17 @@ def _redis_unavailable(exc: Exception) -> Response:
         503,
         "Service unavailable",
         "The analytics service cannot reach its database (Redis); try again in a moment.",
+        {"Retry-After": "30"},
+    )
+
+
+@blueprint.errorhandler(redis.exceptions.OutOfMemoryError)
+def _redis_full(exc: Exception) -> Response:
+    logger.error("Redis is full (maxmemory) and refuses writes: %s", exc)
+    return error_page(
+        503,
+        "Service unavailable",
+        "The analytics service's database (Redis) is full; try again later.",
         {"Retry-After": "30"},
     )
 

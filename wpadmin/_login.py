@@ -8,12 +8,13 @@ right password, until the window ends.
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from flask import redirect, request, url_for
 
 from accounts import AuthenticationError
-from accounts.throttle import Throttle, account_id
+from accounts.throttle import account_id, login_throttle, wait_text
 from wpadmin._blueprint import (
     blog_id,
     blueprint,
@@ -31,17 +32,7 @@ if t.TYPE_CHECKING:
     from flask import Response
     from werkzeug.wrappers import Response as BaseResponse
 
-
-def login_throttle() -> Throttle:
-    """The failed-login throttle of this deployment (shared by every login scheme)."""
-    current = settings()
-    redis = accounts_for(current).redis
-    return Throttle(redis, current.redis_prefix, "login", current.login_limit, current.login_window)
-
-
-def _minutes(seconds: int) -> str:
-    minutes = max(1, -(-seconds // 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+logger = logging.getLogger(__name__)
 
 
 @blueprint.route("/wp-login.php", methods=["GET", "POST"])
@@ -66,13 +57,16 @@ def login() -> Response | BaseResponse:
 
 def _check_credentials(form: LoginForm) -> Response | BaseResponse:
     login_name, password = str(form.log.data), str(form.pwd.data)
-    accounts = accounts_for(settings())
-    throttle = login_throttle()
+    current = settings()
+    accounts = accounts_for(current)
+    throttle = login_throttle(accounts.redis, current)
     account = account_id(accounts.get_user(login_name), login_name)
     ip = request.remote_addr
     wait = throttle.retry_after(ip, account)
     if wait is not None:
-        message = f"Too many failed sign-in attempts. Try again in {_minutes(wait)}."
+        if throttle.first_refusal(ip, account, wait):
+            logger.warning("sign-in throttled for %s s: too many failures from %s or for %r", wait, ip, login_name)
+        message = f"Too many failed sign-in attempts. Try again in {wait_text(wait)}."
         response = render("login.html", 429, form=form, error=message)
         response.headers["Retry-After"] = str(wait)
         return response

@@ -1,7 +1,9 @@
 """The ``/wp-json`` REST API: the routes WordPress clients call, answered as WordPress would.
 
 - ``GET|HEAD /wp-json/`` (the index) and ``/wp-json/{analytics,accelerate}/v1`` (namespace indexes).
-- ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>``.
+- ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>`` and
+  ``.../events/<YYYY-MM-DD>/manifest``.
+- ``GET|HEAD /wp-json/analytics/v1/openapi.json``: the OpenAPI 3 document of these routes (``_openapi``).
 - ``OPTIONS`` on any of them: the route's description.
 - Each also as ``/index.php/wp-json/...`` and ``/?rest_route=/...``; with
   ``_method`` / ``X-HTTP-Method-Override`` and ``_envelope``.
@@ -17,7 +19,7 @@ from flask import Blueprint, Flask
 from werkzeug.routing import BaseConverter, Rule
 
 from wpjson._auth import DEFAULT_CAPABILITY, EXPORT_CAPABILITY_HOOK, register_auth_errors
-from wpjson._errors import RestError, error_response, register_error_handlers
+from wpjson._errors import RestError, error_response, register_app_error_handlers, register_error_handlers
 from wpjson._events import MAX_CHUNK_SIZE, SUMMARIZED_HEADER
 from wpjson._request import URL_PREFIX, RestRequestMiddleware
 from wpjson._server import finish, serve
@@ -53,6 +55,7 @@ def init_app(app: Flask) -> None:
     are WordPress's business, see ``_server``), and the middleware that marks
     REST requests (``_request``)."""
     app.register_blueprint(blueprint)
+    register_app_error_handlers(app)
     app.url_map.converters["wp_rest_route"] = _RestRouteConverter
     rule = Rule(
         URL_PREFIX + "<wp_rest_route:route>",

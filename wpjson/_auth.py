@@ -5,6 +5,17 @@ As in WordPress, credentials that are present but wrong fail the request at
 once (401 ``invalid_username`` / ``incorrect_password``), whatever the route;
 no credentials make an anonymous request, which the route's permission check
 then refuses with 401 ``rest_forbidden`` and a ``WWW-Authenticate`` challenge.
+
+Before any password is looked at:
+
+- credentials that came over plain HTTP from another host are refused with
+  401 ``application_passwords_disabled`` (WordPress's code when application
+  passwords are unavailable, which they are without HTTPS on a non-local
+  site), unchecked, see ``web_security.credentials_may_travel``;
+- a client IP or an account past ``ANALYTICS_LOGIN_LIMIT`` failures is
+  refused with 429 ``analytics_too_many_logins`` and ``Retry-After`` until its
+  window ends, even with the right password (``accounts.throttle``, shared
+  with the sign-in page); the first refusal of a window is logged.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ from flask_httpauth import HTTPBasicAuth
 import config
 import hooks
 from accounts import Accounts, AuthenticationError, User, user_can
+from accounts.throttle import account_id, login_throttle, wait_text
 from app_settings import app_settings
+from web_security import credentials_may_travel
 from wpjson._errors import RestError
 
 if t.TYPE_CHECKING:
@@ -44,8 +57,33 @@ def _verify(username: str, password: str) -> User | None:
     if auth.get_auth() is None:
         return None
     current = settings()
-    accounts = Accounts(config.redis_connection(current.redis_url), current.redis_prefix, current.secret_key)
-    return accounts.authenticate(username, password, request.remote_addr)
+    if not credentials_may_travel(current):
+        raise RestError(
+            "application_passwords_disabled",
+            "Application passwords are not available over plain HTTP: send them over HTTPS.",
+            401,
+        )
+    redis = config.redis_connection(current.redis_url)
+    accounts = Accounts(redis, current.redis_prefix, current.secret_key)
+    throttle = login_throttle(redis, current)
+    ip = request.remote_addr
+    account = account_id(accounts.get_user(username), username)
+    wait = throttle.retry_after(ip, account)
+    if wait is not None:
+        if throttle.first_refusal(ip, account, wait):
+            logger.warning("Basic auth throttled for %s s: too many failures from %s or for %r", wait, ip, username)
+        error = RestError(
+            "analytics_too_many_logins", f"Too many failed login attempts. Try again in {wait_text(wait)}.", 429
+        )
+        error.headers["Retry-After"] = str(wait)
+        raise error
+    try:
+        user = accounts.authenticate(username, password, ip)
+    except AuthenticationError:
+        throttle.record_failure(ip, account)
+        raise
+    throttle.record_success(account)
+    return user
 
 
 auth.verify_password(_verify)  # flask-httpauth's decorator, called plainly: it is untyped

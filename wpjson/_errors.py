@@ -13,13 +13,13 @@ import typing as t
 
 import orjson
 import redis.exceptions
-from flask import Response
+from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
 from events.sources import SourceError
 
 if t.TYPE_CHECKING:
-    from flask import Blueprint
+    from flask import Blueprint, Flask
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +73,25 @@ def register_error_handlers(blueprint: Blueprint) -> None:
     blueprint.register_error_handler(RestError, _rest_error)
     blueprint.register_error_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     blueprint.register_error_handler(redis.exceptions.TimeoutError, _redis_unavailable)
+    blueprint.register_error_handler(redis.exceptions.OutOfMemoryError, _redis_full)
     blueprint.register_error_handler(SourceError, _source_unavailable)
     blueprint.register_error_handler(HTTPException, _http_error)
     blueprint.register_error_handler(Exception, _unexpected)
+
+
+def register_app_error_handlers(app: Flask) -> None:
+    """Errors raised before a request reaches the blueprint (Werkzeug refusing
+    the ``Host`` while routing, say) are the app's: answer those of a REST
+    request in WordPress's shape too, and leave the others to Flask."""
+    app.register_error_handler(HTTPException, _app_http_error)
+
+
+def _app_http_error(exc: HTTPException) -> Response | HTTPException:
+    from wpjson._request import ENVIRON_KEY
+
+    if ENVIRON_KEY not in request.environ:
+        return exc
+    return _http_error(exc)
 
 
 def _rest_error(exc: RestError) -> Response:
@@ -86,6 +102,16 @@ def _redis_unavailable(exc: Exception) -> Response:
     logger.error("Redis is unreachable: %s", exc)
     return _unavailable(
         "analytics_unavailable", "The analytics service cannot reach its database (Redis); try again in a moment."
+    )
+
+
+def _redis_full(exc: Exception) -> Response:
+    logger.error("Redis is full (maxmemory) and refuses writes: %s", exc)
+    return error_response(
+        "analytics_unavailable",
+        "The analytics service's database (Redis) is full; try again later.",
+        503,
+        headers={"Retry-After": "30"},
     )
 
 

@@ -7,7 +7,8 @@ answer (``rest_handle_options_request``) and the indexes (``get_index``,
 Routes are WordPress's regular expressions, matched case-insensitively
 against the whole route (``'@^' . $route . '$@i'``), in registration order:
 the index ``/`` (from the server's constructor), then per namespace its
-index ``/<namespace>`` followed by its routes (``register_route``).
+index ``/<namespace>`` followed by its routes (``register_route``); the
+documented namespace also serves ``/analytics/v1/openapi.json``.
 """
 
 from __future__ import annotations
@@ -27,17 +28,62 @@ _SCHEMA_KEYWORDS = frozenset((
 ))  # fmt: skip
 
 #: The events route's arguments as the original registers them (its ``register_rest_route``
-#: call), with this service's third format.
+#: call), with this service's other formats, its ``csv_safe`` and its opt-in selections (issue 14).
 EVENTS_ARGS: dict[str, dict[str, t.Any]] = {
     "date": {"description": "Day to retrieve the analytics data from.", "type": "string", "required": True},
     "chunk_size": {"description": "How many records to return per chunk.", "type": "number", "default": 3000},
     "format": {
-        "description": "The data format to get results in, one of json, csv or ndjson.",
+        "description": "The data format to get results in, one of json, csv, ndjson or parquet.",
         "type": "string",
-        "enum": ["json", "csv", "ndjson"],
+        "enum": ["json", "csv", "ndjson", "parquet"],
         "default": "json",
     },
+    "csv_safe": {
+        "description": "Prefix a ' to CSV cells starting with =, +, -, @, tab or carriage return "
+        "(OWASP's rule against CSV injection).",
+        "type": "boolean",
+        "default": False,
+    },
+    "_fields": {
+        "description": "WordPress's global parameter: only these fields of each event (comma-separated, "
+        "nested paths with dots, such as attributes.url); in CSV and Parquet only these columns. "
+        "Unknown fields are absent.",
+        "type": "array",
+        "items": {"type": "string"},
+    },
+    "event_type": {
+        "description": "Only events of these event types (comma-separated), e.g. pageView,click. "
+        "X-WP-Total counts only them.",
+        "type": "array",
+        "items": {"type": "string"},
+    },
+    "hour": {
+        "description": "Only events of this UTC hour of the day (event_timestamp), 0 to 23. Not with from or to.",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 23,
+    },
+    "from": {
+        "description": "Only events at or after this UTC time of the day, HH:MM (half-open with to).",
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "default": "00:00",
+    },
+    "to": {
+        "description": "Only events before this UTC time of the day, HH:MM, up to 24:00 (half-open with from).",
+        "type": "string",
+        "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        "default": "24:00",
+    },
+    "csv_bom": {
+        "description": "With format=csv: start the body with a UTF-8 byte order mark, for Excel.",
+        "type": "boolean",
+        "default": False,
+    },
 }
+
+#: The manifest route's arguments: the day (the events route's other arguments are accepted and ignored).
+MANIFEST_ARGS: dict[str, dict[str, t.Any]] = {"date": EVENTS_ARGS["date"]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +92,7 @@ class Route:
 
     pattern: str
     namespace: str
-    #: What answers it: "index", "namespace_index" or "events".
+    #: What answers it: "index", "namespace_index", "events", "manifest" or "openapi".
     handler: str
     args: dict[str, dict[str, t.Any]]
     methods: tuple[str, ...] = ("GET",)
@@ -70,6 +116,11 @@ def _build() -> tuple[Route, ...]:
         routes.append(Route("/" + namespace, namespace, "namespace_index", index_args))
         events = f"/{namespace}/events/(?P<date>\\d{{4}}-\\d{{2}}-\\d{{2}})"
         routes.append(Route(events, namespace, "events", EVENTS_ARGS, guarded=True))
+        routes.append(Route(events + "/manifest", namespace, "manifest", MANIFEST_ARGS, guarded=True))
+        if namespace == NAMESPACES[0]:
+            # This service's own: the OpenAPI document of these routes (``_openapi``), in the documented
+            # namespace. The dot is a regex dot, as in a plugin's register_rest_route( ns, '/openapi.json' ).
+            routes.append(Route(f"/{namespace}/openapi.json", namespace, "openapi", {}))
     return tuple(routes)
 
 

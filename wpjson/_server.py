@@ -27,10 +27,10 @@ import orjson
 from flask import Response, g, request
 
 from accounts import user_can
-from wpjson import _routes
+from wpjson import _openapi, _routes
 from wpjson._auth import authenticate, current_user, export_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, no_route
-from wpjson._events import events
+from wpjson._events import events, manifest_of_day
 from wpjson._request import current, rest_url
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ def serve(**_: str) -> Response:
         return json_response(_index())
     if route.handler == "namespace_index":
         return json_response(_namespace_index(route.namespace))
+    if route.handler == "openapi":
+        return json_response(_openapi.document(request.host_url))
+    if route.handler == "manifest":
+        return manifest_of_day(params["date"])
     return events(params["date"])
 
 

@@ -13,6 +13,15 @@ Other objects are parsed and filtered. CSV must parse to flatten, but parses
 only the selected lines, and writes each row at once instead of holding a
 chunk of parsed events.
 
+Field selection (``_fields``), event filters (``event_type``, ``hour``,
+``from``/``to``) and Parquet take the general path: the day's wanted events as
+``(raw, data)`` pairs (``_wanted_events``), then written. The plain JSON and
+NDJSON copy above is untouched by them.
+
+With ``strict`` (a 206 answer, whose bytes must be those the client already
+has the beginning of), every object is read only in the version the catalog
+summarized: one replaced since aborts the stream instead of being parsed.
+
 A read failure after the first byte cannot become an error status any more:
 it is logged with the object's key and the generator raises ``StreamAborted``,
 so the server drops the connection without the final chunk (curl reports
@@ -26,14 +35,20 @@ import contextlib
 import csv
 import io
 import itertools
+import json
 import logging
 import operator
 import typing as t
 import zlib
 
+import orjson
+
+from events.catalog import EventFilter
 from events.layout import day_bounds_ms
-from events.records import JSON_WHITESPACE, event_in, flatten, iter_events, loads
+from events.records import JSON_WHITESPACE, event_in, flatten, flatten_into, iter_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectChangedError, SourceError
+from wpjson import _parquet
+from wpjson._fields import FieldTree, select, select_columns
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -45,12 +60,32 @@ logger = logging.getLogger(__name__)
 
 #: zlib level of on-the-fly gzip: fast, most of the gain on JSON text.
 GZIP_LEVEL = 1
-FORMATS = ("json", "csv", "ndjson")
+FORMATS = ("json", "csv", "ndjson", "parquet")
 CONTENT_TYPES = {
     "json": "application/json; charset=UTF-8",
     "csv": "text/csv; charset=UTF-8",
     "ndjson": "application/x-ndjson; charset=UTF-8",
+    "parquet": _parquet.CONTENT_TYPE,
 }
+#: UTF-8's byte order mark: ``csv_bom=1`` starts a CSV body with it, so Excel reads the text as UTF-8.
+BOM = b"\xef\xbb\xbf"
+
+
+class Shape(t.NamedTuple):
+    """What a body holds beyond the day and site: its format, the ``_fields``
+    tree (None: whole events), the events wanted, a BOM before a CSV, and
+    whether CSV cells are neutralised (``csv_safe``: ``neutralise_formula``)."""
+
+    fmt: str
+    fields: FieldTree | None = None
+    wanted: EventFilter = EventFilter()
+    csv_bom: bool = False
+    csv_safe: bool = False
+
+    @property
+    def plain(self) -> bool:
+        """Whole events, every one of the day: the catalog's raw copy serves JSON and NDJSON."""
+        return self.fields is None and self.wanted.everything
 
 
 class StreamAborted(Exception):
@@ -77,12 +112,20 @@ def _reading(key: str) -> t.Iterator[None]:
 
 
 @contextlib.contextmanager
-def _object_lines(source: Source, summary: DaySummary, key: str) -> t.Iterator[tuple[t.Iterator[bytes], bytes | None]]:
+def _object_lines(
+    source: Source, summary: DaySummary, key: str, strict: bool = False
+) -> t.Iterator[tuple[t.Iterator[bytes], bytes | None]]:
     """An object's lines and the catalog's selector of the site's day in them,
     or None: the selector is used only on the version it was computed from
     (``open_lines`` with its ETag); an object replaced since is parsed and
-    filtered, so a cached line map never picks another site's lines."""
+    filtered, so a cached line map never picks another site's lines.
+    ``strict``: only the version summarized is read (ObjectChangedError, a
+    SourceError, otherwise)."""
     selection = summary.selection(key)
+    if strict:
+        with source.open_lines(key, summary.versions.get(key)) as lines:
+            yield lines, selection[0] if selection is not None else None
+        return
     if selection is not None:
         selector, etag = selection
         try:
@@ -117,12 +160,14 @@ def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: i
             yield event.raw if raw else event.data
 
 
-def _raw_chunks(source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int) -> t.Iterator[list[bytes]]:
+def _raw_chunks(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, strict: bool = False
+) -> t.Iterator[list[bytes]]:
     """The day's raw events in lists of ``size`` (the last one shorter), across objects."""
     start, end = day_bounds_ms(day)
     pending: list[bytes] = []
     for info in summary.objects:
-        with _reading(info.key), _object_lines(source, summary, info.key) as (lines, selector):
+        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
             events = _events_of(lines, info.key, selector, start, end, blog_id, raw=True)
             while True:
                 pending += itertools.islice(events, size - len(pending))
@@ -157,17 +202,99 @@ def _ndjson_pieces(chunks: t.Iterator[list[bytes]]) -> t.Iterator[bytes]:
         yield body
 
 
+def _wanted_events(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, wanted: EventFilter, strict: bool
+) -> t.Iterator[tuple[bytes, dict[str, t.Any]]]:
+    """``(raw text, parsed data)`` of each of the day's events of the site
+    that ``wanted`` keeps (``EventFilter.wants``: as the catalog counts them)."""
+    start, end = day_bounds_ms(day)
+    everything = wanted.everything
+    wants = wanted.wants
+    for info in summary.objects:
+        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
+            if selector is None:
+                pairs: t.Iterator[tuple[bytes, dict[str, t.Any]]] = (
+                    (event.raw, event.data)
+                    for event in iter_events(lines, info.key)
+                    if event_in(event.data, start, end, blog_id)
+                )
+            else:
+                # filter(None): a line blanked in place (same ETag) must not become an empty event.
+                pairs = ((raw, loads(raw)) for raw in filter(None, map(_strip, itertools.compress(lines, selector))))
+            for raw, data in pairs:
+                if not everything:
+                    ts = data.get("event_timestamp")
+                    if type(ts) is not int:
+                        ts = timestamp_ms(data) or 0
+                    if not wants(data.get("event_type"), (ts - start) // 60_000):
+                        continue
+                yield raw, data
+
+
+def _dumps(value: t.Any) -> bytes:
+    """Compact JSON of a cut-down event; a string holding a lone surrogate
+    (which orjson refuses) is written with the standard library's escapes."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _shaped_chunks(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, shape: Shape, strict: bool
+) -> t.Iterator[list[bytes]]:
+    """As ``_raw_chunks``, for the events ``shape`` wants, each cut down to its ``_fields``."""
+    tree = shape.fields
+    pending: list[bytes] = []
+    for raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict):
+        pending.append(raw if tree is None else _dumps(select(data, tree)))
+        if len(pending) == size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def _flat_rows(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, shape: Shape, strict: bool
+) -> t.Iterator[dict[str, str]]:
+    """The CSV fields (``records.flatten``) of each event ``shape`` wants, cut down to its ``_fields``."""
+    tree = shape.fields
+    for _raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict):
+        if tree is None:
+            yield flatten(data)
+        else:
+            out: dict[str, str] = {}
+            flatten_into(out, "", select(data, tree))
+            yield out
+
+
+def _shaped_csv_pieces(rows: t.Iterator[dict[str, str]], size: int, writer: _Csv) -> t.Iterator[bytes]:
+    fields = writer.fields
+    writerow = writer.writer.writerow
+    empty = itertools.repeat("")
+    count = 0
+    for flat in rows:
+        writerow(map(flat.get, fields, empty))
+        count += 1
+        if count == size:
+            yield writer.take()
+            count = 0
+    if count:
+        yield writer.take()
+
+
 def _csv_pieces(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, writer: _Csv
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, writer: _Csv, strict: bool = False
 ) -> t.Iterator[bytes]:
     """CSV rows, ``size`` per piece: each event is flattened and written at once."""
     start, end = day_bounds_ms(day)
     fields = writer.fields
-    writerow = writer.writer.writerow
+    writerow = writer.writerow
     empty = itertools.repeat("")
     rows = 0
     for info in summary.objects:
-        with _reading(info.key), _object_lines(source, summary, info.key) as (lines, selector):
+        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
             for data in _events_of(lines, info.key, selector, start, end, blog_id, raw=False):
                 writerow(map(flatten(data).get, fields, empty))
                 rows += 1
@@ -178,12 +305,31 @@ def _csv_pieces(
         yield writer.take()
 
 
+def columns(summary: DaySummary, shape: Shape) -> list[str]:
+    """The CSV header (and Parquet columns) of a body of ``shape``: the
+    site's columns, only those ``_fields`` keeps."""
+    if shape.fields is None:
+        return list(summary.columns)
+    return select_columns(summary.columns, shape.fields)
+
+
 def day_body(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, fmt: str, chunk_size: int, compress: bool
+    source: Source,
+    summary: DaySummary,
+    day: dt.date,
+    blog_id: int,
+    shape: Shape | str,
+    chunk_size: int,
+    compress: bool,
+    strict: bool = False,
 ) -> t.Iterator[bytes]:
     """The response body of one site's day, one piece per chunk of
     ``chunk_size`` events, each flushed (gzip: ``Z_SYNC_FLUSH``) so the client
-    gets it at once. Nothing is read before the first piece (the opening)."""
+    gets it at once. Nothing is read before the first piece (the opening).
+    ``shape`` is a ``Shape``, or a format name for whole events of the whole day."""
+    if isinstance(shape, str):
+        shape = Shape(shape)
+    fmt = shape.fmt
     gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if compress else None
 
     def out(data: bytes) -> bytes:
@@ -192,13 +338,23 @@ def day_body(
         return gz.compress(data) + gz.flush(zlib.Z_SYNC_FLUSH)
 
     pieces: t.Iterator[bytes]
-    if fmt == "csv":
-        writer = _Csv(summary.columns)
-        opening = writer.opening()
-        pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer)
-        closing = b""
+    closing = b""
+    if fmt == "parquet":
+        rows = _flat_rows(source, summary, day, blog_id, shape, strict)
+        opening = b""
+        pieces = _parquet.pieces(rows, columns(summary, shape), summary.number_kinds(), chunk_size)
+    elif fmt == "csv":
+        writer = _Csv(columns(summary, shape), shape.csv_safe)
+        opening = (BOM if shape.csv_bom else b"") + writer.opening()
+        if shape.plain:
+            pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer, strict)
+        else:
+            pieces = _shaped_csv_pieces(_flat_rows(source, summary, day, blog_id, shape, strict), chunk_size, writer)
     else:
-        chunks = _raw_chunks(source, summary, day, blog_id, chunk_size)
+        if shape.plain:
+            chunks = _raw_chunks(source, summary, day, blog_id, chunk_size, strict)
+        else:
+            chunks = _shaped_chunks(source, summary, day, blog_id, chunk_size, shape, strict)
         opening, closing = (b"[", b"]") if fmt == "json" else (b"", b"")
         pieces = _json_pieces(chunks) if fmt == "json" else _ndjson_pieces(chunks)
     with contextlib.closing(pieces):  # type: ignore[type-var]
@@ -218,6 +374,18 @@ def day_body(
         yield closing
 
 
+#: OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def neutralise_formula(cell: str) -> str:
+    """``cell`` with a ``'`` before it when it starts like a formula (``=``,
+    ``+``, ``-``, ``@``, tab, carriage return), as OWASP's "CSV Injection" page
+    recommends; spreadsheets then show it as text. The price: a number such as
+    ``-3`` is text too, and the ``'`` is in the file for any other reader."""
+    return "'" + cell if cell[:1] in FORMULA_STARTS else cell
+
+
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
     buffer that ``take`` empties once per chunk. The header row is written
@@ -227,12 +395,19 @@ class _Csv:
     Text is written as UTF-8. A lone surrogate (from a JSON string such as
     ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
     written as its JSON escape text (``\\ud83d``, Python's ``backslashreplace``),
-    so the body stays valid UTF-8 for BI tools and keeps what the event said."""
+    so the body stays valid UTF-8 for BI tools and keeps what the event said.
 
-    def __init__(self, fields: t.Sequence[str]) -> None:
+    ``safe``: every cell, header names too (they come from the events), goes
+    through ``neutralise_formula``; without it ``writerow`` is the C writer's own."""
+
+    def __init__(self, fields: t.Sequence[str], safe: bool = False) -> None:
         self.fields = list(fields)
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+        self.writerow: t.Callable[[t.Iterable[str]], t.Any] = self.writer.writerow
+        if safe:
+            writerow = self.writer.writerow
+            self.writerow = lambda cells: writerow(map(neutralise_formula, cells))
 
     def take(self) -> bytes:
         data = self.buffer.getvalue().encode("utf-8", "backslashreplace")
@@ -243,5 +418,5 @@ class _Csv:
     def opening(self) -> bytes:
         if not self.fields:
             return b""
-        self.writer.writerow(self.fields)
+        self.writerow(self.fields)
         return self.take()

@@ -7,6 +7,9 @@ by real worker, scheduler and CLI subprocesses; it reads these variables:
   starts (``data``, ``batch``, ``start``, ``pid``); ``<RECORDER_KEY>:spans``
   gets ``[start, end]`` when the call returns;
 - ``RECORDER_SLEEP``: seconds each call takes (so a kill lands mid-run);
+- ``RECORDER_HANG_AT``: the call that records the N-th batch (1-based) then
+  never returns (for ``HANG_SECONDS``), so a kill lands exactly while that
+  batch is in flight: the BI tool has it, the export never heard back;
 - ``RECORDER_FREQUENCY``: schedule name returned by the frequency filter;
   ``RECORDER_INTERVAL`` adds it to ``cron_schedules`` with that many seconds;
 - ``RECORDER_ENABLED=0``: ``cron.enabled`` returns false.
@@ -24,6 +27,8 @@ import redis
 from hooks import add_action, add_filter
 
 _client = redis.Redis.from_url(os.environ["REDIS_URL"])
+#: How long the ``RECORDER_HANG_AT`` call hangs: longer than any test waits for it.
+HANG_SECONDS = 120.0
 
 
 def record_batch(data: str, batch: dict[str, t.Any]) -> None:
@@ -31,7 +36,9 @@ def record_batch(data: str, batch: dict[str, t.Any]) -> None:
     the process dies before returning), and the call's span when it ends."""
     start = time.time()
     record = {"data": data, "batch": batch, "start": start, "pid": os.getpid()}
-    _client.rpush(os.environ["RECORDER_KEY"], orjson.dumps(record))
+    received = _client.rpush(os.environ["RECORDER_KEY"], orjson.dumps(record))
+    if received == int(os.environ.get("RECORDER_HANG_AT", "0")):
+        time.sleep(HANG_SECONDS)
     time.sleep(float(os.environ.get("RECORDER_SLEEP", "0")))
     _client.rpush(os.environ["RECORDER_KEY"] + ":spans", orjson.dumps([start, time.time()]))
 

@@ -1,0 +1,69 @@
+"""gunicorn's settings for this service: gunicorn reads ``./gunicorn.conf.py``
+by itself (its ``--config`` default), so ``scripts/run``, the tests' servers
+and a plain ``gunicorn wsgi:app`` run from the checkout all get them; a
+command-line flag still wins over a line here.
+
+Requests gunicorn refuses before the app sees them (a request line over
+``limit_request_line`` bytes, a header over ``limit_request_field_size``,
+more than ``limit_request_fields`` headers, a malformed request) are
+answered, like every error of the service, in WordPress's REST shape
+``{"code": "http_<status>", "message", "data": {"status"}}`` as JSON instead of
+gunicorn's HTML page: ``gunicorn.util.write_error``, which every worker calls
+for them, is replaced below (gunicorn is pinned below 28 in requirements.txt;
+tests/test_bad_input.py checks the JSON answers through a real gunicorn).
+
+Workers and threads:
+
+- ``gthread`` workers, two processes per core (``WEB_WORKERS``): a download is
+  CPU-bound Python, and the threads of one process share one GIL, so processes
+  use the cores (BENCHMARKS.md, "8 concurrent downloads").
+- 32 threads per process (``WEB_THREADS``): a thread is held by every response
+  in flight, including one to a client that stopped reading, until
+  ``ANALYTICS_SEND_TIMEOUT`` drops it (60 s). With 2 threads, 8 such clients
+  took every thread of a 4-process server; with 32, 50 of them leave a warm
+  day's time to first byte well under a second (BENCHMARKS.md, "Load"). Idle
+  threads cost little memory: the pool starts them as requests need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import gunicorn.util  # type: ignore[import-untyped]  # gunicorn ships no type hints
+
+#: The longest request line gunicorn allows at all (its ``MAX_REQUEST_LINE``): a
+#: query string of about 8,000 bytes (a 4,301-digit chunk_size, many repeated
+#: parameters) still reaches the app and gets its JSON answer.
+limit_request_line = 8190
+#: gunicorn's defaults, stated: one header line at most 8,190 bytes, at most 100 headers.
+limit_request_field_size = 8190
+limit_request_fields = 100
+
+#: How much of gunicorn's own description of a refused request the JSON message keeps.
+_MESSAGE_CHARS = 300
+
+
+def _write_json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``write_error`` with a WordPress-shaped JSON body (the
+    same ``http_<status>`` code as ``wpjson._errors`` gives Werkzeug's errors)."""
+    message = f"{reason}: {mesg}" if mesg else reason
+    body = json.dumps(
+        {"code": f"http_{status_int}", "message": message[:_MESSAGE_CHARS], "data": {"status": status_int}}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json; charset=UTF-8\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Cache-Control: no-store\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = _write_json_error
+
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS") or 2 * (os.cpu_count() or 1))
+threads = int(os.environ.get("WEB_THREADS") or 32)

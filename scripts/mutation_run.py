@@ -1,0 +1,257 @@
+"""Mutation testing of the core modules with mutmut 3, and MUTATION.md.
+
+For each module of ``[tool.mutation.modules]`` in pyproject.toml: refresh a
+scratch copy of the checkout in ``.mutation/<module>/`` (tracked and
+untracked files that git does not ignore), write its pyproject.toml with the
+checkout's ``[tool.mutmut]`` plus the module's ``only_mutate`` and test
+selection, run ``mutmut run`` there (mutmut keeps its results in
+``mutants/``, so a rerun only tests mutants of functions that changed), then
+read each mutant's exit status from mutmut's ``mutants/<file>.meta``.
+
+``MUTATION.md`` gets one row per module (score = killed / all mutants that
+were run, a timeout counting as killed, as mutmut's own badge does) and every
+survivor with its diff, marked when ``[tool.mutation.equivalent]`` says why it
+is equivalent. Modules not run this time keep their previous section.
+
+Usage: ``scripts/mutation [MODULE...]`` (all modules when none is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / ".mutation"
+REPORT = ROOT / "MUTATION.md"
+MUTMUT = Path(sys.executable).parent / "mutmut"
+#: Target of issue 17: share of the mutants of each core module that the tests kill.
+TARGET = 0.85
+#: mutmut's exit statuses of a mutant's test run (mutmut.stats.status_by_exit_code).
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout"}
+STATUS.update({-24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 37: "type check"})
+_COUNTS = re.compile(
+    r"\*\*(?P<score>[\d.]+%)\*\* killed; \*\*(?P<real>[\d.]+%)\*\*.*?(?P<k>\d+) killed, (?P<t>\d+) timed out, "
+    r"(?P<s>\d+) survived \((?P<e>\d+) equivalent\), (?P<n>\d+) without a test, \d+ other, of (?P<all>\d+)",
+    re.S,
+)
+_SECTION = re.compile(r"^## (?P<name>\S+)\n.*?(?=^## |\Z)", re.M | re.S)
+
+
+@dataclasses.dataclass
+class Module:
+    """One entry of ``[tool.mutation.modules]``."""
+
+    name: str
+    mutate: list[str]
+    tests: list[str]
+    parallel: bool
+
+
+@dataclasses.dataclass
+class Outcome:
+    """Statuses of one module's mutants, by mutmut's mutant name."""
+
+    module: Module
+    status: dict[str, str]
+    seconds: float
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for s in self.status.values() if s in statuses)
+
+    @property
+    def tested(self) -> int:
+        return len(self.status) - self.count("skipped", "type check")
+
+    @property
+    def score(self) -> float:
+        return self.count("killed", "timeout") / self.tested if self.tested else 0.0
+
+
+def load_config() -> tuple[dict[str, object], dict[str, Module], dict[str, str]]:
+    """(``[tool.mutmut]``, the modules, the equivalent mutants with their reason)."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    modules = {
+        name: Module(name, list(spec["mutate"]), list(spec["tests"]), bool(spec.get("parallel", False)))
+        for name, spec in tool["mutation"]["modules"].items()
+    }
+    return dict(tool["mutmut"]), modules, dict(tool["mutation"].get("equivalent", {}))
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # strings, numbers and booleans: JSON's spelling is TOML's
+
+
+def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
+    """The module's scratch copy, brought up to date with the checkout."""
+    where = SCRATCH / module.name
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    wanted = {name for name in listed.split("\0") if name and (ROOT / name).is_file()}
+    for name in wanted:
+        source, target = ROOT / name, where / name
+        stat = source.stat()
+        if target.exists() and target.stat().st_mtime_ns == stat.st_mtime_ns and target.stat().st_size == stat.st_size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    for path in sorted(where.rglob("*"), reverse=True):  # files the checkout no longer has
+        relative = path.relative_to(where).as_posix()
+        if relative.startswith(("mutants/", ".venv")) or relative in ("mutants", "pyproject.toml"):
+            continue
+        if path.is_file() and relative not in wanted:
+            path.unlink()
+    config = {**mutmut_config, "only_mutate": module.mutate, "pytest_add_cli_args_test_selection": module.tests}
+    lines = ["[tool.mutmut]", *(f"{key} = {_toml_value(value)}" for key, value in config.items())]
+    pyproject = where / "pyproject.toml"
+    text = (ROOT / "pyproject.toml").read_text().split("\n[tool.mutmut]")[0].rstrip() + "\n\n" + "\n".join(lines) + "\n"
+    if not pyproject.exists() or pyproject.read_text() != text:
+        pyproject.write_text(text)
+    # Tests that start the service (flask, gunicorn) find it at <checkout>/.venv.
+    for venv in (where / ".venv", where / "mutants" / ".venv"):
+        if not venv.exists():
+            venv.parent.mkdir(parents=True, exist_ok=True)
+            venv.symlink_to(ROOT / ".venv")
+    return where
+
+
+def forget_survivors(where: Path) -> None:
+    """Make mutmut test again every mutant it did not kill last time. It reuses
+    a result while the mutated function's source is unchanged, and cannot see
+    that a test was added since: a survivor must face the new tests."""
+    for meta in (where / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        stale = [name for name, code in codes.items() if STATUS.get(code) not in ("killed", "timeout")]
+        if stale:
+            codes.update(dict.fromkeys(stale))
+            meta.write_text(json.dumps(data))
+
+
+def run(module: Module, mutmut_config: dict[str, object]) -> Outcome:
+    where = prepare(module, mutmut_config)
+    forget_survivors(where)
+    started = time.monotonic()
+    children = str(min(2, os.cpu_count() or 1)) if module.parallel else "1"
+    log = where / "mutmut.log"
+    print(f"mutation: {module.name}: mutmut run --max-children {children} (log: {log})", file=sys.stderr)
+    with log.open("wb") as out:
+        done = subprocess.run([str(MUTMUT), "run", "--max-children", children], cwd=where, stdout=out, stderr=out)
+    if done.returncode != 0:
+        tail = log.read_bytes()[-3000:].decode(errors="replace")
+        raise SystemExit(f"mutation: mutmut failed on {module.name} (exit {done.returncode}):\n{tail}")
+    status: dict[str, str] = {}
+    for meta in sorted((where / "mutants").rglob("*.py.meta")):
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            status[name] = STATUS.get(code, "suspicious") if code is not None else "not checked"
+    return Outcome(module, status, time.monotonic() - started)
+
+
+def diff(module: Module, mutant: str) -> str:
+    """The lines the mutant changes, as mutmut shows them (``-`` original, ``+`` mutant)."""
+    shown = subprocess.run(
+        [str(MUTMUT), "show", mutant], cwd=SCRATCH / module.name, capture_output=True, text=True, check=False
+    ).stdout
+    return "\n".join(line for line in shown.splitlines() if line[:1] in "+-" and not line.startswith(("---", "+++")))
+
+
+def section(outcome: Outcome, equivalent: dict[str, str]) -> str:
+    """The module's part of MUTATION.md: its counts, then every survivor."""
+    o = outcome
+    same = sum(1 for n, s in o.status.items() if s == "survived" and n in equivalent)
+    real = o.count("killed", "timeout") / (o.tested - same) if o.tested > same else 0.0
+    verdict = "meets" if real >= TARGET else "below"
+    lines = [
+        f"## {o.module.name}",
+        "",
+        f"Mutated: {', '.join(f'`{m}`' for m in o.module.mutate)}; "
+        f"tests: {', '.join(f'`{t}`' for t in o.module.tests)}.",
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in {o.seconds / 60:.1f} min: "
+        f"**{o.score:.1%}** killed; **{real:.1%}** of the non-equivalent ({verdict} the {TARGET:.0%} target); "
+        f"{o.count('killed')} killed, {o.count('timeout')} timed out, {o.count('survived')} survived "
+        f"({same} equivalent), {o.count('no tests')} without a test, "
+        f"{o.count('suspicious', 'not checked')} other, of {len(o.status)}.",
+        "",
+    ]
+    survivors = [n for n, s in o.status.items() if s in ("survived", "no tests", "suspicious", "not checked")]
+    if survivors:
+        lines += ["Survivors (`mutmut show NAME` in `.mutation/" + o.module.name + "/` gives the diff again):", ""]
+    for name in survivors:
+        why = equivalent.get(name)
+        mark = f" -- equivalent: {why}" if why else ""
+        lines += [f"- `{name}` ({o.status[name]}){mark}", "", "  ```diff"]
+        lines += ["  " + line for line in diff(o.module, name).splitlines()] + ["  ```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def table(sections: dict[str, str], modules: dict[str, Module]) -> str:
+    rows = [
+        "| module | killed | killed of the non-equivalent | killed | not killed (equivalent) | mutants |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in modules:
+        text = sections.get(name)
+        match = _COUNTS.search(text or "")
+        if match is None:
+            rows.append(f"| {name} | not run yet | | | | |")
+            continue
+        killed = int(match["k"]) + int(match["t"])
+        survived = int(match["all"]) - killed
+        row = f"| {name} | {match['score']} | {match['real']} | {killed} | {survived} ({match['e']}) | {match['all']} |"
+        rows.append(row)
+    return "\n".join(rows)
+
+
+def write_report(new: dict[str, str], modules: dict[str, Module]) -> None:
+    previous = REPORT.read_text() if REPORT.exists() else ""
+    old = {m["name"]: m.group(0).rstrip() + "\n" for m in _SECTION.finditer(previous)}
+    sections = {name: new.get(name) or old.get(name, "") for name in modules}
+    head = [
+        "# Mutation testing",
+        "",
+        "Written by `scripts/mutation` (mutmut 3; configuration in `pyproject.toml`, `[tool.mutmut]` and",
+        "`[tool.mutation]`). Score: killed (a timeout counts as killed) / mutants run; the target,",
+        f"{TARGET:.0%} per module, is on the mutants not listed as equivalent (`[tool.mutation.equivalent]`).",
+        "",
+        table(sections, modules),
+        "",
+    ]
+    REPORT.write_text("\n".join(head) + "\n" + "\n".join(s for s in sections.values() if s))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Mutation testing of the core modules (mutmut 3) into MUTATION.md.")
+    parser.add_argument("modules", nargs="*", help="modules of [tool.mutation.modules] (default: all)")
+    args = parser.parse_args(argv)
+    mutmut_config, modules, equivalent = load_config()
+    unknown = [m for m in args.modules if m not in modules]
+    if unknown:
+        print(f"mutation: unknown module(s) {', '.join(unknown)}; known: {', '.join(modules)}", file=sys.stderr)
+        return 2
+    new: dict[str, str] = {}
+    for name in args.modules or list(modules):
+        outcome = run(modules[name], mutmut_config)
+        new[name] = section(outcome, equivalent)
+        write_report(new, modules)  # after each module: a long run keeps what it finished
+        print(f"mutation: {name}: {outcome.score:.1%} killed of {outcome.tested}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Promises of the scheduled export that a mutation pass found unpinned: one
+run at a time (a second one is skipped, not merely never scheduled), the
+reconciliation window of ``ANALYTICS_RECONCILE_DAYS``, the ``bucket.arn``
+filter, and the catalog warm-up of today *and* yesterday.
+
+Real Redis (the test database), a local directory or S3 over HTTP (moto);
+expected values are worked out by hand from the README's rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import typing as t
+from pathlib import Path
+
+import boto3
+import pytest
+
+import config
+import hooks
+from events import layout
+from jobs import export_hooks, tasks
+from jobs.export import run_export
+from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
+from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+OTHER_BUCKET = "analytics-test-other-firehose"
+
+
+class Inbox:
+    """What a subscriber received, and what the export logged."""
+
+    def __init__(self) -> None:
+        self.batches: list[str] = []
+        self.logs: list[tuple[str, int]] = []
+
+    def tags(self) -> list[str]:
+        return [tag for data in self.batches for tag in tags(data)]
+
+    def logged(self, level: int, text: str) -> list[str]:
+        return [m for m, lv in self.logs if lv == level and text in m]
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    box = Inbox()
+    hooks.add_action(export_hooks.LOG, lambda message, level: box.logs.append((message, level)), 10, 2)
+    return box
+
+
+def settings_for(make: t.Callable[..., config.Settings], source: str, **env: str) -> config.Settings:
+    return make(ANALYTICS_SOURCE=source, ANALYTICS_EXPORT_START="beginning", **env)
+
+
+# ------------------------------------------------------------------ one run at a time
+
+
+def test_a_second_run_while_one_is_delivering_is_skipped(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """README "Scheduled export": one run at a time across every worker. The
+    second run starts while the first is inside a subscriber's callback: it
+    must deliver nothing and say so (the original's notice), and the first
+    run then finishes alone; a run after it goes on normally."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    store.put(hour_ago(2), "first", event_lines("a", 2))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_subscriber(data: str) -> None:
+        inbox.batches.append(data)
+        if not inside.is_set():
+            inside.set()
+            release.wait(30)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, slow_subscriber)
+    reports: list[t.Any] = []
+    first = threading.Thread(target=lambda: reports.append(run_export(settings)))
+    first.start()
+    try:
+        assert inside.wait(30), "the first run never reached the subscriber"
+        second = run_export(settings)
+    finally:
+        release.set()
+        first.join(30)
+
+    assert inbox.tags() == ["a-0", "a-1"], "the second run delivered nothing"
+    assert (second.objects, second.events, second.batches) == (0, 0, 0)
+    assert inbox.logged(export_hooks.E_USER_NOTICE, "Another export run is in progress; this one is skipped.")
+    assert reports and reports[0].events == 2
+
+    store.put(hour_ago(1), "second", event_lines("b", 1))
+    after = run_export(settings)
+    assert after.events == 1 and inbox.tags() == ["a-0", "a-1", "b-0"], "the lock was released"
+
+
+# ------------------------------------------------------------------ the reconciliation window
+
+
+def test_reconciliation_looks_back_reconcile_days_and_no_further(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """``ANALYTICS_RECONCILE_DAYS``: "days the reconciliation pass looks back
+    for objects written late". Two objects appear late, behind the position:
+    one 2 days old, one 5 days old. With 3 days, only the first is
+    delivered; with 6 days the second one too."""
+    store = Store("local", root=tmp_path / "events")
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    three_days = settings_for(make_settings, str(store.root), ANALYTICS_RECONCILE_DAYS="3")
+    store.put(hour_ago(1), "now", event_lines("now", 1))
+    run_export(three_days)
+    two_days_old = store.put(hour_ago(2 * 24), "late", event_lines("two-days", 1))
+    five_days_old = store.put(hour_ago(5 * 24), "late", event_lines("five-days", 1))
+
+    report = run_export(three_days, mode="reconcile")
+    assert report.late == [two_days_old]
+    assert inbox.tags() == ["now-0", "two-days-0"]
+    assert not inbox.logged(export_hooks.E_USER_WARNING, five_days_old)
+
+    six_days = settings_for(make_settings, str(store.root), ANALYTICS_RECONCILE_DAYS="6")
+    assert run_export(six_days, mode="reconcile").late == [five_days_old]
+    assert inbox.tags() == ["now-0", "two-days-0", "five-days-0"]
+
+
+# ------------------------------------------------------------------ altis.analytics.export.bucket.arn
+
+
+@pytest.fixture
+def other_bucket(s3_endpoint: str) -> t.Iterator[t.Any]:
+    bucket = boto3.resource("s3", endpoint_url=s3_endpoint).Bucket(OTHER_BUCKET)
+    bucket.create()
+    yield bucket
+    bucket.objects.all().delete()
+    bucket.delete()
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected", "warned"),
+    [
+        (f"arn:aws:s3:::{OTHER_BUCKET}/firehose", ["prefixed-0"], False),
+        (f"arn:aws:s3:::{OTHER_BUCKET}", ["root-0"], False),
+        (OTHER_BUCKET, ["root-0"], False),  # a bare bucket name
+        ([OTHER_BUCKET, "whatever/key"], ["root-0"], False),  # the original's [Bucket, Key] shape
+        ("s3://" + OTHER_BUCKET, ["configured-0"], True),  # not an ARN nor a bucket name: ignored
+        ("", ["configured-0"], False),
+    ],
+)
+def test_the_bucket_arn_filter_chooses_the_bucket_read(
+    redis: redis_lib.Redis,
+    make_settings: t.Callable[..., config.Settings],
+    s3_bucket: t.Any,
+    other_bucket: t.Any,
+    inbox: Inbox,
+    arn: t.Any,
+    expected: list[str],
+    warned: bool,
+) -> None:
+    """README: ``bucket.arn`` is "the source bucket, by default the
+    ``ANALYTICS_SOURCE`` bucket; return ``arn:aws:s3:::bucket[/prefix]`` or a
+    bucket name to read another one. An invalid value logs a warning and is
+    ignored"."""
+    hour = hour_ago(1)
+    Store("s3", bucket=s3_bucket).put(hour, "c", event_lines("configured", 1))
+    Store("s3", bucket=other_bucket).put(hour, "r", event_lines("root", 1))
+    other_bucket.put_object(Key="firehose/" + layout.key_for(hour, "p"), Body=event_lines("prefixed", 1)[0] + b"\n")
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    seen: list[t.Any] = []
+
+    def choose(default: str) -> t.Any:
+        seen.append(default)
+        return arn
+
+    hooks.add_filter(export_hooks.BUCKET_ARN, choose)
+
+    run_export(settings_for(make_settings, f"s3://{s3_bucket.name}"))
+
+    assert seen == [f"arn:aws:s3:::{s3_bucket.name}"], "the filter starts from the configured bucket"
+    assert inbox.tags() == expected
+    assert bool(inbox.logged(export_hooks.E_USER_WARNING, f"{export_hooks.BUCKET_ARN} returned")) is warned
+
+
+# ------------------------------------------------------------------ the catalog warm-up job
+
+
+def test_the_warm_up_job_summarizes_yesterday_and_today(
+    redis: redis_lib.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: "The scheduler runs ``events.catalog.warm_days`` every 10
+    minutes for today and yesterday, so a day is usually warm before anyone
+    asks". After the job, a download of either day reads no object
+    (``X-Analytics-Objects-Summarized: 0``); the day before yesterday, outside
+    the warm-up, is still cold."""
+    import wsgi
+    from accounts import Accounts
+
+    store = Store("local", root=tmp_path / "events")
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for days_back in (0, 1, 2):  # noon of each day: only that day's warm-up lists it
+        noon = today - dt.timedelta(days=days_back) + dt.timedelta(hours=12)
+        ts_ms = int(noon.timestamp() * 1000)
+        store.put(noon, f"d{days_back}", event_lines(f"d{days_back}", 2, ts_ms=ts_ms))
+    for name, value in {
+        "ANALYTICS_SOURCE": str(store.root),
+        "REDIS_URL": TEST_REDIS_URL,
+        "ANALYTICS_REDIS_PREFIX": TEST_PREFIX,
+        "ANALYTICS_SECRET_KEY": "test-secret",
+        "ANALYTICS_INTEGRATIONS": "",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config.reset_settings()
+
+    assert tasks.catalog_warm_job() == 2, "one object per day: yesterday's and today's"
+
+    settings = config.get_settings()
+    accounts = Accounts(redis, TEST_PREFIX, settings.secret_key)
+    accounts.create_user("admin", "admin@example.com", role="administrator")
+    password, _ = accounts.create_app_password("admin", "curl")
+    client = wsgi.create_app(settings).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Basic " + _b64(f"admin:{password}")
+
+    def summarized(days_back: int) -> str:
+        day = (today - dt.timedelta(days=days_back)).date().isoformat()
+        response = client.get(f"/wp-json/analytics/v1/events/{day}?format=ndjson")
+        assert response.status_code == 200, response.data
+        assert tags(response.get_data(as_text=True)) == [f"d{days_back}-0", f"d{days_back}-1"]
+        return str(response.headers["X-Analytics-Objects-Summarized"])
+
+    assert summarized(0) == "0", "today was warm"
+    assert summarized(1) == "0", "yesterday was warm"
+    assert summarized(2) == "1", "the day before yesterday was not part of the warm-up"
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
