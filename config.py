@@ -64,6 +64,11 @@ DEFAULTS: dict[str, str] = {
     # Faults and load (issue 12)
     "ANALYTICS_SEND_TIMEOUT": "60",
     "ANALYTICS_EXPORT_CHECKPOINT": "",
+    # Operations (issue 16): auto-pause, lag alert, /metrics access.
+    "ANALYTICS_EXPORT_PAUSE_AFTER": "20",
+    "ANALYTICS_ALERT_LAG": "3600",
+    "ANALYTICS_METRICS_TOKEN": "",
+    "ANALYTICS_HEALTH_CACHE": "5",
 }
 
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -129,6 +134,15 @@ class Settings:
     #: Where the export keeps its checkpoint of subscriber positions (``jobs.checkpoint``);
     #: None: beside the raw events.
     export_checkpoint: SourceLocation | None = None
+    # Operations (issue 16).
+    #: Consecutive failed deliveries after which a subscriber is paused (0: never).
+    export_pause_after: int = 20
+    #: Seconds of lag (age of the oldest undelivered object) that raise the ``lag`` alert.
+    alert_lag: int = 3600
+    #: Bearer token for ``/metrics`` from other hosts; empty: loopback only.
+    metrics_token: str = ""
+    #: Seconds the health route reuses its last probe of Redis and the event store.
+    health_cache: int = 5
 
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +182,10 @@ class Settings:
             csv_safe=_flag("ANALYTICS_CSV_SAFE", get("ANALYTICS_CSV_SAFE")),
             send_timeout=_int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
             export_checkpoint=_checkpoint(get("ANALYTICS_EXPORT_CHECKPOINT")),
+            export_pause_after=_int_in("ANALYTICS_EXPORT_PAUSE_AFTER", get("ANALYTICS_EXPORT_PAUSE_AFTER"), 0, 10**6),
+            alert_lag=_int_in("ANALYTICS_ALERT_LAG", get("ANALYTICS_ALERT_LAG"), 1, 10**8),
+            metrics_token=get("ANALYTICS_METRICS_TOKEN"),
+            health_cache=_int_in("ANALYTICS_HEALTH_CACHE", get("ANALYTICS_HEALTH_CACHE"), 0, 3600),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:

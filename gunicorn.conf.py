@@ -23,12 +23,17 @@ Workers and threads:
   took every thread of a 4-process server; with 32, 50 of them leave a warm
   day's time to first byte well under a second (BENCHMARKS.md, "Load"). Idle
   threads cost little memory: the pool starts them as requests need them.
+
+``child_exit``: a web worker that exits leaves its Prometheus sample files in
+``PROMETHEUS_MULTIPROC_DIR``; prometheus_client's ``mark_process_dead`` drops
+its live gauges so ``/metrics`` stops summing them (its counters stay counted).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import typing as t
 
 import gunicorn.util  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
@@ -67,3 +72,9 @@ gunicorn.util.write_error = _write_json_error
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS") or 2 * (os.cpu_count() or 1))
 threads = int(os.environ.get("WEB_THREADS") or 32)
+
+
+def child_exit(server: t.Any, worker: t.Any) -> None:
+    import metrics
+
+    metrics.mark_process_dead(worker.pid)

@@ -12,6 +12,7 @@ import sys
 from flask import Flask
 
 import config
+import metrics_route
 import send_timeout
 import web_security
 import wpadmin
@@ -22,7 +23,7 @@ from integrations import load_integrations
 
 def create_app(settings: config.Settings | None = None) -> Flask:
     """An app for ``settings`` (default: from the environment), with the
-    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages, the CLI,
+    configured integrations loaded, the ``/wp-json`` blueprint, the admin pages, ``/metrics``, the CLI,
     and ``web_security`` (trusted proxies, security headers) around all of them."""
     settings = settings or config.get_settings()
     _configure_logging(settings.log_level)
@@ -32,6 +33,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wpjson.init_app(app)
     wpadmin.init_app(app)
+    metrics_route.init_app(app)
     web_security.init_app(app, settings)
     _register_cli(app)
     app.wsgi_app = send_timeout.SendTimeout(app.wsgi_app, settings.send_timeout)  # type: ignore[method-assign]

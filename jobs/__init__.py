@@ -11,6 +11,8 @@
   that touches a batch's internals).
 - ``export``: the run itself (and reconcile): plan, then deliver batches.
 - ``replay``: ``export requeue`` and ``export replay``.
+- ``pause``: ``export resume`` (a subscriber paused after failures in a row).
+- ``alerts``: the ``altis.analytics.export.alert`` action.
 - ``status``: what ``export status`` shows.
 - ``schedule``: periodic jobs declared as data, synced into rq-scheduler.
 - ``tasks``: the argument-less functions the periodic jobs call on a worker.

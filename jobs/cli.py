@@ -24,7 +24,7 @@ from cli_errors import OneLineCommand, OneLineGroup, one_line_errors
 from events.sources import SourceError
 from integrations import load_integrations
 
-from . import replay, schedule
+from . import pause, replay, schedule
 from .export import RunReport, SkipReason, run_export
 from .status import export_status, format_duration
 
@@ -67,7 +67,7 @@ def _describe(report: RunReport) -> str:
     for name, keys in sorted(report.delivered.items()):
         lines.append(f"  {name}: {len(keys)} object(s) completed")
     for name in report.waiting:
-        lines.append(f"  {name}: waiting for its retry time")
+        lines.append(f"  {name}: waiting for its retry time, or paused (see 'export status')")
     lines += busy
     if report.late:
         lines.append(f"Late objects delivered: {len(report.late)}")
@@ -108,6 +108,18 @@ def requeue_command(key: str) -> None:
     except LookupError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     _finish(report)
+
+
+@export_cli.command("resume")
+@click.argument("name")
+@_one_line_errors
+def resume_command(name: str) -> None:
+    """Resume subscriber NAME, paused after ANALYTICS_EXPORT_PAUSE_AFTER failures in a row."""
+    try:
+        pause.resume(_settings(), name, redis=_redis())
+    except (LookupError, replay.UnknownSubscriberError) as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    click.echo(f"Resumed {name}: the next run delivers everything from its position.")
 
 
 class SinceType(click.ParamType[dt.datetime, t.Any]):
@@ -175,6 +187,9 @@ def status_command(as_json: bool) -> None:
             click.echo(f"  last error:    {sub['last_error_at']} {sub['last_error']}")
         if sub["retry_at"]:
             click.echo(f"  retry at:      {sub['retry_at']}")
+        if sub["paused"]:
+            click.echo(f"  PAUSED:        since {sub['paused_at']}: {sub['paused_reason']}")
+            click.echo(f"                 resume with: flask --app wsgi export resume {sub['name']}")
     for item in data["unreadable"]:
         click.echo(f"unreadable {item['key']}: {item['count']} failed read(s), last: {item['error']}")
     click.echo(f"quarantined: {len(data['quarantined'])}")

@@ -37,14 +37,15 @@ import time
 import typing as t
 
 import config
+import metrics
 from events import records
 from events.sources import CorruptObjectError, SourceError, open_source
 
-from . import checkpoint, export_hooks, subscribers
+from . import alerts, checkpoint, export_hooks, subscribers
 from .batch import Batch, BatchWriter
 from .export_hooks import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
 from .lock import RunLock
-from .plan import Group, Mode, Planner
+from .plan import Group, Mode, Plan, Planner
 from .state import DeliveryState
 
 if t.TYPE_CHECKING:
@@ -153,6 +154,8 @@ def run_export(
                 _save_checkpoint(settings, state, where, clock())
         except RunAborted as exc:
             log(f"Export run aborted: {exc}", E_USER_ERROR)
+        metrics.RUNS.labels(mode).inc()
+        metrics.RUN_DURATION.labels(mode).observe(max(0.0, clock() - started))
         state.record_run(
             {
                 "mode": mode,
@@ -248,6 +251,7 @@ class _Run:
         self.failed_reads: set[str] = set()
         self.failing: set[str] = set()  # keys with a read failure on record when the run began
         self.alive: list[subscribers.Subscriber] = []  # the group being delivered to, less who failed
+        self.was_failing: set[str] = set()  # planned with failures on record: a success is a recovery
 
     def execute(self, hooked: list[subscribers.Subscriber], keys: t.Sequence[str]) -> None:
         limit = export_hooks.max_files() if self.mode == "run" else None
@@ -265,9 +269,24 @@ class _Run:
             log(f"Could not list {self.source.location.describe()}: {exc}. Retrying on the next run.", E_USER_ERROR)
             return
         self.report.waiting.extend(plan.waiting)
+        # "Its last call failed" (also true right after ``export resume``, which resets the count).
+        self.was_failing = {
+            p.name
+            for p in plan.planned
+            if p.failures or (p.last_error_at is not None and p.last_error_at > (p.last_success or 0.0))
+        }
         for group in plan.groups:
             self._deliver(group)
         self._summarise(bool(plan.groups), ",".join(s.name for s in hooked))
+        if self.mode == "run":
+            self._check_lag(plan, limit)
+        if self.mode == "reconcile" and self.report.late:
+            late = sorted(set(self.report.late))
+            alerts.alert(
+                alerts.LATE_OBJECTS,
+                f"Reconciliation delivered {len(late)} late object(s) that runs had missed.",
+                details={"keys": late[:100], "count": len(late)},
+            )
         if self.mode == "run":
             for progress in plan.planned:
                 self.state.prune(progress.name, planner.keep_from(progress))
@@ -316,17 +335,25 @@ class _Run:
                     )
                     self.report.failures[sub.name] = error
                     when = dt.datetime.fromtimestamp(retry_at, dt.UTC).isoformat(timespec="seconds")
+                    keys = descriptor["keys"]
+                    # A batch may span up to max.files objects; the log action often feeds email or chat.
+                    named = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
                     log(
                         f"Subscriber {sub.name} failed on a batch of {batch.events} events "
-                        f"({', '.join(descriptor['keys'])}): {error}. "
+                        f"({named}): {error}. "
                         f"It will be retried from there after {when}; other subscribers are not affected.",
                         E_USER_ERROR,
                     )
+                    self._failed(sub.name, error, retry_at)
                     continue
                 self.report.batches += 1
+                metrics.DELIVERED_BATCHES.labels(sub.name).inc()
+                metrics.DELIVERED_EVENTS.labels(sub.name).inc(batch.events)
             if self.lock.lost:
                 raise RunAborted("a subscriber's lock expired; another run may have started")
             self.state.record_success(sub.name, done, partial, self.clock())
+            if sub.name in self.was_failing:
+                self._recovered(sub.name)
             self.report.delivered.setdefault(sub.name, []).extend(done)
             if self.mode == "reconcile":
                 for key in done:
@@ -346,17 +373,78 @@ class _Run:
             if attempts >= CORRUPT_ATTEMPTS:
                 self.state.quarantine(key, str(exc), self.now)
                 self.report.quarantined.append(key)
-                log(
+                message = (
                     f"Quarantined {key}: unreadable {attempts} times ({exc}). Fix the object, then run "
-                    f"'flask --app wsgi export requeue {key}' to deliver it.",
-                    E_USER_ERROR,
+                    f"'flask --app wsgi export requeue {key}' to deliver it."
                 )
+                log(message, E_USER_ERROR)
+                metrics.QUARANTINED.inc()
+                alerts.alert(alerts.QUARANTINED, message, details={"key": key, "error": str(exc)}, logged=True)
                 return
             self.state.note_unread(key, str(exc))
             log(f"Could not read {key} (attempt {attempts} of {CORRUPT_ATTEMPTS}): {exc}", E_USER_ERROR)
             return
         count = self.state.note_unread(key, str(exc))
         log(f"Could not read {key} (failure {count}): {exc}. It will be retried on the next run.", E_USER_ERROR)
+
+    # -- operations: metrics, alerts, auto-pause ------------------------------
+    def _failed(self, name: str, error: str, retry_at: float) -> None:
+        """After ``record_failure``: the first failure in a row alerts, the
+        ``ANALYTICS_EXPORT_PAUSE_AFTER``-th pauses the subscriber (and alerts once)."""
+        failures = self.state.consecutive_failures(name)
+        metrics.DELIVERY_FAILURES.labels(name).inc()
+        metrics.CONSECUTIVE_FAILURES.labels(name).set(failures)
+        metrics.RETRY_AT.labels(name).set(retry_at)
+        details = {"error": error, "failures": failures}
+        if failures == 1:
+            alerts.alert(alerts.FAILING, f"Subscriber {name} started failing: {error}", name, details, logged=True)
+        pause_after = self.settings.export_pause_after
+        if pause_after and failures >= pause_after:
+            reason = f"{failures} failures in a row; last: {error}"
+            if self.state.pause(name, reason, self.clock()):
+                metrics.PAUSED.labels(name).set(1)
+                alerts.alert(
+                    alerts.PAUSED,
+                    f"Subscriber {name} is paused after {failures} failures in a row (last: {error}). "
+                    f"Nothing is lost: fix it, then run 'flask --app wsgi export resume {name}'.",
+                    name,
+                    details,
+                )
+        self.was_failing.add(name)
+
+    def _recovered(self, name: str) -> None:
+        self.was_failing.discard(name)
+        metrics.CONSECUTIVE_FAILURES.labels(name).set(0)
+        metrics.RETRY_AT.labels(name).set(0)
+        alerts.alert(alerts.RECOVERED, f"Subscriber {name} recovered: a batch was delivered.", name)
+
+    def _check_lag(self, plan: Plan, limit: int | None) -> None:
+        """Each planned subscriber's lag -- the age of the oldest object it was
+        planned but did not get -- to the gauge, and the lag alert raised or
+        cleared when it crosses ``ANALYTICS_ALERT_LAG``. A subscriber that got
+        a full selection (``limit`` objects) may have more waiting: unknown, unchanged."""
+        selected: dict[str, Group] = {sub.name: group for group in plan.groups for sub in group.subscribers}
+        now = self.clock()
+        for progress in plan.planned:
+            name = progress.name
+            group = selected.get(name)
+            done = set(self.report.delivered.get(name, ()))
+            left = [info for info in group.objects if info.key not in done] if group else []
+            if not left and group is not None and limit is not None and len(group.objects) >= limit:
+                continue
+            lag = max(0, int(now - min(info.last_modified.timestamp() for info in left))) if left else 0
+            metrics.LAG.labels(name).set(lag)
+            lagging = lag > self.settings.alert_lag
+            if lagging == progress.lagging:
+                continue
+            self.state.set_lagging(name, lagging)
+            details = {"lag_seconds": lag, "threshold_seconds": self.settings.alert_lag}
+            if lagging:
+                oldest = min(left).key
+                message = f"Subscriber {name} is {lag} s behind (oldest undelivered object {oldest})."
+                alerts.alert(alerts.LAGGING, message, name, {**details, "oldest": oldest})
+            else:
+                alerts.alert(alerts.LAG_CLEARED, f"Subscriber {name} caught up: lag {lag} s.", name, details)
 
     def _summarise(self, had_work: bool, served: str) -> None:
         """The original's log messages: success with the count, no files, empty
@@ -381,8 +469,10 @@ class _Run:
             return
         if report.objects and not report.events:
             log(f"No events found in {report.objects} file(s): the data was empty.", E_USER_WARNING)
-        elif report.events:
+        elif report.batches:
+            # Each subscriber's job logs its own run, so the message names who was served.
             log(
-                f"Exported {report.events} events from {report.objects} file(s) in {report.batches} batch deliveries.",
+                f"Exported {report.events} events from {report.objects} file(s) in {report.batches} batch deliveries"
+                f" to {served.replace(',', ', ')}.",
                 E_USER_NOTICE,
             )

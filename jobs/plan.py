@@ -58,7 +58,7 @@ class Group:
 class Plan:
     groups: list[Group]  # in a stable order (by what they need)
     planned: list[SubscriberState]  # every subscriber planned (not waiting), even with nothing to get
-    waiting: list[str]  # subscribers in backoff, skipped
+    waiting: list[str]  # subscribers in backoff or paused, skipped
 
 
 class Planner:
@@ -90,7 +90,7 @@ class Planner:
         plan = Plan([], [], self.waiting)
         for sub in subscribers:
             progress = self.state.ensure(sub.name, self.settings.export_start, self.now)
-            if progress.waiting(self.now) and self.mode != "keys":
+            if (progress.paused or progress.waiting(self.now)) and self.mode != "keys":
                 self.waiting.append(sub.name)
                 continue
             objects = self._select(progress, limit, quarantined, unread, keys, on_unreadable)

@@ -10,6 +10,8 @@ each subscriber has:
 - partial progress (key -> last delivered line) for an object that spans
   several batches, so a crash redelivers at most the batch in flight;
 - its last success, last error, consecutive failures and retry time;
+- whether it is paused (``ANALYTICS_EXPORT_PAUSE_AFTER`` failures in a row)
+  and why, and whether its lag alert is raised (alerts fire once per change);
 - the objects it is owed (a set): keys a shared change (``requeue``, a
   cleared read failure) made deliverable again while the subscriber may be
   past them, planned whatever its position until delivered.
@@ -91,6 +93,13 @@ class SubscriberState:
     last_error_at: float | None
     failures: int
     retry_at: float | None
+    paused_at: float | None = None  # paused: no run delivers to it until ``resume`` (position kept)
+    paused_reason: str = ""
+    lagging: bool = False  # the lag alert is raised (cleared by a run that finds it caught up)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
     def waiting(self, now: float) -> bool:
         """In backoff after a failure: skipped by runs until ``retry_at``."""
@@ -141,6 +150,9 @@ class DeliveryState:
             last_error_at=num("last_error_at"),
             failures=int(raw.get("failures") or 0),
             retry_at=num("retry_at"),
+            paused_at=num("paused_at"),
+            paused_reason=raw.get("paused_reason", ""),
+            lagging=raw.get("lagging") == "1",
         )
 
     def delivered(self, name: str, min_score: float = 0.0) -> set[str]:
@@ -216,6 +228,34 @@ class DeliveryState:
             return retry_at
 
         return redis_transaction(self.redis, write, sub_key)
+
+    def consecutive_failures(self, name: str) -> int:
+        """Failed calls in a row since ``name``'s last success (0 for an unknown subscriber)."""
+        return int(self.redis.hget(self._k(SUBSCRIBER, name=name), "failures") or 0)
+
+    def pause(self, name: str, reason: str, now: float) -> bool:
+        """Pause ``name`` (runs skip it; its position and ledger are kept) with
+        ``reason``. Returns False if it was already paused (HSETNX: one
+        pause, so one alert, even with two runs racing)."""
+        key = self._k(SUBSCRIBER, name=name)
+        if not self.redis.hsetnx(key, "paused_at", now):
+            return False
+        self.redis.hset(key, "paused_reason", reason[:500])
+        return True
+
+    def resume(self, name: str) -> bool:
+        """Unpause ``name``: the failure count and backoff reset, so the next run
+        delivers from its position. Returns False if it was not paused."""
+        key = self._k(SUBSCRIBER, name=name)
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(key, "paused_at", "paused_reason")
+            pipe.hset(key, mapping={"failures": 0, "retry_at": ""})
+            removed, _ = pipe.execute()
+        return bool(removed)
+
+    def set_lagging(self, name: str, lagging: bool) -> None:
+        """Remember whether ``name``'s lag alert is raised."""
+        self.redis.hset(self._k(SUBSCRIBER, name=name), "lagging", "1" if lagging else "")
 
     def rewind(self, name: str, since: str) -> None:
         """Make everything from hour prefix ``since`` deliverable again to

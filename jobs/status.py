@@ -76,6 +76,10 @@ def export_status(
             "failures": progress.failures,
             "retry_at": _iso(progress.retry_at) if progress.retry_at and progress.retry_at > now else None,
             "delivering": is_locked(redis, settings.redis_prefix, name),  # a run (its job) serves it now
+            "paused": progress.paused,
+            "paused_at": _iso(progress.paused_at),
+            "paused_reason": progress.paused_reason or None,
+            "lagging": progress.lagging,
         }
         entry.update(_pending(state, source, progress, settings.late_hours, set(quarantined), now))
         entries.append(entry)

@@ -8,10 +8,13 @@ Environment for the suite (set by scripts/test, overridable):
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import types
 import typing as t
 from pathlib import Path
@@ -27,6 +30,11 @@ import hooks
 # tests, nor the flask, gunicorn and worker processes they start: Flask's switch,
 # honoured by config.load_dotenv too.
 os.environ["FLASK_SKIP_DOTENV"] = "1"
+# Prometheus samples (metrics.py, multiprocess mode) of the suite and of the
+# servers it starts go to a directory of the run's own, not the checkout's .run/.
+_METRICS_DIR = tempfile.mkdtemp(prefix="analytics-test-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+atexit.register(shutil.rmtree, _METRICS_DIR, True)
 
 TEST_REDIS_URL = os.environ.get("ANALYTICS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_PREFIX = "analytics-test:"

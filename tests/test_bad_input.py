@@ -242,10 +242,16 @@ def test_the_openapi_document_is_the_route_table(site: Site) -> None:
         "/wp-json/analytics/v1/events/{date}",
         "/wp-json/analytics/v1/events/{date}/manifest",
         "/wp-json/analytics/v1/openapi.json",
+        "/wp-json/analytics/v1/health",
+        "/wp-json/analytics/v1/export/status",
         "/wp-json/accelerate/v1",
         "/wp-json/accelerate/v1/events/{date}",
         "/wp-json/accelerate/v1/events/{date}/manifest",
     ]
+    # Issue 16's routes: health answers 503 when a dependency is down; status needs manage_options.
+    assert "503" in document["paths"]["/wp-json/analytics/v1/health"]["get"]["responses"]
+    status = document["paths"]["/wp-json/analytics/v1/export/status"]["get"]
+    assert {"401", "403"} <= set(status["responses"]) and status["security"] == [{"basicAuth": []}]
     events = document["paths"]["/wp-json/analytics/v1/events/{date}"]["get"]
     params = {p["name"]: p for p in events["parameters"]}
     assert params["date"]["schema"]["pattern"] == r"^\d{4}-\d{2}-\d{2}$"

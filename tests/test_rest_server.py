@@ -189,18 +189,13 @@ def test_the_index_describes_namespaces_and_routes_without_credentials(env: Env)
     assert isinstance(index["name"], str) and index["name"]
     assert index["_links"]["help"] == [{"href": "https://developer.wordpress.org/rest-api/"}]
     # The constructor's "/" first, then per namespace its index and its routes (register_route).
-    # (and this service's OpenAPI document, a route of the documented namespace: issue 12)
+    # (and this service's OpenAPI document, a route of the documented namespace: issue 12;
+    # health and export status: issue 16)
     openapi = "/analytics/v1/openapi.json"
     assert list(index["routes"]) == [
-        "/",
-        "/analytics/v1",
-        EVENTS,
-        MANIFEST,
-        openapi,
-        "/accelerate/v1",
-        ACCELERATE_EVENTS,
-        ACCELERATE_MANIFEST,
-    ]
+        "/", "/analytics/v1", EVENTS, MANIFEST, openapi, "/analytics/v1/health", "/analytics/v1/export/status",
+        "/accelerate/v1", ACCELERATE_EVENTS, ACCELERATE_MANIFEST,
+    ]  # fmt: skip
     assert index["routes"][openapi]["_links"] == {"self": [{"href": "http://example.com/wp-json" + openapi}]}
     assert index["routes"]["/"] == {
         "namespace": "",

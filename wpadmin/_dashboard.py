@@ -3,7 +3,7 @@ for administrators (``manage_options`` on the request's site).
 
 Shows the schedule and next run, each subscriber (position, pending objects,
 lag, last success, last error, retry time), unreadable and quarantined
-objects with a requeue button, events delivered per run over the last day
+objects with a requeue button, a resume button for a paused subscriber, events delivered per run over the last day
 (``_chart``), and a replay form. All of it comes from ``jobs``' public
 functions: ``jobs.status.export_status``, ``DeliveryState.runs_since``,
 ``jobs.replay.requeue``; a replay runs as an RQ job
@@ -25,7 +25,7 @@ from rq.job import Job
 from wtforms import SelectChoice  # type: ignore[import-untyped]
 
 import config
-from jobs import replay, subscribers
+from jobs import pause, replay, subscribers
 from jobs.schedule import EXPORT_TIMEOUT
 from jobs.state import DeliveryState
 from jobs.status import export_status, format_duration
@@ -40,7 +40,7 @@ from wpadmin._blueprint import (
     stale_form,
 )
 from wpadmin._chart import WINDOW, run_chart
-from wpadmin._forms import ReplayForm, RequeueForm
+from wpadmin._forms import ReplayForm, RequeueForm, ResumeForm
 from wpadmin._session import current_user
 
 if t.TYPE_CHECKING:
@@ -82,6 +82,7 @@ def _page(status: int = 200, replay_form: ReplayForm | None = None) -> Response:
         chart=run_chart(runs, now),
         runs=runs,
         requeue_form=RequeueForm(formdata=None),
+        resume_form=ResumeForm(formdata=None),
         replay_form=form,
         replay_job=request.args.get("replay", ""),
     )
@@ -99,6 +100,8 @@ def admin_page() -> Response | BaseResponse:
         return _requeue()
     if action == "replay":
         return _replay()
+    if action == "resume":
+        return _resume()
     return stale_form()
 
 
@@ -120,6 +123,21 @@ def _requeue() -> Response | BaseResponse:
         flash(f"Requeued {key}; {report.events} events delivered, but " + "; ".join(problems), "warning")
     else:
         flash(f"Requeued {key}: {report.events} events delivered.", "success")
+    return redirect(url_for("wpadmin.admin_page", page=PAGE))
+
+
+def _resume() -> Response | BaseResponse:
+    """Resume a paused subscriber: the next run delivers what it missed."""
+    form = ResumeForm()
+    if not form.validate_on_submit():
+        return stale_form()
+    name = str(form.name.data)
+    try:
+        pause.resume(settings(), name, redis=_redis())
+    except (LookupError, replay.UnknownSubscriberError) as exc:
+        flash(str(exc.args[0]), "error")
+    else:
+        flash(f"Resumed {name}: the next run delivers everything it missed.", "success")
     return redirect(url_for("wpadmin.admin_page", page=PAGE))
 
 

@@ -48,6 +48,12 @@ class RequeueForm(FlaskForm):  # type: ignore[misc]
     key = HiddenField(validators=[DataRequired()])
 
 
+class ResumeForm(FlaskForm):  # type: ignore[misc]
+    """Resume a paused subscriber (``jobs.pause.resume``)."""
+
+    name = HiddenField(validators=[DataRequired()])
+
+
 class ReplayForm(FlaskForm):  # type: ignore[misc]
     subscriber = SelectField("Subscriber", choices=[SelectChoice("", "All subscribers")], validate_choice=True)
     since = DateField("Since (UTC day)", validators=[InputRequired("Choose the first day to deliver again.")])

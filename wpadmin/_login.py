@@ -13,6 +13,7 @@ import typing as t
 
 from flask import redirect, request, url_for
 
+import metrics
 from accounts import AuthenticationError
 from accounts.throttle import account_id, login_throttle, wait_text
 from wpadmin._blueprint import (
@@ -68,12 +69,14 @@ def _check_credentials(form: LoginForm) -> Response | BaseResponse:
             logger.warning("sign-in throttled for %s s: too many failures from %s or for %r", wait, ip, login_name)
         message = f"Too many failed sign-in attempts. Try again in {wait_text(wait)}."
         response = render("login.html", 429, form=form, error=message)
+        metrics.THROTTLED_LOGINS.inc()
         response.headers["Retry-After"] = str(wait)
         return response
     try:
         user = accounts.check_password(login_name, password)
     except AuthenticationError as exc:
         throttle.record_failure(ip, account)
+        metrics.FAILED_LOGINS.labels(exc.code).inc()
         return render("login.html", form=form, error=exc.message)
     throttle.record_success(account)
     fingerprint = accounts.password_fingerprint(user.id)

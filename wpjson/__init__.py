@@ -4,6 +4,8 @@
 - ``GET|HEAD /wp-json/{analytics,accelerate}/v1/events/<YYYY-MM-DD>`` and
   ``.../events/<YYYY-MM-DD>/manifest``.
 - ``GET|HEAD /wp-json/analytics/v1/openapi.json``: the OpenAPI 3 document of these routes (``_openapi``).
+- ``GET|HEAD /wp-json/analytics/v1/health`` (no authentication) and
+  ``/wp-json/analytics/v1/export/status`` (``manage_options``): ``_ops``.
 - ``OPTIONS`` on any of them: the route's description.
 - Each also as ``/index.php/wp-json/...`` and ``/?rest_route=/...``; with
   ``_method`` / ``X-HTTP-Method-Override`` and ``_envelope``.

@@ -28,6 +28,7 @@ from flask_httpauth import HTTPBasicAuth
 
 import config
 import hooks
+import metrics
 from accounts import Accounts, AuthenticationError, User, user_can
 from accounts.throttle import account_id, login_throttle, wait_text
 from app_settings import app_settings
@@ -76,6 +77,7 @@ def _verify(username: str, password: str) -> User | None:
             "analytics_too_many_logins", f"Too many failed login attempts. Try again in {wait_text(wait)}.", 429
         )
         error.headers["Retry-After"] = str(wait)
+        metrics.THROTTLED_LOGINS.inc()
         raise error
     try:
         user = accounts.authenticate(username, password, ip)
@@ -109,6 +111,7 @@ def register_auth_errors(blueprint: Blueprint) -> None:
 
 
 def _authentication_failed(exc: AuthenticationError) -> Response:
+    metrics.FAILED_LOGINS.labels(exc.code).inc()
     return RestError(exc.code, exc.message, 401).response()
 
 
@@ -124,14 +127,15 @@ def export_capability() -> str:
     return DEFAULT_CAPABILITY
 
 
-def require_capability(user: User | None, blog_id: int) -> None:
+def require_capability(user: User | None, blog_id: int, capability: str | None = None) -> None:
     """401 ``rest_forbidden`` (with a Basic challenge) for an anonymous request,
-    403 ``rest_forbidden`` for a user without the export capability on ``blog_id``."""
+    403 ``rest_forbidden`` for a user without ``capability`` (default: the
+    export capability) on ``blog_id``."""
     if user is None:
         error = RestError("rest_forbidden", "Sorry, you are not allowed to do that.", 401)
         error.headers["WWW-Authenticate"] = auth.authenticate_header()
         raise error
-    capability = export_capability()
+    capability = capability or export_capability()
     if not user_can(user, capability, blog_id):
         logger.info("user %s lacks %s on blog %s", user.login, capability, blog_id)
         raise RestError("rest_forbidden", "Sorry, you are not allowed to do that.", 403)

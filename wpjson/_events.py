@@ -17,7 +17,7 @@ import re
 import typing as t
 
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 import config
 from events import catalog, manifest
@@ -65,7 +65,8 @@ def source() -> Source:
     return t.cast("Source", current)
 
 
-def _blog_id() -> int:
+def site_blog_id() -> int:
+    """The blog id of the request's ``Host``, or 404 ``analytics_unknown_site``."""
     blog_id = settings().blog_id_for_host(request.host)
     if blog_id is None:
         raise RestError(
@@ -215,7 +216,7 @@ def _wants_gzip() -> bool:
 
 def _day(date: str) -> tuple[int, Arguments, DaySummary, list[str]]:
     """Site, arguments and the catalog's summary of the day (objects read for it listed)."""
-    blog_id = _blog_id()
+    blog_id = site_blog_id()
     args = _arguments(date)
     require_capability(current_user(), blog_id)
     current = settings()
@@ -276,6 +277,7 @@ def events(date: str) -> Response:
     ``_envelope``, ``Content-Length`` where the length is known."""
     blog_id, args, summary, read = _day(date)
     day, shape = args.day, args.shape
+    g.analytics_format = shape.fmt  # the downloads metric's label (_download_metrics)
     rest = _request.current()
     store = source()
     count, _size = summary.matching(shape.wanted)

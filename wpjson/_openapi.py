@@ -36,6 +36,22 @@ _ANY_ERRORS = {
     "429": "Too many failed logins; see Retry-After.",
     "503": "Redis is unreachable; see Retry-After.",
 }
+#: The other routes' 200 and the errors they add to ``_ANY_ERRORS`` (README "Operating it").
+_OTHER_ANSWERS: dict[str, tuple[str, dict[str, str]]] = {
+    "openapi": ("This document.", {}),
+    "health": (
+        "Redis and the event store answer.",
+        {"503": "Redis or the event store does not answer (analytics_unavailable, analytics_source_unavailable)."},
+    ),
+    "export_status": (
+        "The export's status, as 'flask --app wsgi export status --json' prints it.",
+        {
+            "401": "No credentials (rest_forbidden), or wrong ones.",
+            "403": "The user lacks manage_options on the site (rest_forbidden).",
+            "404": "No site for the Host header (analytics_unknown_site), or no route.",
+        },
+    ),
+}
 _BODY_TYPES = {
     "application/json": {"type": "array", "items": {"type": "object"}},
     "text/csv": {"type": "string"},
@@ -95,10 +111,14 @@ def _operation(route: _routes.Route, path_params: dict[str, str], head: bool) ->
         operation["security"] = [{"basicAuth": []}]
         operation["responses"] = {"200": ok, **{code: _error(why) for code, why in _EVENTS_ERRORS.items()}}
     else:
-        ok = {"description": "WordPress's index of the routes." if route.handler != "openapi" else "This document."}
+        description, errors = _OTHER_ANSWERS.get(route.handler, ("WordPress's index of the routes.", {}))
+        ok = {"description": description}
         if not head:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
-        operation["responses"] = {"200": ok, **{code: _error(why) for code, why in _ANY_ERRORS.items()}}
+        if route.guarded:
+            operation["security"] = [{"basicAuth": []}]
+        errors = {**_ANY_ERRORS, **errors}
+        operation["responses"] = {"200": ok, **{code: _error(why) for code, why in sorted(errors.items())}}
     if head:
         for code, response in operation["responses"].items():
             if code != "200":

@@ -92,12 +92,14 @@ class Route:
 
     pattern: str
     namespace: str
-    #: What answers it: "index", "namespace_index", "events", "manifest" or "openapi".
+    #: What answers it: "index", "namespace_index", "events", "manifest", "openapi", "health" or "export_status".
     handler: str
     args: dict[str, dict[str, t.Any]]
     methods: tuple[str, ...] = ("GET",)
     #: Whether a ``permission_callback`` guards it (the events routes: the export capability).
     guarded: bool = False
+    #: The capability the guard checks instead of the export capability ("" = the export capability).
+    capability: str = ""
     regex: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +123,11 @@ def _build() -> tuple[Route, ...]:
             # This service's own: the OpenAPI document of these routes (``_openapi``), in the documented
             # namespace. The dot is a regex dot, as in a plugin's register_rest_route( ns, '/openapi.json' ).
             routes.append(Route(f"/{namespace}/openapi.json", namespace, "openapi", {}))
+            routes.append(Route(f"/{namespace}/health", namespace, "health", {}))
+            routes.append(
+                Route(f"/{namespace}/export/status", namespace, "export_status", {}, guarded=True,
+                      capability="manage_options")
+            )  # fmt: skip
     return tuple(routes)
 
 

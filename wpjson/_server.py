@@ -27,10 +27,10 @@ import orjson
 from flask import Response, g, request
 
 from accounts import user_can
-from wpjson import _openapi, _routes
+from wpjson import _download_metrics, _openapi, _ops, _routes
 from wpjson._auth import authenticate, current_user, export_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, no_route
-from wpjson._events import events, manifest_of_day
+from wpjson._events import events, manifest_of_day, source
 from wpjson._request import current, rest_url
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ def json_response(data: t.Any, status: int = 200) -> Response:
 
 
 def serve(**_: str) -> Response:
-    """The view of every REST request: OPTIONS, the indexes, the events, or ``rest_no_route``."""
+    """The view of every REST request: OPTIONS, the indexes, the events, the
+    operations routes, or ``rest_no_route``."""
+    _download_metrics.started()
     authenticate()
     rest = current()
     if rest.route is None:
@@ -67,6 +69,10 @@ def serve(**_: str) -> Response:
         return json_response(_openapi.document(request.host_url))
     if route.handler == "manifest":
         return manifest_of_day(params["date"])
+    if route.handler == "health":
+        return _ops.health(source())
+    if route.handler == "export_status":
+        return _ops.status()
     return events(params["date"])
 
 
@@ -116,12 +122,15 @@ def _permitted(route: _routes.Route) -> bool:
         return True
     user = current_user()
     blog_id = settings().blog_id_for_host(request.host)
-    return user is not None and blog_id is not None and user_can(user, export_capability(), blog_id)
+    capability = route.capability or export_capability()
+    return user is not None and blog_id is not None and user_can(user, capability, blog_id)
 
 
 def finish(response: Response) -> Response:
     """After every REST answer: ``Allow`` for a matched route, then ``_envelope``."""
     route: _routes.Route | None = g.get("wpjson_route")
+    if route is not None and route.handler == "events":
+        response = _download_metrics.metered(response)
     # The streamed export never had Allow: the original echoed it and exited before rest_post_dispatch.
     if route is not None and not response.is_streamed:
         try:

@@ -1,0 +1,207 @@
+"""Auto-pause and the alert action against real Redis and a local directory:
+a subscriber failing ANALYTICS_EXPORT_PAUSE_AFTER times in a row is paused and
+alerted once, stays paused, resumes on ``export resume`` and then gets every
+event; the lag alert fires once and clears; quarantine and reconciliation alert."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+import typing as t
+from pathlib import Path
+
+import orjson
+import pytest
+
+import config
+import hooks
+from jobs import alerts, export_hooks
+from jobs.export import run_export
+from jobs.state import DeliveryState
+from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
+from wsgi import create_app
+
+if t.TYPE_CHECKING:
+    import redis as redis_lib
+
+NAME = "tests.test_ops_alerts.subscriber"
+
+
+class Received:
+    def __init__(self) -> None:
+        self.batches: list[str] = []
+        self.alerts: list[tuple[str, str, str, dict[str, t.Any]]] = []
+        self.failing = True
+        self.calls = 0
+
+
+got = Received()
+
+
+def subscriber(data: str) -> None:
+    got.calls += 1
+    if got.failing:
+        raise RuntimeError("BI tool is down")
+    got.batches.append(data)
+
+
+def on_alert(code: str, message: str, subscriber: str, details: dict[str, t.Any]) -> None:
+    got.alerts.append((code, message, subscriber, details))
+
+
+@pytest.fixture(autouse=True)
+def _received() -> t.Iterator[None]:
+    global got
+    got = Received()
+    hooks.add_action(alerts.ALERT, on_alert, 10, 4)
+    hooks.add_action(export_hooks.DATA_PROCESS, subscriber)
+    yield
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Store:
+    return Store("local", root=tmp_path / "events")
+
+
+def codes(lag: bool = True) -> list[str]:
+    """The alert codes so far, in order (without the lag ones unless ``lag``)."""
+    return [code for code, *_ in got.alerts if lag or code not in (alerts.LAGGING, alerts.LAG_CLEARED)]
+
+
+def lines_of(path: Path) -> list[str]:
+    """The tags of a raw file, read here without our code."""
+    return [orjson.loads(line)["attributes"]["tag"] for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def test_twenty_failures_pause_once_and_resume_delivers_everything(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_RETRY_BASE="60", ANALYTICS_EXPORT_RETRY_MAX="3600",
+    )  # fmt: skip
+    assert settings.export_pause_after == 20, "the documented default"
+    first = local.put(hour_ago(2), "s-1", event_lines("x", 3))
+    now = [time.time()]
+    for attempt in range(1, 21):
+        run_export(settings, clock=lambda: now[0])
+        assert got.calls == attempt
+        now[0] += 3601  # past the longest backoff
+    # The fake clock moves 20 hours: the lag alert fires too (test_lag_alert_fires_once_and_clears).
+    assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED], "one alert per state change"
+    (paused,) = [a for a in got.alerts if a[0] == alerts.PAUSED]
+    assert paused[2] == NAME and paused[3]["failures"] == 20 and "BI tool is down" in paused[3]["error"]
+
+    # Paused: no more calls, however long we wait; status says why.
+    second = local.put(hour_ago(1), "s-2", event_lines("y", 2))
+    now[0] += 86400
+    report = run_export(settings, clock=lambda: now[0])
+    assert got.calls == 20 and NAME in report.waiting
+    state = DeliveryState(redis, settings.redis_prefix).get(NAME)
+    assert state is not None and state.paused and "20 failures in a row" in state.paused_reason
+    app = create_app(settings)
+    runner = app.test_cli_runner()
+    status = runner.invoke(args=["export", "status"])
+    assert "PAUSED" in status.output and "20 failures in a row" in status.output
+    as_json = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
+    (entry,) = as_json["subscribers"]
+    assert entry["paused"] is True and "BI tool is down" in entry["paused_reason"]
+
+    # Resume on command: the next run delivers every event of both files, once.
+    got.failing = False
+    result = runner.invoke(args=["export", "resume", NAME])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(args=["export", "resume", NAME])
+    assert again.exit_code == 1 and "not paused" in again.output
+    unknown = runner.invoke(args=["export", "resume", "nobody"])
+    assert unknown.exit_code == 1 and "unknown subscriber 'nobody'" in unknown.output
+    run_export(settings, clock=lambda: now[0])
+    expected = lines_of(local.root / first) + lines_of(local.root / second)  # type: ignore[operator]
+    assert [tag for data in got.batches for tag in tags(data)] == expected
+    assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED, alerts.RECOVERED]
+    run_export(settings, clock=lambda: now[0])
+    assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED, alerts.RECOVERED], "a recovery alerts once"
+
+
+def test_pause_after_zero_never_pauses(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning", ANALYTICS_EXPORT_PAUSE_AFTER="0"
+    )
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    now = [time.time()]
+    for _ in range(25):
+        run_export(settings, clock=lambda: now[0])
+        now[0] += 3601
+    assert got.calls == 25 and codes(lag=False) == [alerts.FAILING]
+
+
+def test_lag_alert_fires_once_and_clears(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    assert settings.alert_lag == 3600, "the documented default: one hour"
+    key = local.put(hour_ago(3), "s-1", event_lines("x", 2))
+    written = time.time() - 2 * 3600  # the object arrived two hours ago
+    os.utime(local.root / key, (written, written))  # type: ignore[operator]
+    now = [time.time()]
+
+    run_export(settings, clock=lambda: now[0])  # fails: two hours behind
+    lag = [a for a in got.alerts if a[0] == alerts.LAGGING]
+    assert len(lag) == 1 and lag[0][2] == NAME and lag[0][3]["lag_seconds"] >= 7200 and key in lag[0][1]
+    now[0] += 3601
+    run_export(settings, clock=lambda: now[0])  # fails again, still behind: no second alert
+    assert codes().count(alerts.LAGGING) == 1
+
+    got.failing = False
+    now[0] += 3601
+    run_export(settings, clock=lambda: now[0])
+    cleared = [a for a in got.alerts if a[0] == alerts.LAG_CLEARED]
+    assert len(cleared) == 1 and cleared[0][3]["lag_seconds"] == 0
+    run_export(settings, clock=lambda: now[0])
+    assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED, alerts.LAG_CLEARED]
+
+
+def test_quarantine_and_reconciliation_alert(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    got.failing = False
+    good = gzip.compress(b"".join(line + b"\n" for line in event_lines("z", 4)))
+    broken = local.put(hour_ago(1), "broken", [], raw=good[:-20] + b"garbage" * 3)
+    for _ in range(3):
+        run_export(settings)
+    quarantined = [a for a in got.alerts if a[0] == alerts.QUARANTINED]
+    assert len(quarantined) == 1 and quarantined[0][3]["key"] == broken
+
+    # An object written late, far behind the position: only reconciliation finds it.
+    local.put(hour_ago(1), "s-9", event_lines("now", 1))
+    run_export(settings)
+    late = local.put(hour_ago(30), "s-1", event_lines("late", 2))
+    report = run_export(settings, mode="reconcile")
+    assert report.late == [late]
+    (found,) = [a for a in got.alerts if a[0] == alerts.LATE_OBJECTS]
+    assert found[3] == {"keys": [late], "count": 1}
+
+
+def test_a_raising_alert_callback_does_not_stop_the_export(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+
+    def broken(*_: t.Any) -> None:
+        raise RuntimeError("mail server down")
+
+    hooks.add_action(alerts.ALERT, broken, 20, 4)  # after on_alert: WordPress stops at a callback that raises
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    local.put(hour_ago(1), "s-2", event_lines("y", 1))
+    report = run_export(settings)
+    assert NAME in report.failures and codes(lag=False) == [alerts.FAILING]
+    got.failing = False
+    state = DeliveryState(redis, settings.redis_prefix).get(NAME)
+    assert state is not None and state.retry_at is not None
+    report = run_export(settings, clock=lambda: state.retry_at + 1)  # type: ignore[operator]
+    assert [tag for data in got.batches for tag in tags(data)] == ["x-0", "y-0"]
+    assert codes(lag=False) == [alerts.FAILING, alerts.RECOVERED]
