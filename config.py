@@ -163,29 +163,29 @@ class Settings:
             redis_prefix=_prefix(get("ANALYTICS_REDIS_PREFIX")),
             integrations=_integrations(get("ANALYTICS_INTEGRATIONS")),
             sites=_sites(get("ANALYTICS_SITES")),
-            late_hours=_int_in("ANALYTICS_LATE_HOURS", get("ANALYTICS_LATE_HOURS"), 0, 48),
+            late_hours=int_in("ANALYTICS_LATE_HOURS", get("ANALYTICS_LATE_HOURS"), 0, 48),
             secret_key=get("ANALYTICS_SECRET_KEY"),
-            export_batch_bytes=_int_in(
+            export_batch_bytes=int_in(
                 "ANALYTICS_EXPORT_BATCH_BYTES", get("ANALYTICS_EXPORT_BATCH_BYTES"), 1024, 1 << 31
             ),
             export_retry_base=retry_base,
             export_retry_max=retry_max,
             export_start=_export_start(get("ANALYTICS_EXPORT_START")),
-            reconcile_days=_int_in("ANALYTICS_RECONCILE_DAYS", get("ANALYTICS_RECONCILE_DAYS"), 1, 366),
+            reconcile_days=int_in("ANALYTICS_RECONCILE_DAYS", get("ANALYTICS_RECONCILE_DAYS"), 1, 366),
             queue_name=_queue_name(get("ANALYTICS_QUEUE"), get("ANALYTICS_REDIS_PREFIX")),
-            export_lock_ttl=_int_in("ANALYTICS_EXPORT_LOCK_TTL", get("ANALYTICS_EXPORT_LOCK_TTL"), 1, 86400),
+            export_lock_ttl=int_in("ANALYTICS_EXPORT_LOCK_TTL", get("ANALYTICS_EXPORT_LOCK_TTL"), 1, 86400),
             log_level=_log_level(get("ANALYTICS_LOG_LEVEL")),
-            login_limit=_int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
-            login_window=_int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
+            login_limit=int_in("ANALYTICS_LOGIN_LIMIT", get("ANALYTICS_LOGIN_LIMIT"), 1, 10**6),
+            login_window=int_in("ANALYTICS_LOGIN_WINDOW", get("ANALYTICS_LOGIN_WINDOW"), 1, 86400),
             trusted_proxies=_networks("ANALYTICS_TRUSTED_PROXIES", get("ANALYTICS_TRUSTED_PROXIES")),
             allow_http=_flag("ANALYTICS_ALLOW_HTTP", get("ANALYTICS_ALLOW_HTTP")),
             csv_safe=_flag("ANALYTICS_CSV_SAFE", get("ANALYTICS_CSV_SAFE")),
-            send_timeout=_int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
+            send_timeout=int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
             export_checkpoint=_checkpoint(get("ANALYTICS_EXPORT_CHECKPOINT")),
-            export_pause_after=_int_in("ANALYTICS_EXPORT_PAUSE_AFTER", get("ANALYTICS_EXPORT_PAUSE_AFTER"), 0, 10**6),
-            alert_lag=_int_in("ANALYTICS_ALERT_LAG", get("ANALYTICS_ALERT_LAG"), 1, 10**8),
+            export_pause_after=int_in("ANALYTICS_EXPORT_PAUSE_AFTER", get("ANALYTICS_EXPORT_PAUSE_AFTER"), 0, 10**6),
+            alert_lag=int_in("ANALYTICS_ALERT_LAG", get("ANALYTICS_ALERT_LAG"), 1, 10**8),
             metrics_token=get("ANALYTICS_METRICS_TOKEN"),
-            health_cache=_int_in("ANALYTICS_HEALTH_CACHE", get("ANALYTICS_HEALTH_CACHE"), 0, 3600),
+            health_cache=int_in("ANALYTICS_HEALTH_CACHE", get("ANALYTICS_HEALTH_CACHE"), 0, 3600),
         )
 
     def blog_id_for_host(self, host: str) -> int | None:
@@ -269,7 +269,9 @@ def _sites(value: str) -> dict[str, int]:
     return sites
 
 
-def _int_in(name: str, value: str, low: int, high: int) -> int:
+def int_in(name: str, value: str, low: int, high: int) -> int:
+    """``value`` as a whole number from ``low`` to ``high``; ConfigError naming
+    ``name`` and the range otherwise (the one message of every such setting)."""
     try:
         number = int(value)
     except ValueError:
@@ -280,7 +282,7 @@ def _int_in(name: str, value: str, low: int, high: int) -> int:
 
 
 def _positive_int(name: str, value: str) -> int:
-    return _int_in(name, value, 1, 10**9)
+    return int_in(name, value, 1, 10**9)
 
 
 def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -13,7 +13,7 @@ import os
 import re
 import typing as t
 
-from config import ConfigError
+from config import ConfigError, int_in
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -58,13 +58,7 @@ def whole(name: str, default: int, low: int, high: int, environ: t.Mapping[str, 
     value = text(name, "", environ)
     if not value:
         return default
-    try:
-        result = int(value)
-    except ValueError:
-        result = low - 1
-    if not low <= result <= high:
-        raise ConfigError(f"{name} is {value!r}: expected a whole number from {low} to {high}")
-    return result
+    return int_in(name, value, low, high)
 
 
 def choice(name: str, default: str, allowed: t.Sequence[str], environ: t.Mapping[str, str] | None = None) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import datetime as dt
-import email.utils
 import logging
 import os
 import random
@@ -21,6 +19,8 @@ import time
 import typing as t
 
 import httpx
+
+from ._http import retry_after_seconds
 
 logger = logging.getLogger("integrations.segment")
 
@@ -54,23 +54,6 @@ class RetryPolicy:
     def backoff(self, failures: int) -> float:
         delay: float = min(self.cap, self.base * 2.0 ** (failures - 1))
         return delay / 2 + random.uniform(0, delay / 2)
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` (RFC 9110 section 10.2.3) in seconds: delay-seconds or an
-    HTTP-date; ``None`` when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class Sender:

@@ -28,8 +28,6 @@ export keeps it and retries it after its own backoff.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import email.utils
 import gzip
 import hashlib
 import hmac
@@ -45,6 +43,7 @@ from config import ConfigError, redacted_url
 from hooks import add_action
 
 from . import _env
+from ._http import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -116,23 +115,6 @@ def signature(secret: str, timestamp: int, payload: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds a ``Retry-After`` header asks to wait (delay-seconds or an
-    HTTP date, RFC 9110 section 10.2.3), or None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - now)
-
-
 class Webhook:
     """One receiving URL. ``deliver`` is what its subscriber calls."""
 
@@ -193,7 +175,7 @@ class Webhook:
                     logger.error("webhook %s refused batch %s: HTTP %s %s", self.shown, batch["id"], status, excerpt)
                     raise WebhookError(f"{self.shown} refused the batch: HTTP {status} {excerpt}".rstrip())
                 problem = f"HTTP {status} {excerpt}".rstrip()
-                wait = retry_after(response.headers.get("Retry-After"), time.time())
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt + 1 == attempts:
                 break
             backoff = min(self.settings.retry_delay * 2**attempt, self.settings.retry_max_delay)

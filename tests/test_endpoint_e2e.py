@@ -10,10 +10,12 @@ import base64
 import datetime as dt
 import gzip
 import http.client
+import io
 import os
 import subprocess
 import time
 import typing as t
+import zlib
 from pathlib import Path
 
 import boto3
@@ -189,7 +191,6 @@ def test_json_ndjson_head_and_gzip_bodies(server: Server, users: Users, tmp_path
     assert got.headers["x-wp-total"] == str(len(expected))
     assert got.headers["x-accel-buffering"] == "no"
     assert got.headers["cache-control"] == "no-store"
-    assert got.headers["transfer-encoding"] == "chunked"
     # The day's bounds, read by hand from the fixture: 00:00:00.000 and
     # 23:59:59.999 are in, one millisecond outside either bound is not.
     sessions = [event["session"]["session_id"] for event in orjson.loads(got.body)]
@@ -415,6 +416,88 @@ def test_memory_stays_flat_on_a_day_ten_times_larger(
     growth = (peaks[BIG_DAY] - peaks[SMALL_DAY]) / peaks[SMALL_DAY]
     print(f"worker peak RSS: {peaks[SMALL_DAY]} KiB for {SMALL} events, {peaks[BIG_DAY]} KiB for {BIG} ({growth:+.1%})")
     assert growth < 0.20
+
+
+#: README, "Streaming": a response piece holds at most 256 KiB (before gzip) or chunk_size records.
+PIECE_CAP = 256 * 1024
+
+
+def _http_chunks(raw: bytes) -> list[bytes]:
+    """The chunks of an HTTP/1.1 chunked body as it came over the wire (RFC 9112, 7.1), the last empty one dropped."""
+    chunks = []
+    at = 0
+    while True:
+        line_end = raw.index(b"\r\n", at)
+        size = int(raw[at:line_end].split(b";")[0], 16)
+        if size == 0:
+            return chunks
+        chunks.append(raw[line_end + 2 : line_end + 2 + size])
+        assert raw[line_end + 2 + size : line_end + 4 + size] == b"\r\n"
+        at = line_end + 4 + size
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?format=ndjson", "?format=csv", "?chunk_size=10000", "?format=parquet", "?event_type=pageView"],
+)
+def test_no_response_piece_holds_more_than_256_kib(
+    big_server: tuple[Server, Path], users: Users, tmp_path: Path, query: str
+) -> None:
+    # About 20,000 events of some 400 bytes: 3,000 of them (chunk_size's default) are over a megabyte of JSON.
+    # A whole JSON body has a Content-Length, so its pieces are not HTTP chunks; gzipped, each piece is a
+    # chunk ending in a sync flush (README, "Compression"), so inflating chunk by chunk gives each piece.
+    server, _ = big_server
+    total = SMALL // 24 * 24
+    url = f"{server.base}/wp-json/analytics/v1/events/{SMALL_DAY}{query}"
+    fetched = curl(url, "--raw", "-H", "Accept-Encoding: gzip", "-u", users.admin, tmp=tmp_path)
+    assert fetched.status == 200
+    assert fetched.headers["transfer-encoding"] == "chunked"
+    assert fetched.headers["content-encoding"] == "gzip"
+    inflate = zlib.decompressobj(31)
+    pieces = [inflate.decompress(chunk) for chunk in _http_chunks(fetched.body)]
+    assert inflate.eof
+    largest = max(map(len, pieces))
+    print(f"{query or 'json'}: {len(pieces)} pieces, largest {largest} bytes")
+    assert largest <= PIECE_CAP
+    body = b"".join(pieces)
+    if "parquet" not in query:  # Parquet is compressed: a smaller file, whose row groups are cut into pieces
+        assert len(body) > 4 * PIECE_CAP  # so the cap, not the day's size, kept the pieces small
+    assert fetched.headers["x-wp-total"] == str(total)
+    if "parquet" in query:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        assert pq.read_table(io.BytesIO(body)).num_rows == total
+    elif "csv" in query:
+        assert len(data.parse_csv(body)) == total + 1
+    elif "ndjson" in query:
+        assert len(body.splitlines()) == total
+        assert all(piece.endswith(b"\n") for piece in pieces if piece)  # a piece ends at a record
+    else:
+        assert len(orjson.loads(body)) == total
+
+
+def test_a_csv_piece_holds_at_most_256_kib_on_the_wire(
+    big_server: tuple[Server, Path], users: Users, tmp_path: Path
+) -> None:
+    server, _ = big_server
+    url = f"{server.base}/wp-json/analytics/v1/events/{SMALL_DAY}?format=csv"
+    fetched = curl(url, "--raw", "-u", users.admin, tmp=tmp_path)
+    chunks = _http_chunks(fetched.body)
+    assert max(map(len, chunks)) <= PIECE_CAP
+    assert all(chunk.endswith(b"\r\n") for chunk in chunks)  # a piece ends at a row
+    assert len(data.parse_csv(b"".join(chunks))) == SMALL // 24 * 24 + 1
+
+
+def test_a_piece_holds_at_most_chunk_size_records(
+    big_server: tuple[Server, Path], users: Users, tmp_path: Path
+) -> None:
+    server, _ = big_server
+    url = f"{server.base}/wp-json/analytics/v1/events/{SMALL_DAY}?format=ndjson&chunk_size=50"
+    fetched = curl(url, "--raw", "-H", "Accept-Encoding: gzip", "-u", users.admin, tmp=tmp_path)
+    inflate = zlib.decompressobj(31)
+    chunks = [inflate.decompress(chunk) for chunk in _http_chunks(fetched.body)]
+    assert max(chunk.count(b"\n") for chunk in chunks) == 50
+    assert sum(chunk.count(b"\n") for chunk in chunks) == SMALL // 24 * 24
 
 
 def _open_event_files(process: psutil.Process, root: Path) -> list[str]:

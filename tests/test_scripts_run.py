@@ -156,8 +156,33 @@ def test_a_password_made_in_a_second_shell_works_against_the_server_scripts_run_
             assert code == "200"
         finally:
             stop(gunicorn)
+
+        # A second scripts/run while the first serves: refused at once, nothing revoked.
+        second = subprocess.run(
+            ["bash", "scripts/run"], cwd=checkout, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode != 0 and f"127.0.0.1:{port}" in second.stderr, second.stderr[-2000:]
     finally:
         stop(proc)
+
+    # Started again: the password made by hand is still valid (only scripts/run's own is replaced).
+    again_err = tmp_path / "again.err"
+    with again_err.open("wb") as stderr:
+        again = subprocess.Popen(
+            ["bash", "scripts/run"], cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for(again_err, "Serving on", again, 300)
+        code = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "-u", f"admin:{password}", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        assert code == "200", "a restart of scripts/run revoked a password it did not make"
+    finally:
+        stop(again)
 
     saved = dotenv.dotenv_values(checkout / ".env")
     assert (checkout / ".env").read_text().startswith(USER_DOTENV), "the user's lines are kept as they were"

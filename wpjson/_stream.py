@@ -1,8 +1,10 @@
 """Streaming writers of a day's events: JSON array, CSV, NDJSON, optionally gzip.
 
-The body is a generator, so memory holds one chunk (``chunk_size`` records) at
-a time whatever the size of the day, and each chunk is written and flushed on
-its own. Closing the generator (the client went away) closes the object being
+The body is a generator, so memory holds one piece at a time whatever the
+size of the day, and each piece is written and flushed on its own. A piece
+ends at ``chunk_size`` records or ``PIECE_BYTES`` (256 KiB), whichever comes
+first, so a worker's many threads each hold a few hundred KB, not
+``chunk_size`` large events (issue 12's load). Closing the generator (the client went away) closes the object being
 read, through the ``open_lines`` context manager, and reads nothing more.
 
 ``day_body`` (the route's) serves JSON and NDJSON without parsing where the
@@ -31,6 +33,7 @@ its closing ``]``.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import io
@@ -67,6 +70,14 @@ CONTENT_TYPES = {
     "ndjson": "application/x-ndjson; charset=UTF-8",
     "parquet": _parquet.CONTENT_TYPE,
 }
+#: The most bytes one response piece holds (before gzip): a piece ends at
+#: ``chunk_size`` records or at this many bytes, whichever comes first, so a
+#: worker's threads each hold about this much, not ``chunk_size`` large events
+#: (3,000 demo events are some 6 MB of JSON; issue 12's load, BENCHMARKS.md).
+#: A single record longer than this goes out alone.
+PIECE_BYTES = 256 * 1024
+#: One separator byte per event (the comma or newline joining it), for ``_Capped``.
+_ONES = itertools.repeat(1)
 #: UTF-8's byte order mark: ``csv_bom=1`` starts a CSV body with it, so Excel reads the text as UTF-8.
 BOM = b"\xef\xbb\xbf"
 
@@ -161,22 +172,70 @@ def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: i
 
 
 def _raw_chunks(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, strict: bool = False
+    source: Source,
+    summary: DaySummary,
+    day: dt.date,
+    blog_id: int,
+    size: int,
+    strict: bool = False,
+    cap: int = PIECE_BYTES,
 ) -> t.Iterator[list[bytes]]:
-    """The day's raw events in lists of ``size`` (the last one shorter), across objects."""
+    """The day's raw events in lists of at most ``size`` (``_capped``: at most
+    ``cap`` bytes with a separator each), across objects."""
     start, end = day_bounds_ms(day)
-    pending: list[bytes] = []
+    pieces = _Capped(size, cap)
     for info in summary.objects:
         with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
-            events = _events_of(lines, info.key, selector, start, end, blog_id, raw=True)
-            while True:
-                pending += itertools.islice(events, size - len(pending))
-                if len(pending) < size:
-                    break  # this object is done
-                yield pending
-                pending = []
-    if pending:
-        yield pending
+            yield from pieces.feed(_events_of(lines, info.key, selector, start, end, blog_id, raw=True))
+    if pieces.pending:
+        yield pieces.pending
+
+
+class _Capped:
+    """Cuts a stream of event texts into lists of at most ``size`` events
+    whose lengths, plus one byte each (the comma or newline that joins them),
+    add up to at most ``cap`` bytes; an event longer than ``cap`` goes alone.
+
+    Events are taken in runs (``itertools.islice``) sized from their average
+    length so far, and a run is measured and cut with ``itertools.accumulate``
+    and ``bisect``: the raw copy keeps to C-level steps, none in Python per
+    event, and a run holds about what still fits, not ``size`` events."""
+
+    def __init__(self, size: int, cap: int) -> None:
+        self.size = size
+        self.cap = cap
+        self.pending: list[bytes] = []
+        self.held = 0  # bytes of ``pending``, a separator each
+        self.average = max(1, cap // 16)  # bytes per event; until measured, runs of 16
+
+    def feed(self, events: t.Iterator[bytes]) -> t.Iterator[list[bytes]]:
+        """Yields each list as it fills (a new one starts after); what is
+        left when ``events`` ends stays in ``pending`` for the next object."""
+        size, cap = self.size, self.cap
+        run: list[bytes] = []
+        while True:
+            if not run:
+                wanted = min(size - len(self.pending), max(1, (cap - self.held) // self.average))
+                run = list(itertools.islice(events, wanted))
+                if not run:
+                    return
+            ends = list(itertools.accumulate(map(operator.add, map(len, run), _ONES), initial=self.held))
+            self.average = max(1, (ends[-1] - self.held) // len(run))
+            fit = bisect.bisect_right(ends, cap) - 1  # how many of ``run`` stay within cap
+            if fit == 0 and not self.pending:
+                fit = 1  # one event longer than cap: alone in its piece
+            if fit == len(run):
+                self.pending += run
+                self.held = ends[-1]
+                run = []
+                if len(self.pending) < size and self.held < cap:
+                    continue
+            else:
+                self.pending += run[:fit]
+                del run[:fit]
+            yield self.pending
+            self.pending = []
+            self.held = 0
 
 
 def _json_pieces(chunks: t.Iterator[list[bytes]]) -> t.Iterator[bytes]:
@@ -241,16 +300,32 @@ def _dumps(value: t.Any) -> bytes:
 
 
 def _shaped_chunks(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, shape: Shape, strict: bool
+    source: Source,
+    summary: DaySummary,
+    day: dt.date,
+    blog_id: int,
+    size: int,
+    shape: Shape,
+    strict: bool,
+    cap: int = PIECE_BYTES,
 ) -> t.Iterator[list[bytes]]:
-    """As ``_raw_chunks``, for the events ``shape`` wants, each cut down to its ``_fields``."""
+    """As ``_raw_chunks`` (at most ``size`` events, ``cap`` bytes), for the
+    events ``shape`` wants, each cut down to its ``_fields``."""
     tree = shape.fields
     pending: list[bytes] = []
+    held = 0
     for raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict):
-        pending.append(raw if tree is None else _dumps(select(data, tree)))
+        text = raw if tree is None else _dumps(select(data, tree))
+        held += len(text) + 1
+        if held > cap and pending:
+            yield pending
+            pending = []
+            held = len(text) + 1
+        pending.append(text)
         if len(pending) == size:
             yield pending
             pending = []
+            held = 0
     if pending:
         yield pending
 
@@ -269,40 +344,47 @@ def _flat_rows(
             yield out
 
 
-def _shaped_csv_pieces(rows: t.Iterator[dict[str, str]], size: int, writer: _Csv) -> t.Iterator[bytes]:
-    fields = writer.fields
-    writerow = writer.writer.writerow
-    empty = itertools.repeat("")
+def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Csv) -> t.Iterator[bytes]:
+    """The CSV text of ``rows`` (each a row's cells), in pieces of at most
+    ``size`` rows and ``cap`` bytes (a row longer than ``cap`` alone). Rows
+    are written as they come; the row that passes ``cap`` starts the next piece."""
+    writerow = writer.writerow
+    tell = writer.buffer.tell
     count = 0
-    for flat in rows:
-        writerow(map(flat.get, fields, empty))
+    for cells in rows:
+        before = tell()
+        writerow(cells)
         count += 1
-        if count == size:
+        if count > 1 and tell() > cap:
+            yield writer.take(before)
+            count = 1
+        if count == size or tell() >= cap:
             yield writer.take()
             count = 0
     if count:
         yield writer.take()
 
 
-def _csv_pieces(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, size: int, writer: _Csv, strict: bool = False
-) -> t.Iterator[bytes]:
-    """CSV rows, ``size`` per piece: each event is flattened and written at once."""
+def _csv_rows(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, fields: list[str], strict: bool = False
+) -> t.Iterator[t.Iterable[str]]:
+    """The cells of each of the day's events under ``fields``: each event is
+    flattened (``records.flatten``) as it is read."""
     start, end = day_bounds_ms(day)
-    fields = writer.fields
-    writerow = writer.writerow
     empty = itertools.repeat("")
-    rows = 0
     for info in summary.objects:
         with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
             for data in _events_of(lines, info.key, selector, start, end, blog_id, raw=False):
-                writerow(map(flatten(data).get, fields, empty))
-                rows += 1
-                if rows == size:
-                    yield writer.take()
-                    rows = 0
-    if rows:
-        yield writer.take()
+                yield map(flatten(data).get, fields, empty)
+
+
+def _split(pieces: t.Iterator[bytes], cap: int = PIECE_BYTES) -> t.Iterator[bytes]:
+    """``pieces`` cut into pieces of at most ``cap`` bytes (a Parquet row
+    group is written whole; its bytes go out ``cap`` at a time)."""
+    with contextlib.closing(pieces):  # type: ignore[type-var]
+        for piece in pieces:
+            for offset in range(0, len(piece), cap):
+                yield piece[offset : offset + cap]
 
 
 def columns(summary: DaySummary, shape: Shape) -> list[str]:
@@ -342,14 +424,18 @@ def day_body(
     if fmt == "parquet":
         rows = _flat_rows(source, summary, day, blog_id, shape, strict)
         opening = b""
-        pieces = _parquet.pieces(rows, columns(summary, shape), summary.number_kinds(), chunk_size)
+        pieces = _split(_parquet.pieces(rows, columns(summary, shape), summary.number_kinds(), chunk_size))
     elif fmt == "csv":
         writer = _Csv(columns(summary, shape), shape.csv_safe)
         opening = (BOM if shape.csv_bom else b"") + writer.opening()
+        cells: t.Iterator[t.Iterable[str]]
         if shape.plain:
-            pieces = _csv_pieces(source, summary, day, blog_id, chunk_size, writer, strict)
+            cells = _csv_rows(source, summary, day, blog_id, writer.fields, strict)
         else:
-            pieces = _shaped_csv_pieces(_flat_rows(source, summary, day, blog_id, shape, strict), chunk_size, writer)
+            empty = itertools.repeat("")
+            flats = _flat_rows(source, summary, day, blog_id, shape, strict)
+            cells = (map(flat.get, writer.fields, empty) for flat in flats)
+        pieces = _csv_cut(cells, chunk_size, PIECE_BYTES, writer)
     else:
         if shape.plain:
             chunks = _raw_chunks(source, summary, day, blog_id, chunk_size, strict)
@@ -388,7 +474,8 @@ def neutralise_formula(cell: str) -> str:
 
 class _Csv:
     """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
-    buffer that ``take`` empties once per chunk. The header row is written
+    byte buffer (``buffer``: its ``tell`` is the piece's size in bytes) that
+    ``take`` empties once per piece. The header row is written
     even when no row follows (an empty day); no columns at all (a site with
     no event summarized on any day) means an empty body.
 
@@ -402,18 +489,26 @@ class _Csv:
 
     def __init__(self, fields: t.Sequence[str], safe: bool = False) -> None:
         self.fields = list(fields)
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+        #: The encoded rows; ``tell`` is the exact byte count of the piece so far.
+        self.buffer = io.BytesIO()
+        text = io.TextIOWrapper(self.buffer, "utf-8", "backslashreplace", newline="", write_through=True)
+        self.writer = csv.writer(text, lineterminator="\r\n")
+        self._text = text  # the writer's file: kept so that collecting it does not close ``buffer``
         self.writerow: t.Callable[[t.Iterable[str]], t.Any] = self.writer.writerow
         if safe:
             writerow = self.writer.writerow
             self.writerow = lambda cells: writerow(map(neutralise_formula, cells))
 
-    def take(self) -> bytes:
-        data = self.buffer.getvalue().encode("utf-8", "backslashreplace")
+    def take(self, upto: int | None = None) -> bytes:
+        """The bytes written since the last ``take``, or their first ``upto``
+        (the rest stays for the next)."""
+        data = self.buffer.getvalue()
         self.buffer.seek(0)
         self.buffer.truncate()
-        return data
+        if upto is None:
+            return data
+        self.buffer.write(data[upto:])
+        return data[:upto]
 
     def opening(self) -> bytes:
         if not self.fields:

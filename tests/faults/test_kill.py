@@ -57,6 +57,10 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
+#: The recorder's subscriber name (its import path): each subscriber has its own run lock.
+RECORDER_SUBSCRIBER = "tests.integrations_fixtures.recorder.record_batch"
+
+
 def _records(redis: redis_lib.Redis) -> list[dict[str, t.Any]]:
     return [orjson.loads(r) for r in redis.lrange(RECORDER_KEY, 0, -1)]
 
@@ -71,9 +75,10 @@ def _wait(condition: t.Callable[[], bool], seconds: float) -> bool:
 
 
 def _lock_free(redis: redis_lib.Redis) -> bool:
-    """Whether a run could start now (a killed run's lock lives ``LOCK_TTL`` more seconds)."""
-    with RunLock(redis, TEST_PREFIX, LOCK_TTL) as held:
-        return held
+    """Whether a run could start now (a killed run's lock on the recorder, the
+    one subscriber, lives ``LOCK_TTL`` more seconds)."""
+    with RunLock(redis, TEST_PREFIX, LOCK_TTL, [RECORDER_SUBSCRIBER]) as held:
+        return bool(held)
 
 
 def test_kill_dash_nine_at_random_points_loses_nothing(redis: redis_lib.Redis, tmp_path: Path) -> None:
