@@ -9,8 +9,10 @@ avoids the original's seven defects:
 
 1. Progress moves only after a subscriber's callback returns.
 2. An object that fails to read stays pending (remembered in ``unread``) and is
-   retried by every later run; a corrupt one is retried ``CORRUPT_ATTEMPTS``
-   times, then quarantined (status, E_USER_ERROR, ``export requeue``).
+   retried by every later run, and the first successful read owes it to every
+   subscriber that has not delivered it yet (``DeliveryState.settle_failures``);
+   a corrupt one is retried ``CORRUPT_ATTEMPTS`` times, then quarantined
+   (status, E_USER_ERROR, ``export requeue``).
 3. No single cursor: each subscriber has a ledger of delivered objects and
    each run lists from ``ANALYTICS_LATE_HOURS`` hours before its position, so
    an object Firehose writes late under an earlier hour is still delivered,
@@ -124,6 +126,7 @@ def run_export(
         logger.info("export disabled by %s", export_hooks.CRON_ENABLED)
         return report
     hooked = subscribers.current()
+    everyone = [s.name for s in hooked]
     if only is not None:
         hooked = [s for s in hooked if s.name in only]
     if not hooked:
@@ -144,7 +147,7 @@ def run_export(
         if source is None:
             source = open_source(export_hooks.source_location(settings))
         where = checkpoint.location(settings, source.location)
-        run = _Run(settings, state, source, lock, clock, report, mode, trigger)
+        run = _Run(settings, state, source, lock, clock, report, mode, trigger, everyone)
         try:
             if _restore_lost(settings, state, hooked, where, started, report):
                 run.execute(hooked, keys)
@@ -231,6 +234,7 @@ class _Run:
         report: RunReport,
         mode: Mode,
         trigger: Trigger = "manual",
+        everyone: t.Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self.state = state
@@ -240,6 +244,9 @@ class _Run:
         self.report = report
         self.mode = mode
         self.trigger = trigger
+        #: Every current subscriber (not only this run's): clearing a read
+        #: failure owes the object to each that has not delivered it.
+        self.everyone = everyone
         self.now = clock()
         self.failed_reads: set[str] = set()
         self.failing: set[str] = set()  # keys with a read failure on record when the run began
@@ -300,7 +307,7 @@ class _Run:
                 continue
             self.report.objects += 1
             if info.key in self.failing:
-                self.state.clear_failures(info.key)
+                self.state.settle_failures(info.key, self.everyone)
             if parse_report.invalid_count:
                 self.report.invalid_lines += parse_report.invalid_count
                 where = "; ".join(f"line {i.line_no}: {i.reason}" for i in parse_report.invalid[:5])

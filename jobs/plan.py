@@ -5,8 +5,10 @@ of delivered objects, and a run lists from ``ANALYTICS_LATE_HOURS`` hours
 before its position (``lookback_prefix``), so an object Firehose writes late
 under an earlier hour is still delivered, once; the reconciliation pass
 covers ``ANALYTICS_RECONCILE_DAYS`` days before that. An object whose read
-failed earlier (``DeliveryState.unread``) is planned again even after the
-listing window has moved past it: never skipped, whatever the position.
+failed earlier (``DeliveryState.unread``), or that the subscriber is owed
+(``DeliveryState.owed``: requeued, or read first by another subscriber), is
+planned again even after the listing window has moved past it: never
+skipped, whatever the position.
 """
 
 from __future__ import annotations
@@ -145,10 +147,13 @@ class Planner:
             if limit is not None and len(chosen) >= limit:
                 break
         if self.mode == "run":
-            # Objects whose read failed earlier, now behind the listing window:
-            # never skipped, whatever the position.
+            # Objects whose read failed earlier, or owed to this subscriber
+            # (requeued, or read by another subscriber first), now behind the
+            # listing window: never skipped, whatever the position.
             listed = {o.key for o in chosen}
-            for key in unread:
+            owed = self.state.owed(progress.name)
+            self.state.forgive(progress.name, {k for k in owed if k < progress.since})
+            for key in sorted(unread.keys() | owed):
                 if progress.since <= key < begin and key not in quarantined and key not in listed:
                     if self.state.is_delivered(progress.name, key):
                         continue

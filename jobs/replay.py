@@ -30,10 +30,12 @@ class UnknownSubscriberError(ValueError):
 
 def requeue(settings: config.Settings, key: str, *, redis: redis_lib.Redis | None = None) -> RunReport:
     """Take ``key`` out of quarantine and deliver it now to every subscriber
-    that has not received it. Raises LookupError when it is not quarantined."""
+    that has not received it; one whose job is running meanwhile (``busy``)
+    is owed it and gets it on its next run. Raises LookupError when it is not
+    quarantined."""
     redis = redis if redis is not None else config.redis_connection(settings.redis_url)
     state = DeliveryState(redis, settings.redis_prefix)
-    if not state.unquarantine(key):
+    if not state.requeue(key, [s.name for s in subscribers.current()]):
         raise LookupError(f"{key} is not quarantined; 'export status' lists the quarantined objects")
     return run_export(settings, mode="keys", keys=[key], redis=redis, check_enabled=False)
 

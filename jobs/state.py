@@ -11,7 +11,10 @@ each subscriber has:
   several batches, so a crash redelivers at most the batch in flight;
 - its last success, last error, consecutive failures and retry time;
 - whether it is paused (``ANALYTICS_EXPORT_PAUSE_AFTER`` failures in a row)
-  and why, and whether its lag alert is raised (alerts fire once per change).
+  and why, and whether its lag alert is raised (alerts fire once per change);
+- the objects it is owed (a set): keys a shared change (``requeue``, a
+  cleared read failure) made deliverable again while the subscriber may be
+  past them, planned whatever its position until delivered.
 
 Shared by all subscribers: corrupt-read counts and the quarantine. How many
 scheduled runs in a row found nothing new is counted per subscriber (each
@@ -46,6 +49,20 @@ RUNS = "{prefix}export:runs"
 RUN_HISTORY_SECONDS = 86400
 UNREAD = "{prefix}export:unread"
 EMPTY_RUNS = "{prefix}export:empty-runs:{name}"
+OWED = "{prefix}export:sub:{name}:owed"
+
+#: KEYS = (ledger, owed set) pairs, ARGV[1] = an object key: the key joins the
+#: owed set of every subscriber whose ledger lacks it. A script so the check
+#: and the write are one step: a delivery recorded in between cannot leave a
+#: delivered key owed (it would be delivered twice once pruned from the ledger).
+_OWE_SCRIPT = """
+for i = 1, #KEYS, 2 do
+  if not redis.call('ZSCORE', KEYS[i], ARGV[1]) then
+    redis.call('SADD', KEYS[i + 1], ARGV[1])
+  end
+end
+return 0
+"""
 
 
 def hour_score(key: str) -> float:
@@ -162,6 +179,7 @@ class DeliveryState:
             if done:
                 pipe.zadd(self._k(DONE, name=name), {key: hour_score(key) for key in done})
                 pipe.hdel(self._k(PARTIAL, name=name), *done)
+                pipe.srem(self._k(OWED, name=name), *done)
                 position = max(position, *done)
             if partial is not None:
                 pipe.hset(self._k(PARTIAL, name=name), partial[0], partial[1])
@@ -262,19 +280,12 @@ class DeliveryState:
         return int(self.redis.hincrby(self._k(CORRUPT), key, 1))
 
     def quarantine(self, key: str, reason: str, now: float) -> None:
-        """Set ``key`` aside with ``reason``: runs skip it until ``unquarantine``;
+        """Set ``key`` aside with ``reason``: runs skip it until ``requeue``;
         it leaves the unread list in the same MULTI/EXEC (it is no longer retried)."""
         with self.redis.pipeline() as pipe:
             pipe.hset(self._k(QUARANTINE), key, orjson.dumps({"reason": reason[:500], "at": now}))
             pipe.hdel(self._k(UNREAD), key)
             pipe.execute()
-
-    def unquarantine(self, key: str) -> bool:
-        with self.redis.pipeline() as pipe:
-            pipe.hdel(self._k(QUARANTINE), key)
-            pipe.hdel(self._k(CORRUPT), key)
-            removed, _ = pipe.execute()
-        return bool(removed)
 
     def quarantined(self) -> dict[str, dict[str, t.Any]]:
         raw = self.redis.hgetall(self._k(QUARANTINE))
@@ -297,12 +308,48 @@ class DeliveryState:
             unread, corrupt = pipe.execute()
         return {redis_text(k) for k in (*unread, *corrupt)}
 
-    def clear_failures(self, key: str) -> None:
-        """A read succeeded: forget its earlier failures (one round trip)."""
-        with self.redis.pipeline(transaction=False) as pipe:
+    # -- owed objects (shared changes that each subscriber must still get) ---
+    def _owe(self, pipe: redis_lib.client.Pipeline, key: str, names: t.Iterable[str]) -> None:
+        """Queue on ``pipe``: ``key`` owed to each of ``names`` that has not delivered it."""
+        keys = [k for name in dict.fromkeys(names) for k in (self._k(DONE, name=name), self._k(OWED, name=name))]
+        if keys:
+            self.redis.register_script(_OWE_SCRIPT)(keys=keys, args=[key], client=pipe)
+
+    def requeue(self, key: str, names: t.Iterable[str]) -> bool:
+        """Take ``key`` out of quarantine and owe it to each of ``names`` that
+        has not delivered it (a subscriber busy with a run meanwhile gets it on
+        a later run, whatever its position). One MULTI/EXEC. Returns whether
+        ``key`` was quarantined (nothing changes otherwise)."""
+
+        def write(pipe: redis_lib.client.Pipeline) -> bool:
+            if not pipe.hexists(self._k(QUARANTINE), key):
+                return False
+            pipe.multi()
+            pipe.hdel(self._k(QUARANTINE), key)
+            pipe.hdel(self._k(CORRUPT), key)
+            self._owe(pipe, key, names)
+            return True
+
+        return redis_transaction(self.redis, write, self._k(QUARANTINE))
+
+    def settle_failures(self, key: str, names: t.Iterable[str]) -> None:
+        """A read of ``key`` succeeded: forget its earlier failures and owe it
+        to each of ``names`` that has not delivered it, since the unread list
+        was what kept it planned for subscribers already past it. One MULTI/EXEC."""
+        with self.redis.pipeline() as pipe:
             pipe.hdel(self._k(UNREAD), key)
             pipe.hdel(self._k(CORRUPT), key)
+            self._owe(pipe, key, names)
             pipe.execute()
+
+    def owed(self, name: str) -> set[str]:
+        """Keys owed to ``name`` (delivered keys leave in ``record_success``)."""
+        return set(map(redis_text, self.redis.smembers(self._k(OWED, name=name))))
+
+    def forgive(self, name: str, keys: t.Collection[str]) -> None:
+        """Drop ``keys`` from ``name``'s owed set (before its start, or replayed away)."""
+        if keys:
+            self.redis.srem(self._k(OWED, name=name), *keys)
 
     def unread(self) -> dict[str, dict[str, t.Any]]:
         """Objects whose last read failed: key -> {count, error}."""

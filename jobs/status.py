@@ -98,8 +98,8 @@ def export_status(
 def _pending(
     state: DeliveryState, source: Source, progress: SubscriberState, late_hours: int, quarantined: set[str], now: float
 ) -> dict[str, t.Any]:
-    """Objects not yet delivered to ``progress`` from its lookback point on, and the
-    age of the oldest (its lag)."""
+    """Objects not yet delivered to ``progress`` from its lookback point on, plus
+    those it is owed behind it, and the age of the oldest listed (its lag)."""
     begin = lookback_prefix(progress, late_hours)
     done = state.delivered(progress.name)
     count = 0
@@ -115,6 +115,9 @@ def _pending(
                 break
     except SourceError as exc:
         return {"pending": None, "lag_seconds": None, "oldest_pending": None, "source_error": str(exc)}
+    # Owed objects behind the listing window are pending too (planned whatever the position).
+    owed = {k for k in state.owed(progress.name) if progress.since <= k < begin}
+    count += len(owed - done - quarantined)
     return {
         "pending": f"{count}+" if count >= PENDING_CAP else count,
         "oldest_pending": oldest.key if oldest else None,
