@@ -272,6 +272,8 @@ def redis_url() -> str:
 
 
 def service_env(source: Path, prefix: str, **extra: str) -> dict[str, str]:
+    """The service's environment over ``source`` with Redis keys under ``prefix``
+    and an empty export checkpoint of its own (``fresh_checkpoint``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     env.update(
         ANALYTICS_SOURCE=str(source),
@@ -283,7 +285,15 @@ def service_env(source: Path, prefix: str, **extra: str) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]),
         **extra,
     )
-    return env
+    return fresh_checkpoint(env)
+
+
+def fresh_checkpoint(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with a new, empty ``ANALYTICS_EXPORT_CHECKPOINT`` directory: a run
+    measured "from the beginning" must not find the position an earlier run
+    (of this invocation, or of an earlier one over the cached demo data) kept
+    beside the raw events, and restore it (jobs/checkpoint.py)."""
+    return {**env, "ANALYTICS_EXPORT_CHECKPOINT": tempfile.mkdtemp(prefix="bench-checkpoint-")}
 
 
 def redis_client() -> t.Any:
@@ -813,6 +823,7 @@ def _export_round(result: ExportRun, data: DataSet, i: int) -> None:
     result.events = probe["events"]
     result.rss_mb.append(rss / 1024)
     LOG.command(["flask", "--app", "wsgi", "export", "run"], shown)
+    env = fresh_checkpoint(env)  # from the beginning again, as the probe's run
     code, out, err, wall, rss = run_with_rusage([str(VENV_BIN / "flask"), "--app", "wsgi", "export", "run"], env)
     delete_keys(prefix + "*")
     if code != 0:
