@@ -1,5 +1,8 @@
 """Every setting of the service, read once from environment variables.
 
+One module (over 400 lines) because it is the one place that names, documents and
+validates every setting (ARCHITECTURE.md: ``config`` owns every setting).
+
 Each setting has a typed default and a validator whose one-line error names the
 variable and the form it expects, so a typo fails at start-up instead of in the
 middle of a night's export. S3 endpoint, region and credentials are not here:

@@ -2,6 +2,11 @@
 (``altis-analytics-destination-segment``), faithful where it worked and fixed
 where it lost data. Load it with ``ANALYTICS_INTEGRATIONS=integrations.segment``.
 
+One module (over 400 lines) because its public names are the PHP package's
+functions, which integrations call (``process``, ``format``, ``prepare``, ``send``,
+``register_segment_group_*``); the mapping, PHP JSON and HTTP parts live in
+private modules beside it.
+
 Like the PHP package it hooks ``altis.analytics.export.data.process`` when a
 write key is set, and turns each raw event into an ``identify`` call, one
 ``group`` call per registered group map whose ``groupId`` is non-empty, then

@@ -1,6 +1,10 @@
 """The export run: new raw-event objects, streamed as NDJSON batches to every
 subscriber of ``altis.analytics.export.data.process``, losing nothing.
 
+One module (over 400 lines) because a run's steps (plan, stream, hand over,
+record, summarise, alert) share one run's state and locks; planning
+(``jobs.plan``), batches (``jobs.batch``) and replay (``jobs.replay``) are apart.
+
 A run is a function of the source, the delivery state in Redis and the hooks
 (``run_export``); the scheduled job, ``export run``, ``reconcile``, ``requeue``
 and ``replay`` (``jobs.replay``) all call it. It plans (``jobs.plan``), then

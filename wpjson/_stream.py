@@ -1,5 +1,8 @@
 """Streaming writers of a day's events: JSON array, CSV, NDJSON, optionally gzip.
 
+One module (over 400 lines) because the four formats' writers share the one hot
+path that reads a day (the catalog's raw copy, parse-and-filter, the piece cap).
+
 The body is a generator, so memory holds one piece at a time whatever the
 size of the day, and each piece is written and flushed on its own. A piece
 ends at ``chunk_size`` records or ``PIECE_BYTES`` (256 KiB), whichever comes
