@@ -299,6 +299,14 @@ def test_a_huge_concatenated_line_is_parsed_in_bounded_memory(tmp_path: Path) ->
 # ----------------------------------------------------------------------------- what the report says
 
 
+def test_a_json_value_that_is_not_an_object_is_reported_as_such() -> None:
+    _, report = parse(b'{"ok":1}\n[1, 2]\n"text"\n')
+    assert report.invalid == [
+        InvalidLine(KEY, 2, "a JSON list, not an object"),
+        InvalidLine(KEY, 3, "a JSON str, not an object"),
+    ]
+
+
 def test_a_json_value_that_is_not_an_object_behind_a_bom_is_reported_as_such() -> None:
     events, report = parse(b'{"ok":1}\n\xef\xbb\xbf[1, 2]\n')
     assert [e.data for e in events] == [{"ok": 1}]
