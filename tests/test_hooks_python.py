@@ -546,6 +546,28 @@ def test_last_callback_removed_and_later_priority_added_while_running_runs() -> 
     assert hooks.callbacks("swapping") == [(20, later, 0)]
 
 
+def test_later_priority_added_after_a_nested_run_of_the_emptied_hook_still_runs() -> None:
+    """As above with a recursive run of the hook in between: the inner run
+    ending must not make the outer run lose the callbacks added after it
+    (each run counts; the hook is kept while any is active)."""
+    log: list[str] = []
+
+    def later() -> None:
+        log.append("later")
+
+    def swap() -> None:
+        log.append("swap")
+        remove_action("nested_swap", swap, 10)
+        do_action("nested_swap")  # runs nothing: the hook is empty now
+        add_action("nested_swap", later, 20, 0)
+
+    add_action("nested_swap", swap, 10, 0)
+    do_action("nested_swap")
+
+    assert log == ["swap", "later"]
+    assert did_action("nested_swap") == 2
+
+
 def test_reset_clears_callbacks_counters_and_stack() -> None:
     inside: list[t.Any] = []
 
