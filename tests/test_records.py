@@ -342,12 +342,12 @@ def test_a_long_concatenated_line_after_a_bom_or_spaces_keeps_each_event_text(tm
 
 
 def test_a_last_line_ending_exactly_at_a_piece_boundary_is_read(tmp_path: Path) -> None:
-    """No final newline and a line of exactly MAX_LINE_BYTES: the reader's
-    last piece looks like one that continues, and the file then ends."""
+    """No final newline and an event of exactly two pieces (2 * MAX_LINE_BYTES):
+    the reader's last piece looks like one that continues, and the file then ends."""
     big = {"blob": ""}
-    big["blob"] = "y" * (MAX_LINE_BYTES - len(orjson.dumps(big)))
+    big["blob"] = "y" * (2 * MAX_LINE_BYTES - len(orjson.dumps(big)))
     raw = orjson.dumps(big)
-    assert len(raw) == MAX_LINE_BYTES
+    assert len(raw) == 2 * MAX_LINE_BYTES
     events, report = _local_events(tmp_path, b'{"n":1}\n' + raw)
     assert [e.data for e in events] == [{"n": 1}, big]
     assert events[1].raw == raw
