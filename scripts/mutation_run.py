@@ -209,7 +209,7 @@ def table(sections: dict[str, str], modules: dict[str, Module]) -> str:
         text = sections.get(name)
         match = _COUNTS.search(text or "")
         if match is None:
-            rows.append(f"| {name} | not run yet | | | | |")
+            rows.append(f"| {name} | not run yet: `scripts/mutation {name}` | | | | |")
             continue
         killed = int(match["k"]) + int(match["t"])
         survived = int(match["all"]) - killed
