@@ -388,3 +388,15 @@ def test_flatten_lists_of_scalars_and_lists_holding_objects() -> None:
         "scalars": "1;;false;0.5;true",
         "objs": '[{"t":"é\ud83d","n":[1,2]},{"k":null}]',
     }
+
+
+def test_an_event_of_exactly_max_event_bytes_is_kept(tmp_path: Path) -> None:
+    """MAX_EVENT_BYTES is the longest single event kept: one of exactly that
+    length (a whole number of pieces) is an event, not an invalid line."""
+    big = {"blob": ""}
+    big["blob"] = "z" * (MAX_EVENT_BYTES - len(orjson.dumps(big)))
+    raw = orjson.dumps(big)
+    assert len(raw) == MAX_EVENT_BYTES and MAX_EVENT_BYTES % MAX_LINE_BYTES == 0
+    events, report = _local_events(tmp_path, raw + b'\n{"n":2}\n')
+    assert [e.data for e in events] == [big, {"n": 2}]
+    assert report.invalid_count == 0
