@@ -203,6 +203,13 @@ def _messy_files() -> dict[str, bytes]:
     return files
 
 
+#: The objects of ``_messy_files`` that need the parse path.
+_MESSY_KEYS = {
+    "2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff",
+    "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb",
+}
+
+
 def test_only_objects_of_clean_lines_get_line_bitmaps(
     make_settings: t.Callable[..., config.Settings], tmp_path: Path
 ) -> None:
@@ -210,10 +217,9 @@ def test_only_objects_of_clean_lines_get_line_bitmaps(
     data.write_local(tmp_path / "events", files)
     source = open_source(make_settings().source)
     infos = catalog.list_day_objects(source, data.DAY, 2)
-    messy = {"2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff", "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb"}
     for info in infos:
         summary = catalog.summarize_object(source, info)
-        if info.key in messy:  # a BOM, concatenated objects, an invalid line
+        if info.key in _MESSY_KEYS:  # a BOM, concatenated objects, an invalid line
             assert summary.selections == {}
             continue
         assert set(summary.selections) == set(summary.groups)
@@ -258,3 +264,27 @@ def test_an_event_timestamp_beyond_the_calendar_belongs_to_no_day(
     data.write_local(tmp_path / "events", {key: b"\n".join(lines) + b"\n"})
     summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
     assert summary.count == 2  # the two events of the day, read by hand above
+
+
+def test_a_day_summary_selects_the_lines_of_its_day_and_site_in_each_clean_object(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """What the endpoint streams without parsing: per object, the lines of the
+    site's events of the day (read independently), for the version summarized."""
+    files = _messy_files()
+    data.write_local(tmp_path / "events", files)
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert {info.key for info in summary.objects} & _MESSY_KEYS, "the fixture has objects of both kinds"
+    for info in summary.objects:
+        selection = summary.selection(info.key)
+        if info.key in _MESSY_KEYS:
+            assert selection is None and summary.selector(info.key) is None
+            continue
+        assert selection is not None
+        selector, etag = selection
+        assert etag == info.etag
+        assert summary.selector(info.key) == selector
+        raw = files[info.key]
+        lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).split(b"\n")
+        chosen = [line.strip() for line, take in zip(lines, selector, strict=False) if take]
+        assert chosen == data.expected_events({info.key: raw}, data.DAY, 1)
