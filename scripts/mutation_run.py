@@ -144,9 +144,24 @@ def forget_survivors(where: Path) -> None:
             meta.write_text(json.dumps(data))
 
 
+def forget_stale_coverage(where: Path, module: Module) -> None:
+    """Make mutmut trace again which tests call which function when one of the
+    module's test files changed since it last did: it traces new test names
+    only, so a test whose body changed would keep its old coverage and never
+    face the mutants it now reaches."""
+    stats = where / "mutants" / "mutmut-stats.json"
+    if not stats.exists():
+        return
+    traced = stats.stat().st_mtime_ns
+    tests = [where / name for name in (*module.tests, "tests/conftest.py")]
+    if any(path.exists() and path.stat().st_mtime_ns > traced for path in tests):
+        stats.unlink()
+
+
 def run(module: Module, mutmut_config: dict[str, object]) -> Outcome:
     where = prepare(module, mutmut_config)
     forget_survivors(where)
+    forget_stale_coverage(where, module)
     started = time.monotonic()
     children = str(min(2, os.cpu_count() or 1)) if module.parallel else "1"
     log = where / "mutmut.log"
@@ -209,7 +224,7 @@ def table(sections: dict[str, str], modules: dict[str, Module]) -> str:
         text = sections.get(name)
         match = _COUNTS.search(text or "")
         if match is None:
-            rows.append(f"| {name} | not run yet | | | | |")
+            rows.append(f"| {name} | not run yet: `scripts/mutation {name}` | | | | |")
             continue
         killed = int(match["k"]) + int(match["t"])
         survived = int(match["all"]) - killed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import logging
 import typing as t
 from pathlib import Path
 
@@ -81,13 +82,18 @@ def test_a_summary_is_read_from_redis_not_recomputed(
 
 
 def test_warm_days_reads_each_object_once(
-    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+    make_settings: t.Callable[..., config.Settings],
+    redis: redis_lib.Redis,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="events.catalog")
     files = data.day_files()
     data.write_local(tmp_path / "events", files)
     settings = make_settings()
     days = [data.DAY - dt.timedelta(days=1), data.DAY]
     assert catalog.warm_days(settings, days) == len(files)
+    assert f"catalog: summarized {len(files)} object(s) for 2 day(s)" in caplog.messages
     assert catalog.warm_days(settings, days) == 0
     read: list[str] = []
     summary = catalog.day_summary(
@@ -203,6 +209,13 @@ def _messy_files() -> dict[str, bytes]:
     return files
 
 
+#: The objects of ``_messy_files`` that need the parse path.
+_MESSY_KEYS = {
+    "2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff",
+    "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb",
+}
+
+
 def test_only_objects_of_clean_lines_get_line_bitmaps(
     make_settings: t.Callable[..., config.Settings], tmp_path: Path
 ) -> None:
@@ -210,10 +223,9 @@ def test_only_objects_of_clean_lines_get_line_bitmaps(
     data.write_local(tmp_path / "events", files)
     source = open_source(make_settings().source)
     infos = catalog.list_day_objects(source, data.DAY, 2)
-    messy = {"2026/11/25/06/analytics-1-2026-11-25-06-00-00-ffff", "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb"}
     for info in infos:
         summary = catalog.summarize_object(source, info)
-        if info.key in messy:  # a BOM, concatenated objects, an invalid line
+        if info.key in _MESSY_KEYS:  # a BOM, concatenated objects, an invalid line
             assert summary.selections == {}
             continue
         assert set(summary.selections) == set(summary.groups)
@@ -258,3 +270,97 @@ def test_an_event_timestamp_beyond_the_calendar_belongs_to_no_day(
     data.write_local(tmp_path / "events", {key: b"\n".join(lines) + b"\n"})
     summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
     assert summary.count == 2  # the two events of the day, read by hand above
+
+
+def test_a_day_summary_selects_the_lines_of_its_day_and_site_in_each_clean_object(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """What the endpoint streams without parsing: per object, the lines of the
+    site's events of the day (read independently), for the version summarized."""
+    files = _messy_files()
+    data.write_local(tmp_path / "events", files)
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert {info.key for info in summary.objects} & _MESSY_KEYS, "the fixture has objects of both kinds"
+    for info in summary.objects:
+        selection = summary.selection(info.key)
+        if info.key in _MESSY_KEYS:
+            assert selection is None and summary.selector(info.key) is None
+            continue
+        assert selection is not None
+        selector, etag = selection
+        assert etag == info.etag
+        assert summary.selector(info.key) == selector
+        raw = files[info.key]
+        lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).split(b"\n")
+        chosen = [line.strip() for line, take in zip(lines, selector, strict=False) if take]
+        assert chosen == data.expected_events({info.key: raw}, data.DAY, 1)
+
+
+def test_summaries_expire_after_90_days_and_column_sets_never(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    ttl = redis.ttl(f"{TEST_PREFIX}catalog:object:{next(iter(files))}")
+    assert 89 * 86_400 < ttl <= 90 * 86_400
+    assert redis.ttl(f"{TEST_PREFIX}catalog:columns:1") == -1  # no expiry
+
+
+def test_an_unreadable_or_mismatched_stored_summary_is_made_again(
+    make_settings: t.Callable[..., config.Settings],
+    redis: redis_lib.Redis,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    garbled, resized = sorted(files)[:2]
+    redis.set(f"{TEST_PREFIX}catalog:object:{garbled}", b"not a summary")
+    blob = orjson.loads(redis.get(f"{TEST_PREFIX}catalog:object:{resized}"))
+    blob["size"] += 1  # the same ETag, another size: not the version listed
+    redis.set(f"{TEST_PREFIX}catalog:object:{resized}", orjson.dumps(blob))
+
+    read: list[str] = []
+    again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
+
+    assert sorted(read) == [garbled, resized]
+    assert f"ignoring an unreadable catalog entry for {garbled}" in caplog.messages
+    assert again == first
+
+
+def test_a_field_name_with_a_lone_surrogate_is_stored_and_read_back(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """A name orjson cannot write (RFC 8259 allows the escape): kept in the
+    stored summary and in the site's column set."""
+    start = int(dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp() * 1000)
+    line = data.event(1, start + 1000, 1).replace(b'"attributes":{', b'"attributes":{"ti\\ud83dtle":"x",', 1)
+    assert b"ti\\ud83dtle" in line
+    key = "2026/11/25/10/analytics-1-2026-11-25-10-00-00-lone"
+    data.write_local(tmp_path / "events", {key: line + b"\n"})
+    source = open_source(make_settings().source)
+
+    first = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2)
+    read: list[str] = []
+    again = catalog.day_summary(source, redis, TEST_PREFIX, data.DAY, 1, 2, on_read=lambda i: read.append(i.key))
+
+    assert "attributes.ti\ud83dtle" in first.fields
+    assert read == [] and again == first
+    assert "attributes.ti\ud83dtle" in catalog.site_columns(redis, TEST_PREFIX, 1)
+
+
+def test_only_a_blog_id_as_a_site_writes_it_gets_a_column_set(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """Sites are asked for by number (``/events/<day>?site=1``, ``str(int)``):
+    '01', 'x' or a non-ASCII digit can never be asked for."""
+    start = int(dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp() * 1000)
+    blogs = ["1", "01", "x", "\u0663"]
+    lines = [data.event(n, start + 1000 * n, blog) for n, blog in enumerate(blogs)]
+    data.write_local(tmp_path / "events", {"2026/11/25/10/analytics-1-2026-11-25-10-00-00-ids": b"\n".join(lines)})
+    catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    column_sets = sorted(k.decode() for k in redis.keys(f"{TEST_PREFIX}catalog:columns:*"))
+    assert column_sets == [f"{TEST_PREFIX}catalog:columns:1"]

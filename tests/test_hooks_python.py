@@ -4,7 +4,9 @@ at registration, ``callbacks()``/``callback_id()``, ``reset()`` and threads."""
 
 from __future__ import annotations
 
+import collections
 import functools
+import logging
 import re
 import subprocess
 import sys
@@ -326,8 +328,35 @@ def test_accepted_args_must_be_a_non_negative_int(accepted_args: t.Any) -> None:
 
 
 def test_hook_name_must_be_a_string() -> None:
-    with pytest.raises(TypeError, match="hook name must be a str"):
+    with pytest.raises(TypeError, match=re.escape("hook name must be a str, got tuple: ('not', 'a', 'name')")):
         add_filter(("not", "a", "name"), "__return_true")  # type: ignore[arg-type]
+
+
+def test_a_non_callable_callback_is_named_by_its_type() -> None:
+    with pytest.raises(TypeError, match=re.escape("callback must be callable or a string, got int: 42")):
+        add_filter("my_hook", 42)  # type: ignore[arg-type]
+
+
+def test_a_malformed_string_callback_error_lists_the_return_helpers() -> None:
+    with pytest.raises(HookCallbackError) as info:
+        add_filter("my_hook", "no_dots")
+    assert "one of __return_true, __return_false, __return_zero, __return_null, " in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: remove_filter("prio_hook", "__return_true", "10"),  # type: ignore[arg-type]
+        lambda: hooks.remove_all_filters("prio_hook", 1.5),  # type: ignore[arg-type]
+        lambda: has_filter("prio_hook", "__return_true", "10"),  # type: ignore[arg-type]
+    ],
+    ids=["remove_filter", "remove_all_filters", "has_filter"],
+)
+def test_a_bad_priority_is_refused_naming_the_hook(call: t.Callable[[], object]) -> None:
+    add_filter("prio_hook", "__return_true")
+    with pytest.raises(TypeError, match="hook 'prio_hook': priority must be an int"):
+        call()
+    assert has_filter("prio_hook", "__return_true") == 10
 
 
 @pytest.mark.parametrize("bad", ["", "no_dots", "pkg..func", "pkg.1func", "pkg.func-name"])
@@ -392,6 +421,12 @@ def test_dotted_path_resolved_when_first_called(tmp_path: Path, monkeypatch: pyt
     ("path", "message"),
     [
         ("no_such_package_xyz.func", "no module 'no_such_package_xyz' can be imported"),
+        # Every shorter prefix is tried; the message then says what a path must be.
+        (
+            "no_such_package_xyz.sub.func",
+            "no module 'no_such_package_xyz' can be imported; use a dotted path of a module on sys.path",
+        ),
+        ("tests.test_hooks_python.Greeter.nope", "has no attribute path 'Greeter.nope'"),
         ("tests.test_hooks_python.no_such_function", "has no attribute path 'no_such_function'"),
         ("tests.test_hooks_python.NOT_CALLABLE", "names a int, not a callable"),
     ],
@@ -442,7 +477,8 @@ def test_callback_id_forms() -> None:
     assert hooks.callback_id(Greeter().greet) == "tests.test_hooks_python.Greeter.greet"
     assert hooks.callback_id(Greeter.shout) == "tests.test_hooks_python.Greeter.shout"
     assert hooks.callback_id(len) == "builtins.len"
-    assert hooks.callback_id(Callable()).endswith("test_callback_id_forms.<locals>.Callable")
+    # A callable instance is named by its class, in the class's own module.
+    assert hooks.callback_id(Callable()) == "tests.test_hooks_python.test_callback_id_forms.<locals>.Callable"
     assert hooks.callback_id(functools.partial(module_level_filter)) == (
         "functools.partial(tests.test_hooks_python.module_level_filter)"
     )
@@ -510,6 +546,28 @@ def test_last_callback_removed_and_later_priority_added_while_running_runs() -> 
     assert hooks.callbacks("swapping") == [(20, later, 0)]
 
 
+def test_later_priority_added_after_a_nested_run_of_the_emptied_hook_still_runs() -> None:
+    """As above with a recursive run of the hook in between: the inner run
+    ending must not make the outer run lose the callbacks added after it
+    (each run counts; the hook is kept while any is active)."""
+    log: list[str] = []
+
+    def later() -> None:
+        log.append("later")
+
+    def swap() -> None:
+        log.append("swap")
+        remove_action("nested_swap", swap, 10)
+        do_action("nested_swap")  # runs nothing: the hook is empty now
+        add_action("nested_swap", later, 20, 0)
+
+    add_action("nested_swap", swap, 10, 0)
+    do_action("nested_swap")
+
+    assert log == ["swap", "later"]
+    assert did_action("nested_swap") == 2
+
+
 def test_reset_clears_callbacks_counters_and_stack() -> None:
     inside: list[t.Any] = []
 
@@ -564,3 +622,159 @@ def test_do_action_without_callbacks_touches_only_the_counter() -> None:
     assert has_filter("nobody_listens") is False and has_filter("nobody_filters") is False
     assert hooks.callbacks("nobody_listens") == [] and hooks.callbacks("nobody_filters") == []
     assert current_filter() is False, "nothing left on the stack"
+
+
+# --- The ref_array forms, the 'all' hook and the query functions' arguments ----------
+
+
+def test_ref_array_forms_count_in_did_action_and_did_filter_hooked_or_not() -> None:
+    """WordPress's do_action_ref_array and apply_filters_ref_array add to
+    $wp_actions and $wp_filters as the plain forms do, even with nothing hooked;
+    an unhooked filter returns the value, args[0]."""
+    for _ in range(3):
+        do_action_ref_array("ref_unhooked", [1])
+        assert hooks.apply_filters_ref_array("ref_unhooked_filter", ["value", "extra"]) == "value"
+    add_action("ref_hooked", "__return_true")
+    do_action_ref_array("ref_hooked", [])
+
+    assert did_action("ref_unhooked") == 3
+    assert did_filter("ref_unhooked_filter") == 3
+    assert did_action("ref_hooked") == 1
+
+
+def test_all_hook_sees_ref_array_calls_of_unhooked_hooks_with_the_sequence() -> None:
+    """do_action_ref_array and apply_filters_ref_array pass the 'all' hook the
+    hook's name and the argument array itself (their func_get_args())."""
+    log: list[tuple[t.Any, ...]] = []
+    add_action("all", lambda *args: log.append(args))
+    add_filter("ref_hooked_filter", lambda value: value + "!")
+
+    do_action_ref_array("ref_nobody", ["a", "b"])
+    assert hooks.apply_filters_ref_array("ref_nobody_filter", ["v", "x"]) == "v"
+    assert hooks.apply_filters_ref_array("ref_hooked_filter", ["w", "y"]) == "w!"
+
+    assert log == [("ref_nobody", ["a", "b"]), ("ref_nobody_filter", ["v", "x"]), ("ref_hooked_filter", ["w", "y"])]
+
+
+def test_every_all_hook_callback_gets_the_hook_name_whatever_the_previous_one_returned() -> None:
+    """The 'all' hook is run as an action (WP_Hook::do_all_hook ignores
+    return values), even around a filter."""
+    seen: list[t.Any] = []
+    add_action("all", lambda name, *rest: None)
+    add_action("all", lambda name, *rest: seen.append(name))
+
+    do_action("named_action", 1)
+    assert apply_filters("named_filter", 2) == 2
+
+    assert seen == ["named_action", "named_filter"]
+
+
+def test_all_hook_callback_taking_only_the_name_gets_only_the_name() -> None:
+    """Surplus arguments are dropped by signature for the 'all' hook too (PHP
+    ignores them), so a watcher of hook names needs no ``*args``."""
+    names: list[str] = []
+
+    def only_name(name: str) -> None:
+        names.append(name)
+
+    add_action("all", only_name)
+    do_action("wide", 1, 2, 3)
+    assert apply_filters("wide_filter", "v", "x") == "v"
+    assert names == ["wide", "wide_filter"]
+
+
+def test_has_filter_with_false_callback_asks_whether_anything_is_hooked() -> None:
+    """WordPress's has_filter( $hook_name, $callback = false ): false means
+    any callback, as None does here."""
+    assert has_filter("anything", False) is False
+    add_filter("anything", "__return_true")
+    assert has_filter("anything", False) is True
+    assert hooks.has_action("anything", False) is True
+
+
+def test_has_action_with_priority_answers_a_bool() -> None:
+    add_action("exact_action", "__return_true", 10)
+    assert hooks.has_action("exact_action", "__return_true", 10) is True
+    assert hooks.has_action("exact_action", "__return_true", 5) is False
+    assert hooks.has_action("exact_action", "__return_true") == 10
+
+
+def test_remove_all_filters_of_an_unknown_hook_returns_true() -> None:
+    """WordPress's remove_all_filters always returns true."""
+    assert hooks.remove_all_filters("never_hooked") is True
+    assert hooks.remove_all_actions("never_hooked", 10) is True
+
+
+def test_distinct_functions_and_builtin_methods_are_distinct_callbacks() -> None:
+    """WordPress's _wp_filter_build_unique_id keys a closure by its object: two
+    closures with the same name, or two lists' ``append``, are two callbacks."""
+    log: list[str] = []
+
+    def make(tag: str) -> t.Callable[[str], None]:
+        def callback(value: str) -> None:
+            log.append(tag + value)
+
+        return callback
+
+    first, second = make("1:"), make("2:")
+    a: list[str] = []
+    b: list[str] = []
+    queue: collections.deque[str] = collections.deque()
+    for callback in (first, second, a.append, b.append, queue.append, queue.appendleft):
+        add_action("distinct", callback)
+
+    do_action("distinct", "v")
+
+    assert log == ["1:v", "2:v"]
+    assert a == ["v"] and b == ["v"]
+    assert list(queue) == ["v", "v"]
+
+
+def test_a_string_callback_is_resolved_once_and_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="hooks")
+    add_filter("logged", "tests.test_hooks_python.module_level_filter")
+
+    assert apply_filters("logged", "x") == "x+module"
+    assert apply_filters("logged", "y") == "y+module"
+
+    messages = [r.getMessage() for r in caplog.records if r.name == "hooks"]
+    assert messages == ["hook logged: resolved callback tests.test_hooks_python.module_level_filter"]
+
+
+def test_dotted_path_to_a_method_of_a_class_in_a_submodule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'package.module.Class.method': each shorter prefix is tried until one
+    imports (here 'mut_pkg.mod'), then attributes are followed."""
+    package = tmp_path / "mut_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text(
+        "class Tools:\n    @staticmethod\n    def shout(value):\n        return value.upper()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        add_filter("deep", "mut_pkg.mod.Tools.shout")
+        assert apply_filters("deep", "hi") == "HI"
+    finally:
+        for name in ("mut_pkg.mod", "mut_pkg"):
+            sys.modules.pop(name, None)
+
+
+def test_a_module_whose_own_import_fails_is_named_with_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module exists but imports a missing dependency: the error says so,
+    instead of claiming the module cannot be found."""
+    (tmp_path / "mut_broken_mod.py").write_text(
+        "import mut_missing_dependency_xyz\n\ndef func(value):\n    return value\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    add_filter("broken", "mut_broken_mod.func")
+    try:
+        with pytest.raises(HookCallbackError) as info:
+            apply_filters("broken", "v")
+    finally:
+        sys.modules.pop("mut_broken_mod", None)
+    assert str(info.value) == (
+        "hook 'broken': callback 'mut_broken_mod.func': importing 'mut_broken_mod' failed: "
+        "No module named 'mut_missing_dependency_xyz'"
+    )

@@ -16,6 +16,7 @@ from events.records import (
     MAX_EVENT_BYTES,
     MAX_REPORTED_INVALID,
     Event,
+    InvalidLine,
     ParseReport,
     event_in,
     flatten,
@@ -293,3 +294,109 @@ def test_a_huge_concatenated_line_is_parsed_in_bounded_memory(tmp_path: Path) ->
         tracemalloc.stop()
     assert count == 20_000
     assert peak < 6 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+# ----------------------------------------------------------------------------- what the report says
+
+
+def test_a_json_value_that_is_not_an_object_is_reported_as_such() -> None:
+    _, report = parse(b'{"ok":1}\n[1, 2]\n"text"\n')
+    assert report.invalid == [
+        InvalidLine(KEY, 2, "a JSON list, not an object"),
+        InvalidLine(KEY, 3, "a JSON str, not an object"),
+    ]
+
+
+def test_a_json_value_that_is_not_an_object_behind_a_bom_is_reported_as_such() -> None:
+    events, report = parse(b'{"ok":1}\n\xef\xbb\xbf[1, 2]\n')
+    assert [e.data for e in events] == [{"ok": 1}]
+    assert report.invalid == [InvalidLine(KEY, 2, "a JSON list, not an object")]
+
+
+@pytest.mark.parametrize("line", [b"bad", b'{"a":1'])
+def test_a_line_that_is_not_json_is_reported_with_the_parser_message(line: bytes) -> None:
+    with pytest.raises(orjson.JSONDecodeError) as parser:
+        orjson.loads(line)
+    _, report = parse(b'{"ok":1}\n' + line + b"\n")
+    assert report.invalid == [InvalidLine(KEY, 2, f"not JSON: {parser.value}")]
+
+
+def test_a_broken_concatenation_is_reported_after_its_valid_objects() -> None:
+    with pytest.raises(orjson.JSONDecodeError) as parser:
+        orjson.loads(b'{"n":')
+    _, report = parse(b'{"n":1}{"n":2}{"n":')
+    assert report.invalid == [InvalidLine(KEY, 1, f"not JSON after some concatenated objects: {parser.value}")]
+
+
+# ----------------------------------------------------------------------------- long lines: edges
+
+
+def test_a_long_concatenated_line_after_a_bom_or_spaces_keeps_each_event_text(tmp_path: Path) -> None:
+    objects = [{"n": i, "pad": "p" * 1000} for i in range(600)]
+    one_line = b"".join(orjson.dumps(o) for o in objects)
+    assert len(one_line) > 2 * MAX_LINE_BYTES
+    events, report = _local_events(tmp_path, b"\xef\xbb\xbf" + one_line + b"\n  \t" + one_line + b"\n")
+    assert [e.data for e in events] == objects + objects
+    assert [e.raw for e in events] == [orjson.dumps(o) for o in objects] * 2
+    assert report.invalid_count == 0
+
+
+def test_a_last_line_ending_exactly_at_a_piece_boundary_is_read(tmp_path: Path) -> None:
+    """No final newline and an event of exactly two pieces (2 * MAX_LINE_BYTES):
+    the reader's last piece looks like one that continues, and the file then ends."""
+    big = {"blob": ""}
+    big["blob"] = "y" * (2 * MAX_LINE_BYTES - len(orjson.dumps(big)))
+    raw = orjson.dumps(big)
+    assert len(raw) == 2 * MAX_LINE_BYTES
+    events, report = _local_events(tmp_path, b'{"n":1}\n' + raw)
+    assert [e.data for e in events] == [{"n": 1}, big]
+    assert events[1].raw == raw
+    assert report.invalid_count == 0
+
+
+def test_a_too_long_broken_last_line_ending_at_a_piece_boundary_is_one_invalid_line(tmp_path: Path) -> None:
+    pieces = MAX_EVENT_BYTES // MAX_LINE_BYTES + 2
+    garbage = b"{" + b"x" * (pieces * MAX_LINE_BYTES - 1)
+    events, report = _local_events(tmp_path, b'{"n":1}\n' + garbage)
+    assert [e.data for e in events] == [{"n": 1}]
+    assert report.invalid == [
+        InvalidLine("2026/01/01/00/obj", 2, f"no complete JSON object in over {MAX_EVENT_BYTES} bytes")
+    ]
+
+
+def test_a_huge_broken_line_names_its_object_and_line(tmp_path: Path) -> None:
+    garbage = b"{" + b"x" * (3 * MAX_LINE_BYTES)
+    _, report = _local_events(tmp_path, b'{"n":1}\n' + garbage + b'\n{"n":2}\n')
+    assert [(i.key, i.line_no) for i in report.invalid] == [("2026/01/01/00/obj", 2)]
+    assert report.invalid[0].reason.startswith("not JSON")
+
+
+# ----------------------------------------------------------------------------- flatten: lists
+
+
+def test_flatten_lists_of_scalars_and_lists_holding_objects() -> None:
+    """README's flattening table: a list of scalars is one cell joined with ';'
+    (numbers as JSON, booleans true/false, a null as nothing); a list holding
+    an object is its compact JSON text, UTF-8 kept, even with a lone surrogate."""
+    data = {
+        "one_int": [5],
+        "scalars": [1, None, False, 0.5, True],
+        "objs": [{"t": "é\ud83d", "n": [1, 2]}, {"k": None}],
+    }
+    assert flatten(data) == {
+        "one_int": "5",
+        "scalars": "1;;false;0.5;true",
+        "objs": '[{"t":"é\ud83d","n":[1,2]},{"k":null}]',
+    }
+
+
+def test_an_event_of_exactly_max_event_bytes_is_kept(tmp_path: Path) -> None:
+    """MAX_EVENT_BYTES is the longest single event kept: one of exactly that
+    length (a whole number of pieces) is an event, not an invalid line."""
+    big = {"blob": ""}
+    big["blob"] = "z" * (MAX_EVENT_BYTES - len(orjson.dumps(big)))
+    raw = orjson.dumps(big)
+    assert len(raw) == MAX_EVENT_BYTES and MAX_EVENT_BYTES % MAX_LINE_BYTES == 0
+    events, report = _local_events(tmp_path, raw + b'\n{"n":2}\n')
+    assert [e.data for e in events] == [big, {"n": 2}]
+    assert report.invalid_count == 0
