@@ -53,6 +53,11 @@ SMALL_DAY = dt.date(2024, 3, 4)
 LARGE_DAY = dt.date(2024, 3, 5)
 PREFIX = harness.REDIS_PREFIX + "load:"
 RSS_LIMIT_MB = 200.0
+#: Descriptors a worker may open once, lazily, during the load and keep: the
+#: connection to multiprocessing's forkserver that the catalog starts on the
+#: worker's first cold object (events/catalog.py), Prometheus's sample files. A leak grows with the requests (dozens
+#: here, half of them hung up on purpose), so it still shows.
+FDS_PER_WORKER = 4
 TTFB_LIMIT_S = 1.0
 HEADING = "## Load (bench/load)"
 FULL = {"clients": 50, "stalled": 8, "stalled_probe": 50, "seconds": 60.0, "probes": 30, "small": 3000, "large": 30000}
@@ -303,8 +308,11 @@ def mixed_scenario(server: Server, report: Report, clients: int, stalled: int, s
         report.failures.append(f"{len(broken)} complete downloads without X-WP-Total events, e.g. {broken[0]}")
     if report.peak_rss_mb > RSS_LIMIT_MB:
         report.failures.append(f"a worker's peak RSS reached {report.peak_rss_mb:.0f} MB (limit {RSS_LIMIT_MB:.0f})")
-    if report.fds[1] > report.fds[0]:
-        report.failures.append(f"file descriptors {report.fds[0]} before, {report.fds[1]} after")
+    if report.fds[1] > report.fds[0] + FDS_PER_WORKER * len(procs):
+        report.failures.append(
+            f"file descriptors {report.fds[0]} before, {report.fds[1]} after "
+            f"(allowed {FDS_PER_WORKER} more per worker)"
+        )
     pool = len(procs) * server.threads
     if report.threads[2] > report.threads[0] + pool:
         report.failures.append(f"threads {report.threads[0]} before, {report.threads[2]} after (pool {pool})")
@@ -344,7 +352,7 @@ def summary_lines(report: Report) -> list[str]:
         f"| all |",
         f"| worker peak RSS (largest) | {report.peak_rss_mb:.0f} MB | <= {RSS_LIMIT_MB:.0f} MB |",
         f"| workers' file descriptors before / after (not counting pooled Redis connections) | "
-        f"{report.fds[0]} / {report.fds[1]} | back |",
+        f"{report.fds[0]} / {report.fds[1]} | back (+{FDS_PER_WORKER} a worker) |",
         f"| workers' threads before / peak / after | {report.threads[0]} / {report.threads[1]} / {report.threads[2]} "
         f"| after <= before + pool ({s['workers'] * s['threads']}) |",
         "",
