@@ -109,19 +109,25 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Server]
     stop(proc)
 
 
-@pytest.fixture(scope="module")
-def s3_server(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("s3")
-    files = data.day_files()
-    bucket = boto3.resource("s3", endpoint_url=s3_endpoint).Bucket(S3_BUCKET)
+def serve_from_s3(
+    s3_endpoint: str, tmp: Path, files: dict[str, bytes], bucket_name: str = S3_BUCKET, prefix: str = S3_PREFIX
+) -> t.Iterator[Server]:
+    """gunicorn over ``files`` uploaded under ``prefix`` to a fresh bucket of the
+    moto server; the bucket is emptied and removed after (a module fixture's body)."""
+    bucket = boto3.resource("s3", endpoint_url=s3_endpoint).Bucket(bucket_name)
     bucket.create()
-    data.upload(bucket, S3_PREFIX, files)
-    env = {**aws_env(s3_endpoint), "ANALYTICS_SOURCE": f"s3://{S3_BUCKET}/{S3_PREFIX}"}
+    data.upload(bucket, prefix, files)
+    env = {**aws_env(s3_endpoint), "ANALYTICS_SOURCE": f"s3://{bucket_name}/{prefix}"}
     base, proc = start_gunicorn(tmp / "gunicorn.log", env)
     yield Server(base, proc, tmp / "gunicorn.log", files)
     stop(proc)
     bucket.objects.all().delete()
     bucket.delete()
+
+
+@pytest.fixture(scope="module")
+def s3_server(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Server]:
+    yield from serve_from_s3(s3_endpoint, tmp_path_factory.mktemp("s3"), data.day_files())
 
 
 @pytest.fixture(params=["local", "s3"])

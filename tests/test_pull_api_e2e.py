@@ -22,7 +22,6 @@ import pytest
 
 from tests import endpoint_data as data
 from tests import test_endpoint_e2e
-from tests.conftest import aws_env
 from tests.test_endpoint_e2e import Server, Users, curl, start_gunicorn, stop
 
 users = test_endpoint_e2e.users  # the endpoint tests' fixture: an admin and an editor with application passwords
@@ -74,16 +73,7 @@ def pull_local(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Server]:
 @pytest.fixture(scope="module")
 def pull_s3(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Server]:
     tmp = tmp_path_factory.mktemp("pull-s3")
-    files = pull_files()
-    bucket = boto3.resource("s3", endpoint_url=s3_endpoint).Bucket(S3_BUCKET)
-    bucket.create()
-    data.upload(bucket, S3_PREFIX, files)
-    env = {**aws_env(s3_endpoint), "ANALYTICS_SOURCE": f"s3://{S3_BUCKET}/{S3_PREFIX}"}
-    base, proc = start_gunicorn(tmp / "gunicorn.log", env)
-    yield Server(base, proc, tmp / "gunicorn.log", files)
-    stop(proc)
-    bucket.objects.all().delete()
-    bucket.delete()
+    yield from test_endpoint_e2e.serve_from_s3(s3_endpoint, tmp, pull_files(), S3_BUCKET, S3_PREFIX)
 
 
 @pytest.fixture(params=["local", "s3"])
