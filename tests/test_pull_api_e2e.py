@@ -328,6 +328,53 @@ def test_a_day_changed_between_the_halves_is_not_spliced(pull: Server, users: Us
         _put(pull, ADDED, None)
 
 
+@pytest.mark.parametrize("query", ["format=ndjson", "format=csv&_fields=attributes,event_type&chunk_size=5"])
+def test_a_gzip_download_resumes_decoded_or_coded(pull: Server, users: Users, tmp_path: Path, query: str) -> None:
+    """``curl --compressed`` saves the decoded body and resumes it by its length;
+    a client that keeps the gzip bytes resumes them with the gzip ``ETag`` as
+    ``If-Range`` (RFC 9110: a range of that representation). Both end with
+    the uncut body."""
+    url = _url(pull, query)
+    plain = curl(url, "-u", users.admin, tmp=tmp_path).body
+    decoded = curl(url, "--compressed", "-u", users.admin, tmp=tmp_path)
+    assert (decoded.headers["content-encoding"], decoded.body) == ("gzip", plain)
+    half = len(plain) // 2
+    target = tmp_path / "decoded"
+    target.write_bytes(plain[:half])
+    assert _curl_resume(url, target, "--compressed", "-u", users.admin) == (0, 206)
+    assert target.read_bytes() == plain
+    coded = curl(url, "-H", "Accept-Encoding: gzip", "-u", users.admin, tmp=tmp_path)
+    etag = coded.headers["etag"]
+    assert etag.endswith('-gzip"') and gzip.decompress(coded.body) == plain
+    for cut in (1, len(coded.body) // 2, len(coded.body) - 1):
+        target = tmp_path / f"coded-{cut}"
+        target.write_bytes(coded.body[:cut])
+        got = _curl_resume(url, target, "-H", "Accept-Encoding: gzip", "-H", f"If-Range: {etag}", "-u", users.admin)
+        assert got == (0, 206), cut
+        assert target.read_bytes() == coded.body, cut
+        headers = target.with_suffix(".headers").read_bytes().decode().lower()
+        assert "content-encoding: gzip" in headers and f"/{len(coded.body)}\r\n" in headers
+    # The day changes: the old gzip ETag gets the whole new body, never a splice.
+    added = typed_event(992, START + 5 * data.HOUR_MS, 1, "pageView")
+    _put(pull, ADDED, added + b"\n")
+    try:
+        target = tmp_path / "coded-changed"
+        target.write_bytes(coded.body[:half])
+        got = _curl_resume(url, target, "-H", "Accept-Encoding: gzip", "-H", f"If-Range: {etag}", "-u", users.admin)
+        assert got == (33, 200) and target.read_bytes() == coded.body[:half]
+        parsed = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        sent = {"Range": f"bytes={half}-", "If-Range": etag, "Accept-Encoding": "gzip"}
+        conn.request("GET", f"{parsed.path}?{parsed.query}", headers={**_authorization(users.admin), **sent})
+        response = conn.getresponse()
+        whole = gzip.decompress(response.read())
+        assert response.status == 200 and response.getheader("ETag") not in (etag, None)
+        conn.close()
+        assert whole == curl(url, "-u", users.admin, tmp=tmp_path).body != plain
+    finally:
+        _put(pull, ADDED, None)
+
+
 # ------------------------------------------------------------------ lengths, manifest, errors
 
 

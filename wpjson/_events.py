@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import typing as t
+import zlib
 
 import orjson
 from flask import Response, current_app, g, request
@@ -242,7 +243,9 @@ def _etag(day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, comp
     then a digest of everything else the bytes depend on (format, ``_fields``,
     filters, BOM, the CSV columns, Parquet's types, row groups and writer),
     then ``-gzip`` for the gzip-coded body (RFC 9110 8.8.3: another coding,
-    another tag)."""
+    another tag). A gzip tag also names what its bytes depend on beyond the
+    plain body (where pieces are flushed: ``chunk_size``; the level; zlib's
+    version), so a byte range of the coded body is exact under it."""
     shape = args.shape
     described: list[t.Any] = [BODY_VERSION, shape.fmt, shape.fields, sorted(shape.wanted.types or ()), shape.csv_bom]
     described.append(shape.csv_safe)
@@ -251,6 +254,8 @@ def _etag(day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, comp
         described.append(_stream.columns(summary, shape))
     if shape.fmt == "parquet":
         described += [summary.number_kinds(), args.chunk_size, _parquet.writer_version()]
+    if compress:
+        described += [args.chunk_size, _stream.PIECE_BYTES, _stream.GZIP_LEVEL, zlib.ZLIB_RUNTIME_VERSION]
     text = json.dumps(described, sort_keys=True, separators=(",", ":"))
     variant = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     day_digest = manifest.digest(day, blog_id, summary).removeprefix("sha256:")
@@ -285,13 +290,11 @@ def events(date: str) -> Response:
     store = source()
     count, _size = summary.matching(shape.wanted)
     asked = None if rest.envelope else _ranges.requested(request.headers.get("Range"))
-    compress = _wants_gzip() and asked is None  # a range counts the bytes of the plain body
+    compress, asked = _coding(day, blog_id, summary, args, asked)
     etag = _etag(day, blog_id, summary, args, compress)
-    if asked is not None and not _ranges.if_range_allows(request.headers.get("If-Range"), etag):
-        asked = None
     length = None if compress else _known_length(summary, shape)
     if asked is not None and length is None:
-        length = _measured_length(store, summary, day, blog_id, args, etag)
+        length = _measured_length(store, summary, day, blog_id, args, etag, compress)
         if length is None:
             asked = None
     part = None
@@ -347,19 +350,44 @@ def events(date: str) -> Response:
     return Response(body, status=206 if part is not None else 200, headers=headers)
 
 
+def _coding(
+    day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, asked: tuple[int | None, int | None] | None
+) -> tuple[bool, tuple[int | None, int | None] | None]:
+    """Whether the answer is gzip-coded, and the range it honours (None: the whole body).
+
+    A range is of one representation (RFC 9110 14.1.2): the plain body when
+    ``If-Range`` is absent or names the plain body's ``ETag`` (``curl
+    --compressed -C -`` counts the decoded bytes it saved, and a server may
+    choose the identity coding); the gzip-coded body, from the same bytes as
+    every 200 of it (``day_body`` flushes gzip at the same places), when
+    ``If-Range`` names the gzip ``ETag`` and gzip is still accepted: a client
+    that kept the coded bytes resumes them. Any other ``If-Range`` (the day
+    changed, another coding) drops the range: the whole body, gzip if accepted."""
+    gzip = _wants_gzip()
+    if asked is None:
+        return gzip, None
+    validator = request.headers.get("If-Range")
+    if validator is None or _ranges.if_range_allows(validator, _etag(day, blog_id, summary, args, False)):
+        return False, asked
+    if gzip and _ranges.if_range_allows(validator, _etag(day, blog_id, summary, args, True)):
+        return True, asked
+    return gzip, None
+
+
 def _measured_length(
-    store: Source, summary: DaySummary, day: dt.date, blog_id: int, args: Arguments, etag: str
+    store: Source, summary: DaySummary, day: dt.date, blog_id: int, args: Arguments, etag: str, compress: bool
 ) -> int | None:
-    """The length of a body the catalog cannot tell (CSV, Parquet, ``_fields``):
-    remembered per ``ETag``, or made once without sending it. None when an
-    object changed while it was made (the answer is then the whole body, 200)."""
+    """The length of a body the catalog cannot tell (CSV, Parquet, ``_fields``,
+    any gzip-coded body): remembered per ``ETag``, or made once without
+    sending it. None when an object changed while it was made (the answer is
+    then the whole body, 200)."""
     current = settings()
     redis = config.redis_connection(current.redis_url)
     key = _length_key(current.redis_prefix, etag)
     known = redis.get(key)
     if known is not None:
         return int(known)
-    pieces = _stream.day_body(store, summary, day, blog_id, args.shape, args.chunk_size, False, True)
+    pieces = _stream.day_body(store, summary, day, blog_id, args.shape, args.chunk_size, compress, True)
     try:
         length = _ranges.body_length(pieces)
     except _stream.StreamAborted as exc:
