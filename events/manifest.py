@@ -13,7 +13,16 @@ Shape (JSON)::
      "objects": [{"key", "etag", "size", "events", "complete",
                   "invalid_lines": n, "invalid_line_numbers": [1-based, ...]}, ...],
      "late_objects": [{"key", "events"}, ...],     # under an hour folder after the day's last hour
+     "filters": {"event_type": [...] | null, "from": "HH:MM", "to": "HH:MM"},
      "digest": "sha256:<hex>"}
+
+With the events route's filters (``event_type``, ``hour``, ``from``/``to``:
+an ``EventFilter``), every count is of the wanted events only (``total``,
+``hours``, ``event_types``, each object's and late object's ``events``), so
+``total`` equals the ``X-WP-Total`` of the same filtered request; ``filters``
+says which applied (``hour=7`` is ``from`` 07:00 ``to`` 08:00; none is
+``null``, 00:00, 24:00). Objects, invalid lines and ``digest`` stay the day's:
+they prove what was read, whatever was kept of it.
 
 ``objects`` lists every object read for the day (the hour before it, its 24
 hours and the late hours after it), with the events of this day and site it
@@ -34,6 +43,7 @@ import datetime as dt
 import hashlib
 import typing as t
 
+from events.catalog import EventFilter
 from events.layout import hour_of_key
 
 if t.TYPE_CHECKING:
@@ -49,25 +59,32 @@ def digest(day: dt.date, blog_id: int, summary: DaySummary) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-def build(day: dt.date, blog_id: int, summary: DaySummary) -> dict[str, t.Any]:
-    """The manifest of one site's day (shape in the module's docstring)."""
+def build(day: dt.date, blog_id: int, summary: DaySummary, wanted: EventFilter = EventFilter()) -> dict[str, t.Any]:
+    """The manifest of one site's day, counting only the events ``wanted``
+    keeps (shape in the module's docstring)."""
     hours = [0] * 24
     types: dict[str, int] = {}
     untyped = 0
-    for detail in summary.details.values():
+    per_object: dict[str, int] = {}
+    for key, detail in summary.details.items():
+        kept = 0
         for minute, event_type, count, _size in detail.histogram:
+            if not wanted.wants(event_type, minute):
+                continue
+            kept += count
             hours[minute // 60] += count
             if event_type is None:
                 untyped += count
             else:
                 types[event_type] = types.get(event_type, 0) + count
-    wanted = (day.isoformat(), str(blog_id))
+        per_object[key] = kept
+    group = (day.isoformat(), str(blog_id))
     last_hour = dt.datetime(day.year, day.month, day.day, 23, tzinfo=dt.UTC)
     objects = []
     late = []
     for info, object_summary in summary.listed:
-        group = object_summary.groups.get(wanted)
-        events = group[0] if group else 0
+        counted = object_summary.groups.get(group)
+        events = (counted[0] if counted else 0) if wanted.everything else per_object.get(info.key, 0)
         objects.append({
             "key": info.key,
             "etag": object_summary.etag,
@@ -83,11 +100,20 @@ def build(day: dt.date, blog_id: int, summary: DaySummary) -> dict[str, t.Any]:
     return {
         "day": day.isoformat(),
         "site": blog_id,
-        "total": summary.count,
+        "total": summary.matching(wanted)[0],
         "hours": {f"{hour:02d}": count for hour, count in enumerate(hours)},
         "event_types": dict(sorted(types.items())),
         "events_without_event_type": untyped,
         "objects": objects,
         "late_objects": late,
+        "filters": {
+            "event_type": None if wanted.types is None else sorted(wanted.types),
+            "from": _clock(wanted.start_minute),
+            "to": _clock(wanted.end_minute),
+        },
         "digest": digest(day, blog_id, summary),
     }
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"

@@ -458,6 +458,57 @@ def test_the_manifest_counts_equal_the_files(pull: Server, users: Users, tmp_pat
     assert curl(url, "-u", users.editor, tmp=tmp_path).status == 403
 
 
+FILTERS = [c for c in CASES if c.paths is None] + [
+    Case("event_type=pageView&from=07:00&to=24:00", types=frozenset({"pageView"}), minutes=(7 * 60, 1440))
+]
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+@pytest.mark.parametrize("case", FILTERS, ids=[c.query for c in FILTERS])
+def test_the_manifest_counts_only_the_filtered_events(pull: Server, users: Users, tmp_path: Path, case: Case) -> None:
+    got = curl(_url(pull, case.query, "/manifest"), "-g", "-u", users.admin, tmp=tmp_path)
+    assert got.status == 200, got.body[:300]
+    manifest = orjson.loads(got.body)
+    day = _independent_manifest(pull.files)
+    kept = {}
+    for key, (_events, invalid) in day["objects"].items():
+        events = [orjson.loads(raw) for raw in data.expected_events({key: pull.files[key]}, data.DAY, 1)]
+        kept[key] = ([e for e in events if case.keeps(e)], invalid)
+    wanted = [event for events, _ in kept.values() for event in events]
+    assert manifest["total"] == len(wanted) > 0
+    hours = {f"{h:02d}": sum(1 for e in wanted if minute_of(e) // 60 == h) for h in range(24)}
+    assert manifest["hours"] == hours
+    types = sorted({e["event_type"] for e in wanted})
+    assert manifest["event_types"] == {name: sum(1 for e in wanted if e["event_type"] == name) for name in types}
+    objects = {o["key"]: (o["events"], o["invalid_line_numbers"]) for o in manifest["objects"]}
+    assert objects == {key: (len(events), invalid) for key, (events, invalid) in kept.items()}
+    late = "2026/11/26/01/analytics-1-2026-11-26-01-15-00-eeee"
+    assert manifest["late_objects"] == ([{"key": late, "events": len(kept[late][0])}] if kept[late][0] else [])
+    assert manifest["filters"] == {
+        "event_type": None if case.types is None else sorted(case.types),
+        "from": _clock(case.minutes[0]),
+        "to": _clock(case.minutes[1]),
+    }
+    # The same filters on the events: the same total; the digest is the day's, filtered or not.
+    events = curl(_url(pull, case.query + "&format=ndjson"), "-g", "-u", users.admin, tmp=tmp_path)
+    assert events.headers["x-wp-total"] == str(manifest["total"])
+    whole = orjson.loads(curl(_url(pull, suffix="/manifest"), "-u", users.admin, tmp=tmp_path).body)
+    assert manifest["digest"] == whole["digest"]
+    assert whole["filters"] == {"event_type": None, "from": "00:00", "to": "24:00"}
+
+
+def test_fields_applies_to_the_manifest(pull_local: Server, users: Users, tmp_path: Path) -> None:
+    """WordPress applies ``_fields`` to any route's JSON; unknown fields are absent."""
+    hour7 = sum(1 for _, event in day_events(pull_local.files) if minute_of(event) // 60 == 7)
+    got = curl(_url(pull_local, "hour=7&_fields=total,hours.07,nope", "/manifest"), "-u", users.admin, tmp=tmp_path)
+    assert (got.status, orjson.loads(got.body)) == (200, {"total": hour7, "hours": {"07": hour7}})
+    got = curl(_url(pull_local, "_fields=nothing.here", "/manifest"), "-u", users.admin, tmp=tmp_path)
+    assert (got.status, orjson.loads(got.body)) == (200, {})
+
+
 @pytest.mark.parametrize(
     ("query", "param"),
     [

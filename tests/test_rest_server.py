@@ -98,7 +98,15 @@ EVENTS_ARGS = {
         "required": False,
     },
 }
-MANIFEST_ARGS = {"date": EVENTS_ARGS["date"]}
+# The manifest counts what the filters keep and, as any route's JSON, honours _fields.
+MANIFEST_ARGS = {
+    **{name: EVENTS_ARGS[name] for name in ("date", "event_type", "hour", "from", "to")},
+    "_fields": {
+        **EVENTS_ARGS["_fields"],
+        "description": "WordPress's global parameter: only these fields of the manifest (comma-separated, "
+        "nested paths with dots, such as hours.07). Unknown fields are absent.",
+    },
+}
 
 
 def events_route_data(namespace: str) -> dict[str, t.Any]:

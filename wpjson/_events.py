@@ -27,7 +27,7 @@ from events.sources import open_source
 from wpjson import _parquet, _ranges, _request, _stream
 from wpjson._auth import current_user, require_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, invalid_params
-from wpjson._fields import parse_fields
+from wpjson._fields import parse_fields, select
 from wpjson._php import is_numeric, to_float
 
 if t.TYPE_CHECKING:
@@ -399,8 +399,13 @@ def _measured_length(
 
 def manifest_of_day(date: str) -> Response:
     """``GET .../events/<YYYY-MM-DD>/manifest``: the day's completeness manifest
-    (``events.manifest``), same site, arguments and capability as the events."""
+    (``events.manifest``), same site, arguments and capability as the events;
+    its counts are of the events the filters keep, and ``_fields`` cuts it
+    down as WordPress's ``rest_filter_response_fields`` cuts any route's JSON."""
     blog_id, args, summary, read = _day(date)
-    body = orjson.dumps(manifest.build(args.day, blog_id, summary))
+    built = manifest.build(args.day, blog_id, summary, args.shape.wanted)
+    if args.shape.fields is not None:
+        built = select(built, args.shape.fields)
+    body = orjson.dumps(built)
     headers = {"Cache-Control": "no-store", SUMMARIZED_HEADER: str(len(read))}
     return Response(body, content_type=JSON_CONTENT_TYPE, headers=headers)

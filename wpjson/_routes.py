@@ -82,8 +82,16 @@ EVENTS_ARGS: dict[str, dict[str, t.Any]] = {
     },
 }
 
-#: The manifest route's arguments: the day (the events route's other arguments are accepted and ignored).
-MANIFEST_ARGS: dict[str, dict[str, t.Any]] = {"date": EVENTS_ARGS["date"]}
+#: The manifest route's arguments: the day and the event filters (its counts are of the events they keep);
+#: the events route's other arguments are validated and ignored, but ``_fields``, global, applies to the manifest.
+MANIFEST_ARGS: dict[str, dict[str, t.Any]] = {
+    **{name: EVENTS_ARGS[name] for name in ("date", "event_type", "hour", "from", "to")},
+    "_fields": {
+        **EVENTS_ARGS["_fields"],
+        "description": "WordPress's global parameter: only these fields of the manifest (comma-separated, "
+        "nested paths with dots, such as hours.07). Unknown fields are absent.",
+    },
+}
 
 
 @dataclasses.dataclass(frozen=True)
