@@ -59,7 +59,11 @@ def digest(day: dt.date, blog_id: int, summary: DaySummary) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-def build(day: dt.date, blog_id: int, summary: DaySummary, wanted: EventFilter = EventFilter()) -> dict[str, t.Any]:
+#: No filter: every event of the day counts.
+EVERYTHING = EventFilter()
+
+
+def build(day: dt.date, blog_id: int, summary: DaySummary, wanted: EventFilter = EVERYTHING) -> dict[str, t.Any]:
     """The manifest of one site's day, counting only the events ``wanted``
     keeps (shape in the module's docstring)."""
     hours = [0] * 24
