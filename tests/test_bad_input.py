@@ -229,6 +229,18 @@ def test_the_published_openapi_document_holds(case: schemathesis.Case[t.Any], op
     case.call_and_validate(headers=headers, excluded_checks=wordpress_order)
 
 
+@pytest.mark.parametrize(("method", "status"), [("GET", 206), ("GET", 416), ("HEAD", 206), ("HEAD", 416)])
+def test_range_answers_are_documented(openapi_admin: dict[str, str], method: str, status: int) -> None:
+    """A 206 and a 416 (README "Resumable downloads"), checked by schemathesis against the document."""
+    operation = schema["/wp-json/analytics/v1/events/{date}"][method]
+    asked = "bytes=10-" if status == 206 else "bytes=999999999-"
+    headers = {"Range": asked, **openapi_admin}
+    case = operation.Case(path_parameters={"date": data.DAY.isoformat()}, query={"format": "csv"}, headers=headers)
+    response = case.call(base_url="https://localhost")  # credentials travel over HTTPS only
+    assert response.status_code == status, response.content
+    case.validate_response(response)
+
+
 def test_the_openapi_document_is_the_route_table(site: Site) -> None:
     response = site.client.get("/wp-json/analytics/v1/openapi.json", headers={"Host": HOST})
     assert response.status_code == 200
@@ -260,6 +272,12 @@ def test_the_openapi_document_is_the_route_table(site: Site) -> None:
     assert params["chunk_size"]["schema"] == {"type": "number", "default": 3000}
     assert params["csv_safe"]["schema"] == {"type": "boolean", "default": False}
     assert events["security"] == [{"basicAuth": []}]
+    for operation in (events, document["paths"]["/wp-json/analytics/v1/events/{date}"]["head"]):
+        headers = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == {"Range": {"type": "string"}, "If-Range": {"type": "string"}}
+        assert {"200", "206", "416"} <= set(operation["responses"])
+        assert "Content-Range" in operation["responses"]["206"]["headers"]
+        assert "Content-Range" in operation["responses"]["416"]["headers"]
     manifest = document["paths"]["/wp-json/analytics/v1/events/{date}/manifest"]["get"]
     assert manifest["security"] == [{"basicAuth": []}] and "400" in manifest["responses"]
 

@@ -52,6 +52,29 @@ _OTHER_ANSWERS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }
+#: The events route's request headers beyond authentication (README "Resumable downloads"; wpjson._ranges).
+_RANGE_HEADERS = [
+    {
+        "name": "Range",
+        "in": "header",
+        "required": False,
+        "description": "One byte range of the body (RFC 9110 14.2): bytes=N-, bytes=N-M or bytes=-S. "
+        "A list of ranges, another unit or a malformed value is ignored (the whole body, 200). The range is of "
+        "the plain body, or of the gzip-coded body when If-Range is that body's ETag.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-Range",
+        "in": "header",
+        "required": False,
+        "description": "The ETag of the body the client holds the start of: the range is honoured only while "
+        "it is still the ETag of the day's body (else 200 with the whole body, never a splice). "
+        "A date or a weak tag never matches.",
+        "schema": {"type": "string"},
+    },
+]
+_ETAG = {"description": "The body's strong ETag: the day's manifest digest, then the request's.",
+         "schema": {"type": "string", "pattern": '^"[0-9a-f]+-[0-9a-f]+(-gzip)?"$'}}  # fmt: skip
 _BODY_TYPES = {
     "application/json": {"type": "array", "items": {"type": "object"}},
     "text/csv": {"type": "string"},
@@ -104,12 +127,29 @@ def _operation(route: _routes.Route, path_params: dict[str, str], head: bool) ->
             }
             if not head:
                 ok["content"] = {media: {"schema": schema} for media, schema in _BODY_TYPES.items()}
+            parameters += _RANGE_HEADERS
+            # No schema for the part: a byte range of the 200's body (a JSON array cut anywhere is no JSON).
+            partial: dict[str, t.Any] = {
+                "description": "The byte range asked for (Range, under If-Range), of the body a 200 sends.",
+                "headers": {
+                    "Content-Range": {"schema": {"type": "string", "pattern": "^bytes [0-9]+-[0-9]+/[0-9]+$"}},
+                    "ETag": _ETAG,
+                },
+                "content": {media: {} for media in _BODY_TYPES},
+            }
+            unsatisfiable = _error("The range starts at or after the end of the body (rest_range_not_satisfiable).")
+            whole = {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}
+            unsatisfiable["headers"] = {"Content-Range": {"schema": whole}}
+            ok["headers"]["ETag"] = _ETAG
+            extra: dict[str, t.Any] = {"206": partial, "416": unsatisfiable}
         else:
             ok = {"description": "The day's completeness manifest: counts per hour and event type, objects, digest."}
             if not head:
                 ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+            extra = {}
         operation["security"] = [{"basicAuth": []}]
-        operation["responses"] = {"200": ok, **{code: _error(why) for code, why in _EVENTS_ERRORS.items()}}
+        failures = {code: _error(why) for code, why in _EVENTS_ERRORS.items()}
+        operation["responses"] = dict(sorted({"200": ok, **extra, **failures}.items()))
     else:
         description, errors = _OTHER_ANSWERS.get(route.handler, ("WordPress's index of the routes.", {}))
         ok = {"description": description}
@@ -120,9 +160,8 @@ def _operation(route: _routes.Route, path_params: dict[str, str], head: bool) ->
         errors = {**_ANY_ERRORS, **errors}
         operation["responses"] = {"200": ok, **{code: _error(why) for code, why in sorted(errors.items())}}
     if head:
-        for code, response in operation["responses"].items():
-            if code != "200":
-                response.pop("content", None)
+        for response in operation["responses"].values():
+            response.pop("content", None)
     return operation
 
 
