@@ -221,6 +221,24 @@ def test_parquet_read_back_by_duckdb_and_pandas_equals_the_csv(pull: Server, use
                         assert float(cell) == value, name
 
 
+def test_fields_naming_no_existing_field(pull_local: Server, users: Users, tmp_path: Path) -> None:
+    """Unknown fields are simply absent (WordPress): every event is ``{}`` in
+    JSON and NDJSON; a CSV without any column is empty (no header, no blank
+    line per event, no BOM); X-WP-Total still counts the events."""
+    total = str(len(day_events(pull_local.files)))
+    query = "_fields=nope,nothing.here"
+    for fmt, body in (("json", b"[" + b",".join([b"{}"] * int(total)) + b"]"), ("ndjson", b"{}\n" * int(total))):
+        got = curl(_url(pull_local, f"{query}&format={fmt}"), "-u", users.admin, tmp=tmp_path)
+        assert (got.status, got.headers["x-wp-total"], got.body) == (200, total, body)
+    for extra in ("", "&csv_bom=1"):
+        got = curl(_url(pull_local, f"{query}&format=csv{extra}"), "-u", users.admin, tmp=tmp_path)
+        assert (got.status, got.headers["x-wp-total"], got.body) == (200, total, b"")
+    got = curl(_url(pull_local, f"{query}&format=parquet"), "-u", users.admin, tmp=tmp_path)
+    parquet = pytest.importorskip("pyarrow.parquet")
+    table = parquet.read_table(io.BytesIO(got.body))
+    assert (got.status, got.headers["x-wp-total"], table.num_columns) == (200, total, 0)
+
+
 def test_csv_bom_for_excel(pull: Server, users: Users, tmp_path: Path) -> None:
     plain = curl(_url(pull, "format=csv"), "-u", users.admin, tmp=tmp_path)
     bom = curl(_url(pull, "format=csv&csv_bom=1"), "-u", users.admin, tmp=tmp_path)

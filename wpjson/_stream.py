@@ -430,9 +430,11 @@ def day_body(
         pieces = _split(_parquet.pieces(rows, columns(summary, shape), summary.number_kinds(), chunk_size))
     elif fmt == "csv":
         writer = _Csv(columns(summary, shape), shape.csv_safe)
-        opening = (BOM if shape.csv_bom else b"") + writer.opening()
+        opening = (BOM if shape.csv_bom and writer.fields else b"") + writer.opening()
         cells: t.Iterator[t.Iterable[str]]
-        if shape.plain:
+        if not writer.fields:
+            cells = iter(())  # no column (``_fields`` naming none): an empty body, not a blank line per event
+        elif shape.plain:
             cells = _csv_rows(source, summary, day, blog_id, writer.fields, strict)
         else:
             empty = itertools.repeat("")
@@ -480,7 +482,7 @@ class _Csv:
     byte buffer (``buffer``: its ``tell`` is the piece's size in bytes) that
     ``take`` empties once per piece. The header row is written
     even when no row follows (an empty day); no columns at all (a site with
-    no event summarized on any day) means an empty body.
+    no event summarized on any day, ``_fields`` naming none) means an empty body.
 
     Text is written as UTF-8. A lone surrogate (from a JSON string such as
     ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
