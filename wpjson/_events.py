@@ -50,7 +50,8 @@ _NEGOTIABLE = {
     "application/x-ndjson": "ndjson",
     "application/vnd.apache.parquet": "parquet",
 }
-#: Changes whenever this service writes the same events as other bytes: part of every ``ETag``.
+#: Changes whenever this service writes the same events as other bytes, or flushes its pieces elsewhere
+#: (a gzip body's bytes depend on where: ``_coding``): part of every ``ETag``.
 BODY_VERSION = 1
 #: A body's length measured for a ``Range`` (``_measured_length``), by its ``ETag``, for LENGTH_TTL seconds.
 LENGTH_KEY = "{prefix}wpjson:length:{etag}"
