@@ -191,20 +191,32 @@ def close_all(socks: list[socket.socket]) -> None:
             sock.close()
 
 
+def _wchan(pid: int) -> str:
+    """What the process's main thread is blocked in ("0" when running, "" when gone)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return ""
+
+
 def booted(server: Server, seconds: float = 120.0) -> bool:
     """Wait until every worker has loaded the app and waits for connections:
     its main thread blocked in gthread's poller (``/proc/PID/wchan``
     ``do_epoll_wait``). gunicorn's socket accepts before then (the master
     listens), so a served request does not show that every worker is up.
-    False after ``seconds`` (or where the kernel hides ``wchan``)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        waiting = []
-        for pid in server.workers():
-            with contextlib.suppress(OSError):
-                waiting.append(Path(f"/proc/{pid}/wchan").read_text() == "do_epoll_wait")
-        if len(waiting) >= harness.GUNICORN_WORKERS and all(waiting):
+    False after ``seconds``, or after 5 s where the kernel hides ``wchan``
+    (it reads "0" for every process, the master sleeping in its loop too)."""
+    started = time.monotonic()
+    shown = False  # a process of the server seen blocked: the kernel shows wchan
+    while time.monotonic() - started < seconds:
+        pids = server.workers()
+        states = [_wchan(pid) for pid in pids]
+        if len(pids) >= harness.GUNICORN_WORKERS and all(state == "do_epoll_wait" for state in states):
             return True
+        shown = shown or any(state not in ("", "0") for state in states)
+        shown = shown or (server.proc is not None and _wchan(server.proc.pid) not in ("", "0"))
+        if not shown and time.monotonic() - started > 5:
+            return False
         time.sleep(0.1)
     return False
 
