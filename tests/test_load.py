@@ -2,8 +2,10 @@
 load against gunicorn as ``scripts/run`` serves it (``gunicorn.conf.py``).
 
 Its checks are bench/load's own (no error answer, every complete download
-exact, file descriptors and threads back; its peak-RSS target is reported,
-not asserted, as benchmark targets are); its 1 s time-to-first-byte
+exact, file descriptors and threads back; its peak-RSS targets are printed,
+not asserted, as benchmark targets are: ``pytest -s`` shows the table, whose
+RSS under the load is the load's own peak, apart from the workers' start-up
+peak, which at this size is the larger); its 1 s time-to-first-byte
 target is a benchmark figure, so here the limit only catches starvation: a
 probe that no thread serves waits for ``ANALYTICS_SEND_TIMEOUT`` (60 s).
 The full size: ``bench/load`` (see BENCHMARKS.md, "Load").
@@ -44,5 +46,6 @@ def test_bench_load_quick_passes_its_checks(redis: redis_lib.Redis) -> None:
     misses = [] if verdicts[0] == "Verdict: PASS" else verdicts[0].removeprefix("Verdict: MISS: ").split("; ")
     # Peak RSS is a benchmark target (BENCHMARKS.md, "Load"; a figure of the machine and its load), not a
     # correctness check: every other check (errors, exact downloads, descriptors, threads, starvation) must hold.
-    assert [miss for miss in misses if not miss.startswith("a worker's peak RSS")] == [], verdicts[0]
+    rss = ("a worker's peak RSS", "a worker's start-up peak RSS")
+    assert [miss for miss in misses if not miss.startswith(rss)] == [], verdicts[0]
     assert done.returncode == (1 if misses else 0), done.stderr[-3000:]
