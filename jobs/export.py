@@ -50,13 +50,12 @@ from .batch import Batch, BatchWriter
 from .export_hooks import E_USER_ERROR, E_USER_NOTICE, E_USER_WARNING, log
 from .lock import RunLock
 from .plan import Group, Mode, Plan, Planner
-from .prefetch import Prefetcher
 from .state import DeliveryState
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
 
-    from events.sources import ObjectInfo, Source
+    from events.sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -300,31 +299,24 @@ class _Run:
     def _deliver(self, group: Group) -> None:
         self.alive = list(group.subscribers)
         writer = BatchWriter(self.settings.export_batch_bytes, self._hand_over)
-        objects = [info for info in group.objects if info.key not in self.failed_reads]
-        with Prefetcher(self.source.open_lines, [info.key for info in objects]) as ahead:
-            for info in objects:
-                if not self._deliver_object(writer, info, group.offsets.get(info.key, 0), ahead):
+        for info in group.objects:
+            if info.key in self.failed_reads:
+                continue
+            parse_report = records.ParseReport()
+            try:
+                if not writer.write_object(info, group.offsets.get(info.key, 0), self.source.open_lines, parse_report):
                     return
+            except SourceError as exc:
+                self._read_failed(info.key, exc)
+                continue
+            self.report.objects += 1
+            if info.key in self.failing:
+                self.state.settle_failures(info.key, self.everyone)
+            if parse_report.invalid_count:
+                self.report.invalid_lines += parse_report.invalid_count
+                where = "; ".join(f"line {i.line_no}: {i.reason}" for i in parse_report.invalid[:5])
+                log(f"Skipped {parse_report.invalid_count} invalid line(s) in {info.key} ({where}).", E_USER_WARNING)
         writer.finish()
-
-    def _deliver_object(self, writer: BatchWriter, info: ObjectInfo, skip: int, ahead: Prefetcher) -> bool:
-        """Stream one object into the batches (read ahead by ``ahead``); False
-        when no subscriber is left. A read that fails is noted, not raised."""
-        parse_report = records.ParseReport()
-        try:
-            if not writer.write_object(info, skip, ahead.open_lines, parse_report):
-                return False
-        except SourceError as exc:
-            self._read_failed(info.key, exc)
-            return True
-        self.report.objects += 1
-        if info.key in self.failing:
-            self.state.settle_failures(info.key, self.everyone)
-        if parse_report.invalid_count:
-            self.report.invalid_lines += parse_report.invalid_count
-            where = "; ".join(f"line {i.line_no}: {i.reason}" for i in parse_report.invalid[:5])
-            log(f"Skipped {parse_report.invalid_count} invalid line(s) in {info.key} ({where}).", E_USER_WARNING)
-        return True
 
     def _hand_over(self, batch: Batch) -> bool:
         """Hand the batch to each live subscriber; record progress for those
