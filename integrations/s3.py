@@ -338,9 +338,10 @@ class S3Destination:
         for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"]
-                folder, _, name = key.rpartition("/")
-                listing = found.get(folder[len(prefix) :] + "/")
-                if listing is not None and name != MANIFEST:
+                # A partition's keys are the ones under its folder, as ``_listing`` has them.
+                site, dt_, hour, *rest = key[len(prefix) :].split("/", 3)
+                listing = found.get(f"{site}/{dt_}/{hour}/") if rest else None
+                if listing is not None and not key.endswith("/" + MANIFEST):
                     listing[key] = (item["ETag"], item["Size"])
             contents = page.get("Contents", [])
             if contents and contents[-1]["Key"] > last and not contents[-1]["Key"].startswith(last):
