@@ -49,7 +49,18 @@ ROWS: dict[str, tuple[str, str, float | None, float | None]] = {
     ),
     "dest_s3_parquet": ("export into S3, parquet (moto server over HTTP)", "none (for reference)", None, None),
     "dest_postgres": ("export into PostgreSQL (local, COPY + ON CONFLICT)", "≥ 30,000 events/s", None, 30_000.0),
+    "dest_postgres_floor": (
+        "PostgreSQL floor: COPY of each batch into an unlogged one-column jsonb table (no key, no index)",
+        "none (what this server's jsonb COPY allows the PostgreSQL row)",
+        None,
+        None,
+    ),
     "dest_webhook": ("export into a signed webhook (local receiver, gzip)", "none (for reference)", None, None),
+}
+#: A destination's row -> (its floor's row, how the note names the floor).
+FLOORS = {
+    "dest_s3_ndjson": ("dest_s3_floor", "the S3 floor (plain puts, no manifest)"),
+    "dest_postgres": ("dest_postgres_floor", "the PostgreSQL floor (COPY into an unlogged jsonb table)"),
 }
 
 
@@ -125,12 +136,19 @@ def measure(
                 "ANALYTICS_POSTGRES_DSN": PG_DSN,
                 "ANALYTICS_POSTGRES_TABLE": f"{schema}.events",
             }
+            floor = {
+                "ANALYTICS_INTEGRATIONS": "bench_pg_copy_subscriber",
+                "BENCH_PG_FLOOR_DSN": PG_DSN,
+                "BENCH_PG_FLOOR_TABLE": f"{schema}.floor",
+            }
             why = _pg(f"CREATE SCHEMA {schema}")
             if why:
-                result.why_not["dest_postgres"] = f"PostgreSQL at {PG_DSN} unavailable: {why}"
+                for key in ("dest_postgres", "dest_postgres_floor"):
+                    result.why_not[key] = f"PostgreSQL at {PG_DSN} unavailable: {why}"
             else:
                 try:
                     _sample(result, "dest_postgres", run_probe, env_for(f"dest-pg-{i}:", **extra), extra)
+                    _sample(result, "dest_postgres_floor", run_probe, env_for(f"dest-pg-floor-{i}:", **floor), floor)
                 finally:
                     _pg(f"DROP SCHEMA {schema} CASCADE")
             extra = {

@@ -912,11 +912,10 @@ def judge_destinations(rows: dict[str, Row], dest: t.Any, export: ExportRun) -> 
         row.notes.append(
             f"{dest.events} events per run, timed inside the process around `run_export` (bench/destination_probe.py)"
         )
-    floor, ndjson = rows["dest_s3_floor"], rows["dest_s3_ndjson"]
-    if floor.ours and ndjson.ours:
-        ndjson.notes.append(
-            f"against the S3 floor (plain puts, no manifest): {median(ndjson.ours) / median(floor.ours):.2f}x"
-        )
+    for key, (floor_key, floor_name) in destinations.FLOORS.items():
+        floor, row = rows[floor_key], rows[key]
+        if floor.ours and row.ours:
+            row.notes.append(f"against {floor_name}: {median(row.ours) / median(floor.ours):.2f}x")
 
 
 # --------------------------------------------------------------------------- verdicts

@@ -57,9 +57,12 @@ _STAGING = "analytics_export_staging"
 #: COPY in CSV with a delimiter and quote that JSON text never holds raw (JSON
 #: escapes every control character), so a stored line goes in as it is.
 _DELIMITER, _QUOTE = "\x02", "\x01"
-#: A batch with one of these needs a look line by line: ``\u0000``, a
-#: surrogate escape (maybe lone), or a carriage return (CSV would end a row).
+#: A line with one of these needs a closer look: ``\u0000``, a surrogate
+#: escape (maybe lone), or a carriage return (CSV would end a row).
 _CAREFUL = re.compile(r"\\u0000|\\u[dD][89a-fA-F]|\r")
+#: The escapes of ``_CAREFUL`` alone: a pattern starting with a literal, which
+#: ``re`` finds with a fast scan (the alternation above reads 8 MB in ~25 ms).
+_CAREFUL_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 #: What PostgreSQL cannot store in jsonb: NUL and lone surrogates.
 _REFUSED = re.compile("[\x00\ud800-\udfff]")
 
@@ -184,7 +187,7 @@ def staging_rows(data: str) -> str:
     """The batch as COPY CSV text for the staging table: per line its
     ``line_id``, the JSON text PostgreSQL parses, and the stored line when
     that text had to differ from it (NUL, lone surrogates, carriage returns)."""
-    careful = _CAREFUL.search(data) is not None
+    careful = "\r" in data or _CAREFUL_ESCAPE.search(data) is not None
     rows: list[str] = []
     for line in data.split("\n"):
         if not line:
@@ -240,8 +243,12 @@ class PostgresDestination:
         # faster than the default pglz; a server built without it keeps pglz.
         with contextlib.suppress(psycopg.errors.InvalidParameterValue):
             conn.execute("SET default_toast_compression = 'lz4'")
+        # toast_tuple_target at its maximum keeps a staged event (its jsonb is
+        # over the 2 KB TOAST threshold) uncompressed: the INSERT reads ten
+        # fields of each, and a compressed value is decompressed for every one.
         conn.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (line_id text, e jsonb, raw text) ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (line_id text, e jsonb, raw text) "
+            "WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS"
         )
 
     def load_batch(self, data: str, batch: dict[str, t.Any]) -> int:

@@ -28,7 +28,8 @@ What lands where, for a batch with descriptor ``id``::
   partition, then lists the partition; concurrent or stale writers converge
   because whoever's manifest does not match that listing writes it again from
   the listing, so the last manifest written is never missing an object written
-  before it. Three requests per partition and batch: object, manifest, listing.
+  before it. A batch costs two requests per partition (object, manifest) plus
+  one listing per site and day it touches (its hours of that day at once).
 
 A batch whose objects or manifests could not all be written raises (boto3's
 error), so the export retries it; the redelivery rewrites the same objects.
@@ -203,6 +204,11 @@ def parquet(rows: list[tuple[str, dict[str, t.Any] | None]]) -> bytes:
     return out.getvalue()
 
 
+def _day(path: str) -> str:
+    """``site=../dt=../`` of a partition path ``site=../dt=../hour=../``."""
+    return path[: path.rindex("hour=")]
+
+
 class S3Destination:
     """Writes batches under one ``s3://bucket/prefix``. ``write_batch`` is the subscriber."""
 
@@ -228,39 +234,63 @@ class S3Destination:
             return self._client, self._pool
 
     def write_batch(self, data: str, batch: dict[str, t.Any]) -> list[str]:
-        """Write the batch's objects and their partitions' manifests; returns
-        the object keys. Raises ``S3DestinationError`` naming the first
-        partition that failed (the others may be written: a redelivery
-        overwrites them)."""
+        """Write the batch's objects, then their partitions' manifests, then
+        check the manifests against listings; returns the object keys. Raises
+        ``S3DestinationError`` naming the first partition that failed (the
+        others may be written: a redelivery overwrites them).
+
+        Requests per batch: one PUT per partition object, one PUT per
+        manifest, and one listing per site and day the batch touches (not one
+        per partition: a batch cut by arrival time holds a few consecutive
+        hours of each site)."""
         client, pool = self._resources()
+        batch_id = str(batch["id"])
         parts = split_batch(data, keep_events=self.settings.format == "parquet")
-        futures = {
-            pool.submit(self._write_partition, client, path, rows, str(batch["id"])): path
-            for path, rows in parts.items()
-        }
-        keys: list[str] = []
-        failed: list[tuple[str, BaseException]] = []
-        for future in concurrent.futures.as_completed(futures):
-            exc = future.exception()
-            if exc is not None:
-                failed.append((futures[future], exc))
-            else:
-                keys.append(future.result())
+        failed: dict[str, BaseException] = {}
+
+        def each(work: t.Callable[[str], t.Any], paths: t.Iterable[str]) -> dict[str, t.Any]:
+            futures = {pool.submit(work, path): path for path in paths}
+            done: dict[str, t.Any] = {}
+            for future in concurrent.futures.as_completed(futures):
+                exc = future.exception()
+                if exc is not None:
+                    failed[futures[future]] = exc
+                else:
+                    done[futures[future]] = future.result()
+            return done
+
+        # Every object before any manifest: a manifest only lists objects already written.
+        objects: dict[str, Entry] = each(lambda path: self._put_part(client, path, parts[path], batch_id), parts)
+        manifests: dict[str, dict[str, Entry]] = each(
+            lambda path: self._put_first_manifest(client, path, objects[path]), objects
+        )
+        days = {_day(path) for path in manifests}
+        listed = each(lambda day: self._list_hours(client, day, sorted(manifests)), days)
+        listings: dict[str, dict[str, tuple[str, int]]] = {}
+        for folders in listed.values():
+            listings.update(folders)
+        for day in days - listed.keys():  # the listing failed: that day's manifests are unconfirmed
+            exc = failed.pop(day)
+            for path in manifests.keys() - listings.keys():
+                if _day(path) == day:
+                    failed[path] = exc
+                    self._forget(self.settings.prefix + path + MANIFEST)
+        each(lambda path: self._settle(client, path, manifests[path], listings[path]), listings.keys() - failed.keys())
         if failed:
-            path, exc = min(failed, key=lambda f: f[0])
+            path, exc = min(failed.items(), key=lambda f: f[0])
             raise S3DestinationError(
-                f"{len(failed)} of {len(parts)} partition(s) of batch {batch['id']} not written to "
+                f"{len(failed)} of {len(parts)} partition(s) of batch {batch_id} not written to "
                 f"{self.settings.describe()}, first {path}: {type(exc).__name__}: {exc}"
             ) from exc
-        return sorted(keys)
+        return sorted(objects[path]["key"] for path in parts)
 
-    def _write_partition(
+    def _put_part(
         self, client: S3Client, path: str, rows: list[tuple[str, dict[str, t.Any] | None]], batch_id: str
-    ) -> str:
+    ) -> Entry:
+        """The partition's object of this batch; its manifest entry."""
         ext = self.settings.format
         body = ndjson_gz(rows) if ext == "ndjson.gz" else parquet(rows)
-        folder = self.settings.prefix + path
-        key = f"{folder}part-{batch_id}.{ext}"
+        key = f"{self.settings.prefix}{path}part-{batch_id}.{ext}"
         # No Content-Encoding: the object is a .gz file, not a compressed transfer
         # that an HTTP client would undo on download.
         put = client.put_object(
@@ -270,10 +300,53 @@ class S3Destination:
             ContentType="application/gzip" if ext == "ndjson.gz" else "application/vnd.apache.parquet",
             Metadata={"rows": str(len(rows)), "batch-id": batch_id},
         )
-        self._write_manifest(
-            client, folder, path, {"key": key, "rows": len(rows), "bytes": len(body), "etag": put["ETag"]}
-        )
-        return key
+        return {"key": key, "rows": len(rows), "bytes": len(body), "etag": put["ETag"]}
+
+    def _put_first_manifest(self, client: S3Client, path: str, ours: Entry) -> dict[str, Entry]:
+        """Add our object to the manifest this process last wrote for the
+        partition (one GET when it has none) and write it; the entries written.
+
+        With one export job per destination that is the stored manifest, so
+        this costs one request; a stale start (another writer, a restart) is
+        caught by the listing that follows, like any race (``_settle``)."""
+        manifest_key = self.settings.prefix + path + MANIFEST
+        try:
+            entries = self._cached(manifest_key)
+            if entries is None:
+                entries = self._read_manifest(client, manifest_key)
+            entries = {**entries, ours["key"]: ours}
+            self._put_manifest(client, manifest_key, path, entries)
+        except BaseException:
+            self._forget(manifest_key)
+            raise
+        return entries
+
+    def _list_hours(self, client: S3Client, day: str, paths: list[str]) -> dict[str, dict[str, tuple[str, int]]]:
+        """The objects of the batch's partitions under ``day`` (``site=../dt=../``):
+        path -> the partition's listing (``_listing``'s shape). One listing of
+        the day from the first of these hours, stopped after the last: hours
+        sort as text, and a batch's hours of a day are consecutive or nearly."""
+        mine = [path for path in paths if _day(path) == day]
+        if len(mine) == 1:
+            return {mine[0]: self._listing(client, self.settings.prefix + mine[0])}
+        prefix = self.settings.prefix
+        found: dict[str, dict[str, tuple[str, int]]] = {path: {} for path in mine}
+        last = prefix + mine[-1]
+        paginator = client.get_paginator("list_objects_v2")
+        # StartAfter is exclusive: the first hour's folder name without its "/" precedes all its keys.
+        pages = paginator.paginate(Bucket=self.settings.bucket, Prefix=prefix + day, StartAfter=prefix + mine[0][:-1])
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                # A partition's keys are the ones under its folder, as ``_listing`` has them.
+                site, dt_, hour, *rest = key[len(prefix) :].split("/", 3)
+                listing = found.get(f"{site}/{dt_}/{hour}/") if rest else None
+                if listing is not None and not key.endswith("/" + MANIFEST):
+                    listing[key] = (item["ETag"], item["Size"])
+            contents = page.get("Contents", [])
+            if contents and contents[-1]["Key"] > last and not contents[-1]["Key"].startswith(last):
+                break  # past the batch's last hour of the day
+        return found
 
     def _listing(self, client: S3Client, folder: str) -> dict[str, tuple[str, int]]:
         """The partition's objects: key -> (ETag, size), the manifest excluded."""
@@ -298,30 +371,23 @@ class S3Destination:
                 entries[str(item["key"])] = item
         return entries
 
-    def _write_manifest(self, client: S3Client, folder: str, path: str, ours: Entry) -> None:
-        """Add our object to the partition's manifest, then list the partition:
-        done when the manifest just written matches that listing, else write
-        it again from the listing.
+    def _settle(
+        self, client: S3Client, path: str, entries: dict[str, Entry], listing: dict[str, tuple[str, int]]
+    ) -> None:
+        """Done when the manifest we wrote (``entries``) matches the listing
+        taken after it; else write it again from a listing, and list again.
 
         Why this converges on a complete manifest whatever the concurrency: the
         last manifest written was followed by its writer's listing, which holds
         every object written before that manifest and matched it; an object
-        written after it would have made its own writer write a later manifest.
-
-        The manifest we start from is the one this process last wrote for the
-        partition (one GET when it has none): with one export job per
-        destination that is the stored one, so a batch costs two requests per
-        partition (its object, the manifest) plus the listing. A stale start
-        (another writer, a restart) is caught by the listing like any race."""
+        written after it would have made its own writer write a later manifest."""
+        folder = self.settings.prefix + path
         manifest_key = folder + MANIFEST
-        entries = self._cached(manifest_key)
-        if entries is None:
-            entries = self._read_manifest(client, manifest_key)
-        entries = {**entries, ours["key"]: ours}
         try:
             for attempt in range(MANIFEST_ROUNDS):
-                self._put_manifest(client, manifest_key, path, entries)
-                listing = self._listing(client, folder)
+                if attempt:
+                    self._put_manifest(client, manifest_key, path, entries)
+                    listing = self._listing(client, folder)
                 if {key: e["etag"] for key, e in entries.items()} == {key: etag for key, (etag, _s) in listing.items()}:
                     self._remember(manifest_key, entries)
                     return

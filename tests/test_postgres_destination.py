@@ -191,6 +191,26 @@ def test_nul_lone_surrogates_and_odd_fields_are_kept_without_losing_the_event(
     assert json.loads(got["n"][2]) == json.loads(nul)
 
 
+def test_an_event_larger_than_a_page_loads_whole(
+    redis: redis_lib.Redis, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Staged events are kept uncompressed up to PostgreSQL's largest row
+    # (8160 bytes); one beyond that still goes through, stored out of line.
+    module = pg_module(monkeypatch, schema)
+    text = hashlib.sha256(b"seed").hexdigest() * 1000  # 64,000 characters
+    big = json.dumps({"event_type": "big", "event_timestamp": 1764000000000, "attributes": {"blogId": "3", "t": text}})
+    small = '{"event_type":"small","event_timestamp":1764000000001}'
+
+    assert module.DESTINATION.load_batch(f"{big}\n{small}\n", {"id": "b"}) == 2
+
+    got = dict(query(f"SELECT event_type, event FROM {schema}.events"))
+    assert got["big"] == json.loads(big)
+    assert got["small"] == json.loads(small)
+    assert query(f"SELECT blog_id, event_time FROM {schema}.events WHERE event_type = 'big'") == [
+        (3, ms(1764000000000))
+    ]
+
+
 def test_a_database_that_does_not_answer_fails_the_batch(
     redis: redis_lib.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -325,3 +325,40 @@ def test_a_partition_written_by_two_workers_in_turn_lists_every_object(
     assert manifest["rows"] == 6
     sizes = {o.key: o.size for o in s3_bucket.objects.filter(Prefix=folder) if not o.key.endswith("_manifest.json")}
     assert {o["key"]: o["bytes"] for o in manifest["objects"]} == sizes
+
+
+def test_a_stale_writer_of_several_hours_of_a_day_still_lists_every_object_of_each(
+    s3_bucket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch checks its hours of a day with one listing of the day; the hours
+    # between and after them hold other batches' objects that must neither be
+    # missed (B's objects in hours 16 and 18) nor be filed under another hour.
+    module = s3_module(monkeypatch)
+    a, b = module.S3Destination(module.SETTINGS), module.S3Destination(module.SETTINGS)
+    hour_ms = 1_764_000_000_000 - 1_764_000_000_000 % 3_600_000  # 2025-11-24 16:00 UTC
+
+    def lines(hours: list[int], n: int) -> str:
+        return "".join(
+            orjson.dumps({"event_timestamp": hour_ms + h * 3_600_000 + j, "attributes": {"blogId": "4"}}).decode()
+            + "\n"
+            for h in hours
+            for j in range(n)
+        )
+
+    a.write_batch(lines([0, 2], 1), {"id": "a1"})
+    b.write_batch(lines([0, 1, 2, 5], 2), {"id": "b"})
+    a.write_batch(lines([0, 2], 3), {"id": "a2"})  # A's last manifests of hours 16 and 18 lack B's objects
+
+    day = "lake/site=4/dt=2025-11-24/"
+    expected = {
+        16: {"a1": 1, "b": 2, "a2": 3},
+        17: {"b": 2},
+        18: {"a1": 1, "b": 2, "a2": 3},
+        21: {"b": 2},
+    }
+    for hour, parts in expected.items():
+        folder = f"{day}hour={hour}/"
+        manifest = json.loads(s3_bucket.Object(folder + "_manifest.json").get()["Body"].read())
+        assert {o["key"]: o["rows"] for o in manifest["objects"]} == {
+            f"{folder}part-{batch}.ndjson.gz": rows for batch, rows in parts.items()
+        }, hour
