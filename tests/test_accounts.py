@@ -396,3 +396,13 @@ def test_prefixes_keep_deployments_apart(accounts: Accounts, redis: redis_lib.Re
     assert elsewhere.list_users() == []
     with pytest.raises(InvalidUsername):
         elsewhere.authenticate("alice", password)
+
+
+def test_role_levels_are_wordpress_s() -> None:
+    # populate_roles_160: the user levels each role of WordPress 1.5 had, kept as capabilities
+    # (administrator level_10..level_0, editor level_7..0, author level_2..0, contributor
+    # level_1..0, subscriber level_0).
+    tops = {"administrator": 10, "editor": 7, "author": 2, "contributor": 1, "subscriber": 0}
+    for role, top in tops.items():
+        levels = {cap for cap in ROLE_CAPABILITIES[role] if cap.startswith("level_")}
+        assert levels == {f"level_{n}" for n in range(top + 1)}, role

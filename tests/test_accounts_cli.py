@@ -315,3 +315,19 @@ def test_users_list_is_a_table_of_columns_aligned_on_the_widest_cell(runner: Fla
         "1   alice  alice@example.com  administrator  1=editor,3=author  no",
         "2   bo     b@x.org            none           -                  no",
     ]
+
+
+def test_app_password_times_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from accounts.cli import _time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _time(0) == "1970-01-01 00:00:00 UTC"
+        assert _time(1_000_000_000) == "2001-09-09 01:46:40 UTC"  # the Unix billennium
+        assert _time(None) == "never"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
