@@ -116,3 +116,47 @@ def test_restore_puts_back_a_lost_subscriber_and_takes_nothing_away(redis: redis
     assert state.partials("bi") == {K3: 90}
     assert state.delivered("bi") == {K1, K2}
     assert state.get("other") is None
+
+
+def test_corrupt_reads_count_per_object_then_quarantine_keeps_the_reason(redis: redis_lib.Redis) -> None:
+    # README: a corrupt object is quarantined after 3 failed reads, listed by status
+    # with why and when, and no longer retried (it leaves the unread list).
+    state = DeliveryState(redis, PREFIX)
+    assert [state.count_corrupt(K1) for _ in range(3)] == [1, 2, 3]
+    assert state.count_corrupt(K2) == 1
+    assert state.note_unread(K1, "bad gzip") == 1
+    state.quarantine(K1, "r" * 600, T0)
+    assert state.quarantined() == {K1: {"reason": "r" * 500, "at": T0}}
+    assert state.unread() == {}
+    assert state.failing() == {K1, K2}  # still counted as corrupt until requeued
+
+
+def test_requeue_owes_the_object_to_subscribers_that_have_not_delivered_it(redis: redis_lib.Redis) -> None:
+    state = DeliveryState(redis, PREFIX)
+    for name in ("has", "lacks", "busy"):
+        state.ensure(name, "beginning", T0)
+    state.record_success("has", [K1], None, T0)
+    assert state.is_delivered("has", K1) and not state.is_delivered("lacks", K1)
+    assert state.requeue(K1, ["has", "lacks"]) is False  # not quarantined: nothing changes
+    assert state.owed("lacks") == set()
+    state.count_corrupt(K1)
+    state.quarantine(K1, "bad gzip", T0)
+    assert state.requeue(K1, ["has", "lacks", "lacks"]) is True
+    assert state.quarantined() == {} and state.failing() == set()
+    assert (state.owed("has"), state.owed("lacks"), state.owed("busy")) == (set(), {K1}, set())
+    state.record_success("lacks", [K1], None, T0 + 1)
+    assert state.owed("lacks") == set()
+
+
+def test_a_read_that_succeeds_settles_failures_and_owes_the_object(redis: redis_lib.Redis) -> None:
+    state = DeliveryState(redis, PREFIX)
+    for name in ("past", "done"):
+        state.ensure(name, "beginning", T0)
+    state.record_success("done", [K2], None, T0)
+    state.note_unread(K2, "HTTP 500")
+    state.count_corrupt(K2)
+    state.settle_failures(K2, ["past", "done"])
+    assert state.unread() == {} and state.failing() == set()
+    assert (state.owed("past"), state.owed("done")) == ({K2}, set())
+    state.forgive("past", [K2])
+    assert state.owed("past") == set()
