@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import typing as t
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,8 @@ class Module:
     mutate: list[str]
     tests: list[str]
     parallel: bool
+    #: Test ids left out of the mutation runs (slow end-to-end ones that other tests duplicate).
+    deselect: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -92,7 +95,13 @@ def load_config() -> tuple[dict[str, object], dict[str, Module], dict[str, str]]
     """(``[tool.mutmut]``, the modules, the equivalent mutants with their reason)."""
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     modules = {
-        name: Module(name, list(spec["mutate"]), list(spec["tests"]), bool(spec.get("parallel", False)))
+        name: Module(
+            name,
+            list(spec["mutate"]),
+            list(spec["tests"]),
+            bool(spec.get("parallel", False)),
+            list(spec.get("deselect", [])),
+        )
         for name, spec in tool["mutation"]["modules"].items()
     }
     return dict(tool["mutmut"]), modules, dict(tool["mutation"].get("equivalent", {}))
@@ -128,6 +137,9 @@ def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
         if path.is_file() and relative not in wanted:
             path.unlink()
     config = {**mutmut_config, "only_mutate": module.mutate, "pytest_add_cli_args_test_selection": module.tests}
+    if module.deselect:
+        pytest_args = t.cast("list[str]", mutmut_config.get("pytest_add_cli_args", []))
+        config["pytest_add_cli_args"] = [*pytest_args, *(a for d in module.deselect for a in ("--deselect", d))]
     lines = ["[tool.mutmut]", *(f"{key} = {_toml_value(value)}" for key, value in config.items())]
     pyproject = where / "pyproject.toml"
     text = (ROOT / "pyproject.toml").read_text().split("\n[tool.mutmut]")[0].rstrip() + "\n\n" + "\n".join(lines) + "\n"
