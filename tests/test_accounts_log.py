@@ -46,6 +46,10 @@ def test_user_changes_are_logged(accounts: Accounts, lines: t.Callable[[], list[
     assert lines() == ["set role of alice to author (blog default)"]
     accounts.set_role("alice", "administrator", blog_id=3)
     assert lines() == ["set role of alice to administrator (blog 3)"]
+    accounts.set_super_admin("alice", True)
+    assert lines() == ["super admin of alice set to True"]
+    accounts.set_password("alice", PASSWORD)
+    assert lines() == ["set the sign-in password of alice"]
     accounts.delete_user("bob")
     assert lines() == [f"deleted user bob (id {bob.id})"]
 
@@ -57,6 +61,12 @@ def test_application_password_changes_and_failures_are_logged(
     lines()
     plain, item = accounts.create_app_password("alice", "Power BI")
     assert lines() == [f"created application password 'Power BI' ({item.uuid}) for alice"]
+    _, looker = accounts.create_app_password("alice", "Looker")
+    assert accounts.revoke_app_password("alice", looker.uuid) is True
+    assert lines() == [
+        f"created application password 'Looker' ({looker.uuid}) for alice",
+        f"revoked application password {looker.uuid} of alice",
+    ]
     accounts.create_app_password("alice", "Looker")
     lines()
     with pytest.raises(InvalidUsername):
