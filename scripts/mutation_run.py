@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import fnmatch
 import json
 import os
 import re
@@ -153,14 +154,19 @@ def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
     return where
 
 
-def forget_survivors(where: Path) -> None:
+def forget_survivors(where: Path, only: list[str]) -> None:
     """Make mutmut test again every mutant it did not kill last time. It reuses
     a result while the mutated function's source is unchanged, and cannot see
     that a test was added since: a survivor must face the new tests."""
     for meta in (where / "mutants").rglob("*.py.meta"):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
-        stale = [name for name, code in codes.items() if STATUS.get(code) not in ("killed", "timeout")]
+        stale = [
+            name
+            for name, code in codes.items()
+            if STATUS.get(code) not in ("killed", "timeout")
+            and (not only or any(fnmatch.fnmatch(name, glob) for glob in only))  # --only: the others keep theirs
+        ]
         if stale:
             codes.update(dict.fromkeys(stale))
             meta.write_text(json.dumps(data))
@@ -184,7 +190,7 @@ def run(module: Module, mutmut_config: dict[str, object], max_children: int, onl
     where = prepare(module, mutmut_config)
     started = time.monotonic()
     if not report:
-        forget_survivors(where)
+        forget_survivors(where, only)
         forget_stale_coverage(where, module)
         children = str(min(max_children, os.cpu_count() or 1)) if module.parallel else "1"
         log = where / "mutmut.log"
@@ -225,13 +231,14 @@ def section(outcome: Outcome, equivalent: dict[str, str]) -> str:
     same = sum(1 for n, s in o.status.items() if s == "survived" and n in equivalent)
     real = o.count("killed", "timeout") / (o.tested - same) if o.tested > same else 0.0
     verdict = "meets" if real >= TARGET else "below"
+    target = f"{TARGET:.0%} target" + (" on the mutants run so far" if o.count("not checked") else "")
     lines = [
         f"## {o.module.name}",
         "",
         f"Mutated: {', '.join(f'`{m}`' for m in o.module.mutate)}; "
         f"tests: {', '.join(f'`{t}`' for t in o.module.tests)}.",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in {o.seconds / 60:.1f} min: "
-        f"**{o.score:.1%}** killed; **{real:.1%}** of the non-equivalent ({verdict} the {TARGET:.0%} target); "
+        f"**{o.score:.1%}** killed; **{real:.1%}** of the non-equivalent ({verdict} the {target}); "
         f"{o.count('killed')} killed, {o.count('timeout')} timed out, {o.count('survived')} survived "
         f"({same} equivalent), {o.count('no tests')} without a test, "
         f"{o.count('suspicious')} other, of {len(o.status)}"
