@@ -13,7 +13,14 @@ were run, a timeout counting as killed, as mutmut's own badge does) and every
 survivor with its diff, marked when ``[tool.mutation.equivalent]`` says why it
 is equivalent. Modules not run this time keep their previous section.
 
-Usage: ``scripts/mutation [MODULE...]`` (all modules when none is given).
+A module too slow to finish in one sitting can be run in parts: mutmut keeps
+each mutant's result as soon as it has it, so a run that is stopped (Ctrl-C)
+resumes where it stopped, and ``--only 'jobs.plan.*'`` tests only the mutants
+whose names match. Mutants not run yet are counted apart ("not run"), never in
+the score.
+
+Usage: ``scripts/mutation [--max-children N] [--only GLOB]... [--report] [MODULE...]``
+(all modules when none is given).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import fnmatch
 import json
 import os
 import re
@@ -29,6 +37,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import typing as t
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +51,8 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"
 STATUS.update({-24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 37: "type check"})
 _COUNTS = re.compile(
     r"\*\*(?P<score>[\d.]+%)\*\* killed; \*\*(?P<real>[\d.]+%)\*\*.*?(?P<k>\d+) killed, (?P<t>\d+) timed out, "
-    r"(?P<s>\d+) survived \((?P<e>\d+) equivalent\), (?P<n>\d+) without a test, \d+ other, of (?P<all>\d+)",
+    r"(?P<s>\d+) survived \((?P<e>\d+) equivalent\), (?P<n>\d+) without a test, \d+ other, of (?P<all>\d+)"
+    r"(?:; \*\*(?P<nr>\d+) not run yet\*\*)?",
     re.S,
 )
 _SECTION = re.compile(r"^## (?P<name>\S+)\n.*?(?=^## |\Z)", re.M | re.S)
@@ -56,6 +66,8 @@ class Module:
     mutate: list[str]
     tests: list[str]
     parallel: bool
+    #: Test ids left out of the mutation runs (slow end-to-end ones that other tests duplicate).
+    deselect: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -65,13 +77,15 @@ class Outcome:
     module: Module
     status: dict[str, str]
     seconds: float
+    #: The mutated file of each mutant, relative to the checkout.
+    paths: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def count(self, *statuses: str) -> int:
         return sum(1 for s in self.status.values() if s in statuses)
 
     @property
     def tested(self) -> int:
-        return len(self.status) - self.count("skipped", "type check")
+        return len(self.status) - self.count("skipped", "type check", "not checked")
 
     @property
     def score(self) -> float:
@@ -82,7 +96,13 @@ def load_config() -> tuple[dict[str, object], dict[str, Module], dict[str, str]]
     """(``[tool.mutmut]``, the modules, the equivalent mutants with their reason)."""
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     modules = {
-        name: Module(name, list(spec["mutate"]), list(spec["tests"]), bool(spec.get("parallel", False)))
+        name: Module(
+            name,
+            list(spec["mutate"]),
+            list(spec["tests"]),
+            bool(spec.get("parallel", False)),
+            list(spec.get("deselect", [])),
+        )
         for name, spec in tool["mutation"]["modules"].items()
     }
     return dict(tool["mutmut"]), modules, dict(tool["mutation"].get("equivalent", {}))
@@ -118,6 +138,9 @@ def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
         if path.is_file() and relative not in wanted:
             path.unlink()
     config = {**mutmut_config, "only_mutate": module.mutate, "pytest_add_cli_args_test_selection": module.tests}
+    if module.deselect:
+        pytest_args = t.cast("list[str]", mutmut_config.get("pytest_add_cli_args", []))
+        config["pytest_add_cli_args"] = [*pytest_args, *(a for d in module.deselect for a in ("--deselect", d))]
     lines = ["[tool.mutmut]", *(f"{key} = {_toml_value(value)}" for key, value in config.items())]
     pyproject = where / "pyproject.toml"
     text = (ROOT / "pyproject.toml").read_text().split("\n[tool.mutmut]")[0].rstrip() + "\n\n" + "\n".join(lines) + "\n"
@@ -131,14 +154,19 @@ def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
     return where
 
 
-def forget_survivors(where: Path) -> None:
+def forget_survivors(where: Path, only: list[str]) -> None:
     """Make mutmut test again every mutant it did not kill last time. It reuses
     a result while the mutated function's source is unchanged, and cannot see
     that a test was added since: a survivor must face the new tests."""
     for meta in (where / "mutants").rglob("*.py.meta"):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
-        stale = [name for name, code in codes.items() if STATUS.get(code) not in ("killed", "timeout")]
+        stale = [
+            name
+            for name, code in codes.items()
+            if STATUS.get(code) not in ("killed", "timeout")
+            and (not only or any(fnmatch.fnmatch(name, glob) for glob in only))  # --only: the others keep theirs
+        ]
         if stale:
             codes.update(dict.fromkeys(stale))
             meta.write_text(json.dumps(data))
@@ -158,31 +186,42 @@ def forget_stale_coverage(where: Path, module: Module) -> None:
         stats.unlink()
 
 
-def run(module: Module, mutmut_config: dict[str, object]) -> Outcome:
+def run(module: Module, mutmut_config: dict[str, object], max_children: int, only: list[str], report: bool) -> Outcome:
     where = prepare(module, mutmut_config)
-    forget_survivors(where)
-    forget_stale_coverage(where, module)
     started = time.monotonic()
-    children = str(min(2, os.cpu_count() or 1)) if module.parallel else "1"
-    log = where / "mutmut.log"
-    print(f"mutation: {module.name}: mutmut run --max-children {children} (log: {log})", file=sys.stderr)
-    with log.open("wb") as out:
-        done = subprocess.run([str(MUTMUT), "run", "--max-children", children], cwd=where, stdout=out, stderr=out)
-    if done.returncode != 0:
-        tail = log.read_bytes()[-3000:].decode(errors="replace")
-        raise SystemExit(f"mutation: mutmut failed on {module.name} (exit {done.returncode}):\n{tail}")
+    if not report:
+        forget_survivors(where, only)
+        forget_stale_coverage(where, module)
+        children = str(min(max_children, os.cpu_count() or 1)) if module.parallel else "1"
+        log = where / "mutmut.log"
+        command = [str(MUTMUT), "run", "--max-children", children, *only]
+        print(f"mutation: {module.name}: {' '.join(command[1:])} (log: {log})", file=sys.stderr)
+        with log.open("wb") as out:
+            done = subprocess.run(command, cwd=where, stdout=out, stderr=out)
+        if done.returncode != 0:
+            tail = log.read_bytes()[-3000:].decode(errors="replace")
+            raise SystemExit(f"mutation: mutmut failed on {module.name} (exit {done.returncode}):\n{tail}")
     status: dict[str, str] = {}
+    paths: dict[str, str] = {}
     for meta in sorted((where / "mutants").rglob("*.py.meta")):
+        path = meta.relative_to(where / "mutants").as_posix().removesuffix(".meta")
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             status[name] = STATUS.get(code, "suspicious") if code is not None else "not checked"
-    return Outcome(module, status, time.monotonic() - started)
+            paths[name] = path
+    return Outcome(module, status, time.monotonic() - started, paths)
 
 
-def diff(module: Module, mutant: str) -> str:
-    """The lines the mutant changes, as mutmut shows them (``-`` original, ``+`` mutant)."""
-    shown = subprocess.run(
-        [str(MUTMUT), "show", mutant], cwd=SCRATCH / module.name, capture_output=True, text=True, check=False
-    ).stdout
+def diff(module: Module, mutant: str, path: str) -> str:
+    """The lines the mutant changes, as ``mutmut show`` gives them (``-`` original,
+    ``+`` mutant); in this process, as one ``mutmut show`` each costs seconds."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    here = Path.cwd()
+    os.chdir(SCRATCH / module.name)  # mutmut reads mutants/ relative to the working directory
+    try:
+        shown = get_diff_for_mutant(mutant, path=path)
+    finally:
+        os.chdir(here)
     return "\n".join(line for line in shown.splitlines() if line[:1] in "+-" and not line.startswith(("---", "+++")))
 
 
@@ -192,26 +231,28 @@ def section(outcome: Outcome, equivalent: dict[str, str]) -> str:
     same = sum(1 for n, s in o.status.items() if s == "survived" and n in equivalent)
     real = o.count("killed", "timeout") / (o.tested - same) if o.tested > same else 0.0
     verdict = "meets" if real >= TARGET else "below"
+    target = f"{TARGET:.0%} target" + (" on the mutants run so far" if o.count("not checked") else "")
     lines = [
         f"## {o.module.name}",
         "",
         f"Mutated: {', '.join(f'`{m}`' for m in o.module.mutate)}; "
         f"tests: {', '.join(f'`{t}`' for t in o.module.tests)}.",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in {o.seconds / 60:.1f} min: "
-        f"**{o.score:.1%}** killed; **{real:.1%}** of the non-equivalent ({verdict} the {TARGET:.0%} target); "
+        f"**{o.score:.1%}** killed; **{real:.1%}** of the non-equivalent ({verdict} the {target}); "
         f"{o.count('killed')} killed, {o.count('timeout')} timed out, {o.count('survived')} survived "
         f"({same} equivalent), {o.count('no tests')} without a test, "
-        f"{o.count('suspicious', 'not checked')} other, of {len(o.status)}.",
+        f"{o.count('suspicious')} other, of {len(o.status)}"
+        + (f"; **{o.count('not checked')} not run yet** (a partial run)." if o.count("not checked") else "."),
         "",
     ]
-    survivors = [n for n, s in o.status.items() if s in ("survived", "no tests", "suspicious", "not checked")]
+    survivors = [n for n, s in o.status.items() if s in ("survived", "no tests", "suspicious")]
     if survivors:
         lines += ["Survivors (`mutmut show NAME` in `.mutation/" + o.module.name + "/` gives the diff again):", ""]
     for name in survivors:
         why = equivalent.get(name)
         mark = f" -- equivalent: {why}" if why else ""
         lines += [f"- `{name}` ({o.status[name]}){mark}", "", "  ```diff"]
-        lines += ["  " + line for line in diff(o.module, name).splitlines()] + ["  ```", ""]
+        lines += ["  " + line for line in diff(o.module, name, o.paths[name]).splitlines()] + ["  ```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -227,8 +268,10 @@ def table(sections: dict[str, str], modules: dict[str, Module]) -> str:
             rows.append(f"| {name} | not run yet: `scripts/mutation {name}` | | | | |")
             continue
         killed = int(match["k"]) + int(match["t"])
-        survived = int(match["all"]) - killed
-        row = f"| {name} | {match['score']} | {match['real']} | {killed} | {survived} ({match['e']}) | {match['all']} |"
+        not_run = int(match["nr"] or 0)
+        survived = int(match["all"]) - killed - not_run
+        mutants = f"{match['all']} ({not_run} not run yet)" if not_run else match["all"]
+        row = f"| {name} | {match['score']} | {match['real']} | {killed} | {survived} ({match['e']}) | {mutants} |"
         rows.append(row)
     return "\n".join(rows)
 
@@ -253,6 +296,11 @@ def write_report(new: dict[str, str], modules: dict[str, Module]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mutation testing of the core modules (mutmut 3) into MUTATION.md.")
     parser.add_argument("modules", nargs="*", help="modules of [tool.mutation.modules] (default: all)")
+    parser.add_argument(
+        "--max-children", type=int, default=2, help="mutants tested at once where the module allows it (default 2)"
+    )
+    parser.add_argument("--only", action="append", default=[], help="test only the mutants matching this glob")
+    parser.add_argument("--report", action="store_true", help="rewrite MUTATION.md from the last results, run nothing")
     args = parser.parse_args(argv)
     mutmut_config, modules, equivalent = load_config()
     unknown = [m for m in args.modules if m not in modules]
@@ -261,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     new: dict[str, str] = {}
     for name in args.modules or list(modules):
-        outcome = run(modules[name], mutmut_config)
+        outcome = run(modules[name], mutmut_config, max(1, args.max_children), args.only, args.report)
         new[name] = section(outcome, equivalent)
         write_report(new, modules)  # after each module: a long run keeps what it finished
         print(f"mutation: {name}: {outcome.score:.1%} killed of {outcome.tested}", file=sys.stderr)

@@ -396,3 +396,31 @@ def test_prefixes_keep_deployments_apart(accounts: Accounts, redis: redis_lib.Re
     assert elsewhere.list_users() == []
     with pytest.raises(InvalidUsername):
         elsewhere.authenticate("alice", password)
+
+
+def test_role_levels_are_wordpress_s() -> None:
+    # populate_roles_160: the user levels each role of WordPress 1.5 had, kept as capabilities
+    # (administrator level_10..level_0, editor level_7..0, author level_2..0, contributor
+    # level_1..0, subscriber level_0).
+    tops = {"administrator": 10, "editor": 7, "author": 2, "contributor": 1, "subscriber": 0}
+    for role, top in tops.items():
+        levels = {cap for cap in ROLE_CAPABILITIES[role] if cap.startswith("level_")}
+        assert levels == {f"level_{n}" for n in range(top + 1)}, role
+
+
+def test_a_site_role_set_to_default_goes_away_even_when_there_was_none(accounts: Accounts) -> None:
+    alice = accounts.create_user("alice", "alice@example.com", "editor")
+    assert accounts.set_role("alice", "default", blog_id=5).site_roles == {}
+    accounts.set_role("alice", "author", blog_id=2)
+    assert accounts.set_role("alice", "default", blog_id=2).site_roles == {}
+    assert accounts.get_user_by_id(alice.id) == accounts.get_user("alice")
+    assert accounts.get_user_by_id(alice.id + 1000) is None
+
+
+def test_listed_application_passwords_keep_their_creation_time(accounts: Accounts, clock: Clock) -> None:
+    accounts.create_user("alice", "alice@example.com", "editor")
+    accounts.create_app_password("alice", "first")
+    clock.now = T0 + 90
+    accounts.create_app_password("alice", "second")
+    listed = accounts.list_app_passwords("alice")
+    assert [(i.name, i.created) for i in listed] == [("first", T0), ("second", T0 + 90)]

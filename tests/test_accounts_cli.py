@@ -289,3 +289,45 @@ def test_real_flask_command_creates_a_working_password(redis: redis_lib.Redis, t
     failed = _flask(tmp_path, "users", "list", redis_url=f"redis://127.0.0.1:{free_port()}/0")
     assert failed.returncode == 1 and failed.stdout == ""
     assert len(failed.stderr.strip().splitlines()) == 1 and "cannot reach Redis at" in failed.stderr
+
+
+def test_users_list_is_a_table_of_columns_aligned_on_the_widest_cell(runner: FlaskCliRunner) -> None:
+    out = ok(
+        runner,
+        "users",
+        "create",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--role",
+        "administrator",
+        "--site-role",
+        "3=author",
+        "--site-role",
+        "1=editor",
+    ).output
+    assert out == "Created user alice <alice@example.com> (id 1, role administrator; blog 1: editor, blog 3: author).\n"
+    ok(runner, "users", "create", "bo", "--email", "b@x.org", "--role", "")
+    # Worked by hand: each column as wide as its widest cell (header or value), two spaces
+    # between columns, no trailing spaces.
+    assert ok(runner, "users", "list").output.splitlines() == [
+        "ID  LOGIN  EMAIL              ROLE           SITE ROLES         SUPER ADMIN",
+        "1   alice  alice@example.com  administrator  1=editor,3=author  no",
+        "2   bo     b@x.org            none           -                  no",
+    ]
+
+
+def test_app_password_times_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from accounts.cli import _time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _time(0) == "1970-01-01 00:00:00 UTC"
+        assert _time(1_000_000_000) == "2001-09-09 01:46:40 UTC"  # the Unix billennium
+        assert _time(None) == "never"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

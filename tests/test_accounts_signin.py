@@ -10,11 +10,13 @@ import time
 import typing as t
 from pathlib import Path
 
+import argon2
 import pytest
 from flask.testing import FlaskCliRunner
 
 import config
 from accounts import Accounts, IncorrectPassword, InvalidUsername
+from accounts.store import USER_KEY
 from accounts.throttle import Throttle, account_id
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from wsgi import create_app
@@ -99,10 +101,37 @@ def test_sign_in_errors_are_wordpress_s(accounts: Accounts) -> None:
     with pytest.raises(IncorrectPassword):  # a user without a sign-in password cannot sign in
         accounts.check_password("alice", "")
     accounts.set_password("alice", PASSWORD)
-    with pytest.raises(InvalidUsername, match="The username bob is not registered on this site"):
+    # wp_authenticate_username_password's messages, without their <strong> markup.
+    with pytest.raises(InvalidUsername) as unknown_login:
         accounts.check_password("bob", PASSWORD)
-    with pytest.raises(InvalidUsername, match=r"Unknown email address\. Check again or try your username\."):
+    assert str(unknown_login.value) == (
+        "The username bob is not registered on this site. "
+        "If you are unsure of your username, try your email address instead."
+    )
+    with pytest.raises(InvalidUsername) as unknown_email:
         accounts.check_password("bob@example.com", PASSWORD)
+    assert str(unknown_email.value) == "Unknown email address. Check again or try your username."
+
+
+def test_a_hash_of_older_parameters_is_upgraded_on_sign_in(accounts: Accounts, redis: redis_lib.Redis) -> None:
+    user = accounts.set_password("alice", PASSWORD)
+    key = USER_KEY.format(prefix=TEST_PREFIX, id=user.id)
+    # What an older release stored: Argon2id with weaker parameters than RFC 9106's profile.
+    old = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    redis.hset(key, "pass", old)
+    with pytest.raises(IncorrectPassword):  # a wrong password upgrades nothing
+        accounts.check_password("alice", "not the password")
+    assert redis.hget(key, "pass") == old.encode()
+    assert accounts.check_password("alice", PASSWORD).login == "alice"
+    upgraded = t.cast("bytes", redis.hget(key, "pass")).decode()
+    assert upgraded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # argon2-cffi's defaults (RFC 9106)
+    assert argon2.PasswordHasher().verify(upgraded, PASSWORD)
+    # A current hash is kept: rewriting it at each sign-in would end the user's
+    # other sessions (they keep a fingerprint of the hash).
+    fingerprint = accounts.password_fingerprint(user.id)
+    assert accounts.check_password("alice", PASSWORD).id == user.id
+    assert redis.hget(key, "pass") == upgraded.encode()
+    assert accounts.password_fingerprint(user.id) == fingerprint
 
 
 def test_a_new_password_changes_the_fingerprint_and_the_old_one_fails(accounts: Accounts) -> None:

@@ -9,6 +9,7 @@ import datetime as dt
 import gzip
 import logging
 import os
+import re
 import typing as t
 from pathlib import Path
 
@@ -548,3 +549,34 @@ def test_a_warm_day_serves_the_bytes_of_the_parse_path(env: Env, fmt: str) -> No
 
 def config_redis(settings: config.Settings) -> redis_lib.Redis:
     return config.redis_connection(settings.redis_url)
+
+
+def test_each_variant_of_a_day_has_its_own_strong_etag(env: Env) -> None:
+    # README "Resumable downloads": "<the day's manifest digest>-<a digest of the request's
+    # format, _fields, filters, BOM and CSV columns>", "-gzip" appended for a gzip-coded body.
+    variants = [
+        "",
+        "?format=ndjson",
+        "?format=csv",
+        "?format=csv&csv_bom=1",
+        "?format=csv&csv_safe=1",
+        "?format=parquet",
+        "?format=parquet&chunk_size=2",
+        "?format=parquet&_fields=event_type",
+        "?hour=13",
+        "?event_type=no.such.type",
+        "?_fields=event_type",
+    ]
+    tags = {}
+    for query in variants:
+        first = env.client.get(URL + query, headers=env.admin)
+        again = env.client.get(URL + query, headers=env.admin)
+        assert first.status_code == again.status_code == 200, query
+        assert first.headers["ETag"] == again.headers["ETag"], query
+        tags[query] = first.headers["ETag"]
+    assert len(set(tags.values())) == len(variants), tags
+    days = {tag.strip('"').split("-")[0] for tag in tags.values()}
+    assert len(days) == 1 and re.fullmatch(r"[0-9a-f]{64}", days.pop())
+    assert all(re.fullmatch(r'"[0-9a-f]{64}-[0-9a-f]+"', tag) for tag in tags.values())
+    gzipped = env.client.get(URL, headers={**env.admin, "Accept-Encoding": "gzip"})
+    assert gzipped.headers["ETag"] == tags[""][:-1] + '-gzip"'
