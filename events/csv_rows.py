@@ -29,6 +29,9 @@ from events.records import flatten, flatten_into
 
 #: Most functions one RowMaker compiles; objects of further shapes are flattened key by key.
 MAX_SHAPES = 2048
+#: Nested objects unpacked inline in one function, at most: deeper ones are dispatched (one call each),
+#: so generated code stays far from CPython's indentation limit (100 levels) however deep an event is.
+MAX_INLINE_DEPTH = 8
 #: RowMakers kept per process, by their columns (a site's header): the next download of the site reuses the code.
 MAKERS_KEPT = 8
 
@@ -159,7 +162,7 @@ class RowMaker:
                 sub = path + "."
                 scope[f"t_{item}"] = self._tables.setdefault(sub, {})
                 dispatch = f"(t_{item}.get(tuple({item})) or build({sub!r}, {item}))(row, {item})"
-                if value and not any("." in name for name in value):
+                if value and len(indent) <= MAX_INLINE_DEPTH and not any("." in name for name in value):
                     scope[f"k_{item}"] = tuple(value)
                     lines.append(f"{indent}if type({item}) is dict and tuple({item}) == k_{item}:")
                     self._emit(lines, scope, item, value, sub, indent + " ", counter)

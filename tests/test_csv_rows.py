@@ -123,6 +123,17 @@ def test_shapes_past_the_limit_are_still_exact(monkeypatch: t.Any) -> None:
         assert maker.row(event) == _reference(event, columns)
 
 
+def test_a_deeply_nested_event_is_flattened_like_the_others() -> None:
+    """An object nested 300 deep (orjson reads up to 1024): one dotted column."""
+    event: dict[str, t.Any] = {"leaf": "bottom", "n": 1}
+    for _ in range(300):
+        event = {"d": event}
+    name = "d." * 300 + "leaf"
+    maker = RowMaker([name, "d." * 300 + "n"])
+    assert maker.row(event) == ["bottom", "1"]
+    assert maker.row(event) == ["bottom", "1"]
+
+
 def test_row_makers_are_kept_per_header() -> None:
     assert csv_rows.row_maker(["a", "b"]) is csv_rows.row_maker(("a", "b"))
     assert csv_rows.row_maker(["a"]) is not csv_rows.row_maker(["a", "b"])
