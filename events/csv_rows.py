@@ -10,11 +10,11 @@ and puts each straight into its column's position in the row.
 
 Correctness rests on checks, not on the dispatch: a value of another kind than
 the compiled one (a number where text was, an object where a list was) is
-flattened on its own by ``records.flatten_into``, and an object holding a key
-with a dot (whose flattened names could collide with another path's, where
-``flatten`` lets the later one win) hands the whole event to ``flatten``. So a
-row is always ``[flatten(data).get(column, "") for column in columns]``
-(tests/test_csv_rows.py compares both on generated events).
+flattened on its own by ``records.flatten_into``. Cells are written in
+``flatten``'s walk order (the event's key order, depth first), so where two
+paths flatten to one name (``{"a.b": 1, "a": {"b": 2}}``) the later value wins
+in both. So a row is always ``[flatten(data).get(column, "") for column in
+columns]`` (tests/test_csv_rows.py compares both on generated events).
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ MAX_INLINE_DEPTH = 8
 MAKERS_KEPT = 8
 
 _Fill = t.Callable[[list[str], dict[str, t.Any]], None]
-
-
-class _Dotted(Exception):
-    """An object has a key holding a dot: the event is left to ``flatten``."""
 
 
 def _float_text(value: float) -> str:
@@ -69,18 +65,10 @@ class RowMaker:
         self._top = self._tables[""]
         self._shapes = 0
 
-    def general(self, data: dict[str, t.Any]) -> list[str]:
-        """The row by ``records.flatten`` (the reference, and the fallback)."""
-        flat = flatten(data)
-        return [flat.get(name, "") for name in self.columns]
-
     def row(self, data: dict[str, t.Any]) -> list[str]:
         """The event's cells, one per column (``""`` where it has no such field)."""
         row = self._empty.copy()
-        try:
-            (self._top.get(tuple(data)) or self._build("", data))(row, data)
-        except _Dotted:
-            return self.general(data)
+        (self._top.get(tuple(data)) or self._build("", data))(row, data)
         return row
 
     def _other(self, row: list[str], path: str, value: t.Any) -> None:
@@ -102,8 +90,6 @@ class RowMaker:
         """The function filling a row from an object at ``prefix`` with ``obj``'s
         keys in ``obj``'s order, compiled for the kinds of ``obj``'s values."""
         keys = tuple(obj)
-        if any("." in key for key in keys):
-            raise _Dotted
         table = self._tables.setdefault(prefix, {})
         if self._shapes >= MAX_SHAPES:
             other = self._other
@@ -142,8 +128,7 @@ class RowMaker:
         """The statements filling the row from ``var``, an object with ``obj``'s
         keys in order: each value put in its column if it has the compiled kind,
         else handed to ``_other``; a nested object of the same keys as in
-        ``obj`` is unpacked inline (no call), one of other keys dispatched.
-        ``obj`` has no key holding a dot (``_build`` checks it)."""
+        ``obj`` is unpacked inline (no call), one of other keys dispatched."""
         if not obj:
             return
         names = []
@@ -156,13 +141,13 @@ class RowMaker:
             position = self._position.get(path)
             kind = type(value)
             if position is None and path + "." not in self._parents:
-                continue  # nothing of this value can be a column (no collision: no dotted keys)
+                continue  # no column is this value's path or under it: nothing of it can be a cell
             otherwise = f"{indent}else: other(row, {path!r}, {item})"
             if kind is dict:
                 sub = path + "."
                 scope[f"t_{item}"] = self._tables.setdefault(sub, {})
                 dispatch = f"(t_{item}.get(tuple({item})) or build({sub!r}, {item}))(row, {item})"
-                if value and len(indent) <= MAX_INLINE_DEPTH and not any("." in name for name in value):
+                if value and len(indent) <= MAX_INLINE_DEPTH:
                     scope[f"k_{item}"] = tuple(value)
                     lines.append(f"{indent}if type({item}) is dict and tuple({item}) == k_{item}:")
                     self._emit(lines, scope, item, value, sub, indent + " ", counter)

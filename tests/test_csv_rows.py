@@ -78,13 +78,15 @@ def test_compiled_rows_equal_flatten(
 
 
 def test_a_dotted_key_and_a_nested_one_of_the_same_name_keep_the_later_value() -> None:
-    """README's flattening: ``{"a.b": 1, "a": {"b": 2}}`` has one ``a.b`` field,
-    the value that comes later in the event (as ``flatten``'s dict keeps it)."""
+    """``{"a.b": 1, "a": {"b": 2}}`` has one ``a.b`` field: the value that comes
+    later in the event (``flatten`` stores them in one dict, in walk order)."""
     maker = RowMaker(["a.b"])
     for _ in range(3):
         assert maker.row({"a.b": "first", "a": {"b": "second"}}) == ["second"]
         assert maker.row({"a": {"b": "first"}, "a.b": "second"}) == ["second"]
         assert maker.row({"x": {"a.b": "x.a.b"}, "a": {"b": "second"}}) == ["second"]
+        assert maker.row({"a": {"b": "kept"}, "a.b": None}) == ["kept"]  # a null is no field: nothing replaced
+        assert maker.row({"a.b": 1.5, "a": {"b": []}}) == ["1.5"]
 
 
 def test_a_value_of_another_kind_under_the_same_keys_is_written_by_its_own_rule() -> None:
