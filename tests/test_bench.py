@@ -20,6 +20,7 @@ MEASURES = (
     "JSON download of the big day",
     "CSV download of the big day, vs pandas",
     "CSV download of the big day, vs DuckDB",
+    "CSV download vs NDJSON download (plain)",  # issue 15
     "NDJSON + gzip download",
     "time to first byte, warm day",
     "time to first byte, cold CSV day",

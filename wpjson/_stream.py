@@ -50,6 +50,7 @@ import zlib
 import orjson
 
 from events.catalog import EventFilter
+from events.csv_rows import row_maker
 from events.layout import day_bounds_ms
 from events.records import JSON_WHITESPACE, event_in, flatten, flatten_into, iter_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectChangedError, SourceError
@@ -371,14 +372,14 @@ def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Cs
 def _csv_rows(
     source: Source, summary: DaySummary, day: dt.date, blog_id: int, fields: list[str], strict: bool = False
 ) -> t.Iterator[t.Iterable[str]]:
-    """The cells of each of the day's events under ``fields``: each event is
-    flattened (``records.flatten``) as it is read."""
+    """The cells of each of the day's events under ``fields``, as
+    ``records.flatten`` gives them, by code compiled per shape of event
+    (``csv_rows.row_maker``) as each event is read."""
     start, end = day_bounds_ms(day)
-    empty = itertools.repeat("")
+    row = row_maker(fields).row
     for info in summary.objects:
         with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
-            for data in _events_of(lines, info.key, selector, start, end, blog_id, raw=False):
-                yield map(flatten(data).get, fields, empty)
+            yield from map(row, _events_of(lines, info.key, selector, start, end, blog_id, raw=False))
 
 
 def _split(pieces: t.Iterator[bytes], cap: int = PIECE_BYTES) -> t.Iterator[bytes]:
@@ -490,7 +491,7 @@ class _Csv:
     so the body stays valid UTF-8 for BI tools and keeps what the event said.
 
     ``safe``: every cell, header names too (they come from the events), goes
-    through ``neutralise_formula``; without it ``writerow`` is the C writer's own."""
+    through ``neutralise_formula`` before it is written."""
 
     def __init__(self, fields: t.Sequence[str], safe: bool = False) -> None:
         self.fields = list(fields)
@@ -499,10 +500,31 @@ class _Csv:
         text = io.TextIOWrapper(self.buffer, "utf-8", "backslashreplace", newline="", write_through=True)
         self.writer = csv.writer(text, lineterminator="\r\n")
         self._text = text  # the writer's file: kept so that collecting it does not close ``buffer``
-        self.writerow: t.Callable[[t.Iterable[str]], t.Any] = self.writer.writerow
-        if safe:
-            writerow = self.writer.writerow
-            self.writerow = lambda cells: writerow(map(neutralise_formula, cells))
+        self._commas = len(self.fields) - 1
+        self._safe = safe
+
+    def writerow(self, cells: t.Iterable[str]) -> None:
+        """One row. A row none of whose cells needs quotes (no comma, quote,
+        CR, LF or NUL in it: the C writer's ``QUOTE_MINIMAL`` test; the usual
+        case) is joined and encoded here, in two C calls instead of the
+        writer's cell-by-cell pass; any other row goes through the C writer
+        (tests/test_csv_rows.py compares the two on generated rows)."""
+        if self._safe:
+            cells = list(map(neutralise_formula, cells))
+        elif type(cells) is not list:
+            cells = list(cells)
+        line = ",".join(cells)
+        if (
+            line
+            and line.count(",") == self._commas
+            and '"' not in line
+            and "\r" not in line
+            and "\n" not in line
+            and "\x00" not in line
+        ):
+            self.buffer.write((line + "\r\n").encode("utf-8", "backslashreplace"))
+        else:
+            self.writer.writerow(cells)
 
     def take(self, upto: int | None = None) -> bytes:
         """The bytes written since the last ``take``, or their first ``upto``

@@ -1,0 +1,66 @@
+"""Issue 15's CSV rows alone, over HTTP, without the whole ``bench/run``.
+
+On one fresh gunicorn (as ``bench/run`` starts it) over the big day, each round
+takes, back to back: the floor (one full read of the day), DuckDB
+``read_ndjson`` + ``COPY``, an NDJSON download (plain), a CSV download, and a
+cold CSV time to first byte (summaries deleted first). It prints each
+sample and the ratios of the medians: CSV / DuckDB, CSV / NDJSON, cold first
+byte / floor. The machine is shared: compare ratios of one run only.
+
+Usage (from the repository root, Redis at BENCH_REDIS_URL):
+    PYTHONPATH=.:bench .venv/bin/python bench/csv_probe.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+
+import harness
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    data = harness.ensure_data(args.events)
+    prefix = f"{harness.REDIS_PREFIX}csvprobe:"
+    server = harness.Server(data, prefix)
+    samples: dict[str, list[float]] = {"floor": [], "duckdb": [], "ndjson": [], "csv": [], "cold_ttfb": []}
+    try:
+        why = server.start()
+        if why:
+            raise SystemExit(f"csv_probe: the server did not start: {why}")
+        for round_no in range(args.rounds):
+            harness.clear_catalog(prefix)
+            cold = harness.first_byte(server, "csv")
+            if cold is not None:
+                samples["cold_ttfb"].append(cold)
+            harness.clear_catalog(prefix)
+            harness.download(server, "json")  # warm again: the downloads below are warm
+            samples["floor"].append(harness.baseline("floor", data)["seconds"])
+            samples["duckdb"].append(harness.baseline("duckdb", data)["seconds"])
+            for fmt in ("ndjson", "csv"):
+                got = harness.download(server, fmt)
+                if got.status != 200:
+                    raise SystemExit(f"csv_probe: {fmt} answered HTTP {got.status}")
+                samples[fmt].append(got.seconds)
+            print(
+                f"round {round_no + 1}: load {os.getloadavg()[0]:.1f}; "
+                + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in samples.items() if values),
+                flush=True,
+            )
+    finally:
+        server.stop()
+        harness.delete_keys(prefix + "*")
+    median = {name: statistics.median(values) for name, values in samples.items() if values}
+    print(f"CSV / DuckDB {median['csv'] / median['duckdb']:.2f} (target <= 0.5)")
+    print(f"CSV / NDJSON {median['csv'] / median['ndjson']:.2f} (target <= 3)")
+    if "cold_ttfb" in median:
+        print(f"cold CSV first byte / floor {median['cold_ttfb'] / median['floor']:.2f} (target <= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
