@@ -220,7 +220,8 @@ def test_the_published_openapi_document_holds(case: schemathesis.Case[t.Any], op
     status, content type, header and body as the document says."""
     headers: dict[str, str] = {}
     sent: t.Mapping[str, t.Any] = case.headers or {}
-    if case.operation.path.endswith("{date}") and not sent.get("Authorization"):
+    # Header names are case-insensitive: a generated "authorization" (even empty) is the case's own.
+    if case.operation.path.endswith("{date}") and "authorization" not in {name.lower() for name in sent}:
         headers.update(openapi_admin)
     # Two of schemathesis's expectations are not WordPress's, which this service keeps on purpose (README):
     # a method no route serves is 404 rest_no_route, not 405; arguments are validated before the permission
