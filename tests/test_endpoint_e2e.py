@@ -536,6 +536,7 @@ def test_a_client_going_away_stops_the_reading(big_server: tuple[Server, Path], 
     assert response.read(65536).startswith(b"[")
     worker = server.worker
     assert _wait_until(lambda: len(_open_event_files(worker, root)) == 1)
+    response.close()  # holds the socket: gunicorn sends Connection: close (gunicorn.conf.py)
     conn.close()
     assert _wait_until(lambda: _open_event_files(worker, root) == [])
     assert worker.is_running()
