@@ -31,6 +31,27 @@ Workers and threads:
   "Load"). Set in the master before it forks, so every worker inherits it; a
   ``MALLOC_ARENA_MAX`` in the environment (glibc's own setting) wins.
 
+One connection per thread, no keep-alive: a gthread worker accepts
+connections until it holds ``worker_connections`` (gunicorn's default 1000)
+and queues what its threads cannot take yet, and the workers accept unevenly
+(of 50 stalled readers, 23-26 landed on one of 4 workers). A request accepted
+by a worker whose threads are all held by stalled readers waited for
+``ANALYTICS_SEND_TIMEOUT`` (58.5 s once, bench/FINDINGS.md, "Load") while
+other workers had threads free. With ``worker_connections`` equal to
+``threads`` a worker takes a connection only with a thread free for it (every
+connection it holds, queued, in flight or kept alive, counts); a full worker
+stops accepting and the connection waits in the listen queue for one that is
+not full. A kept-alive connection would count without using a thread, so
+gunicorn gives none (``max_keepalived`` = ``worker_connections`` -
+``threads`` = 0) and every response ends with ``Connection: close``;
+``keepalive = 0`` states it, so gunicorn's start-up warning "No keepalived
+connections can be handled" is not printed (it still is when a
+``--keep-alive`` flag asks for what this setup refuses). The cost is one TCP
+connect per request (bench/FINDINGS.md, "Load"). ``worker_connections``
+follows the ``threads`` in effect, set from the ``on_starting`` and
+``on_reload`` hooks, so a ``--threads`` flag or ``WEB_THREADS`` keeps the
+rule; a ``--worker-connections`` flag is overridden.
+
 ``child_exit``: a web worker that exits leaves its Prometheus sample files in
 ``PROMETHEUS_MULTIPROC_DIR``; prometheus_client's ``mark_process_dead`` drops
 its live gauges so ``/metrics`` stops summing them (its counters stay counted).
@@ -103,6 +124,21 @@ _limit_malloc_arenas(MALLOC_ARENAS)
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS") or 2 * (os.cpu_count() or 1))
 threads = int(os.environ.get("WEB_THREADS") or 32)
+worker_connections = threads  # what gunicorn --print-config shows; the hooks below make it hold
+keepalive = 0
+
+
+def _one_connection_per_thread(server: t.Any) -> None:
+    """A worker accepts at most ``threads`` connections (the docstring above)."""
+    server.cfg.set("worker_connections", server.cfg.threads)
+
+
+def on_starting(server: t.Any) -> None:
+    _one_connection_per_thread(server)
+
+
+def on_reload(server: t.Any) -> None:
+    _one_connection_per_thread(server)
 
 
 def child_exit(server: t.Any, worker: t.Any) -> None:

@@ -254,6 +254,17 @@ def open_files(procs: list[psutil.Process]) -> int:
     return total
 
 
+def connections_per_worker(server: Server) -> list[int]:
+    """Each worker's open client connections, busiest first: how the workers
+    shared the stalled readers (a worker takes at most ``threads``, gunicorn.conf.py)."""
+    counts = []
+    for proc in workers(server):
+        with contextlib.suppress(psutil.Error):
+            conns = proc.net_connections("tcp")
+            counts.append(sum(1 for c in conns if c.laddr.port == server.port and c.status == psutil.CONN_ESTABLISHED))
+    return sorted(counts, reverse=True)
+
+
 def wait_quiet(server: Server, seconds: float = 30.0) -> float:
     """Wait until the workers use under 5 % of a core for half a second; returns the wait."""
     started = time.monotonic()
@@ -285,6 +296,7 @@ class Report:
     settings: dict[str, t.Any]
     stalled_ttfb: list[float] = dataclasses.field(default_factory=list)
     stalled_settle_s: float = 0.0
+    stalled_spread: list[int] = dataclasses.field(default_factory=list)  # per worker, busiest first
     results: list[Result] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # since reset_peaks (or since start, when start_rss_mb is None)
@@ -298,6 +310,7 @@ def stalled_scenario(server: Server, report: Report, n: int, probes: int, limit:
     socks = stalled_clients(server, n)
     try:
         report.stalled_settle_s = wait_quiet(server)
+        report.stalled_spread = connections_per_worker(server)
         for _ in range(probes):
             result = fetch(server, SMALL_DAY, "json", False, None)
             if result.status != 200 or not result.exact:
@@ -400,6 +413,8 @@ def summary_lines(report: Report) -> list[str]:
         f"{quantile(report.stalled_ttfb, 0.5):.3f} / {quantile(report.stalled_ttfb, 0.99):.3f} / "
         f"{max(report.stalled_ttfb, default=float('nan')):.3f} s ({len(report.stalled_ttfb)} downloads) | "
         f"< {TTFB_LIMIT_S:.0f} s |",
+        f"| the {s['stalled_probe']} clients that never read, per worker (busiest first) | "
+        f"{' / '.join(map(str, report.stalled_spread))} | <= threads ({s['threads']}) |",
         f"| mixed load: {s['clients']} clients for {s['seconds']:.0f} s + {s['stalled']} that never read: "
         f"requests (complete / hung up on purpose) | {len(report.results)} ({len(done)} / {len(hung)}) | |",
         f"| TTFB under mixed load: p50 / p99 | {quantile(ttfb, 0.5):.3f} / {quantile(ttfb, 0.99):.3f} s | |",

@@ -301,7 +301,7 @@ def test_a_transfer_really_cut_resumes_identically(pull: Server, users: Users, t
     conn.request("GET", f"{parsed.path}?{parsed.query}", headers=_authorization(users.admin))
     response = conn.getresponse()
     saved = response.read(len(full.body) // 3)
-    conn.sock.close()  # the connection breaks mid-transfer
+    response.close()  # the connection breaks mid-transfer (the response holds it: gunicorn sends Connection: close)
     conn.close()
     target = tmp_path / "cut.csv"
     target.write_bytes(saved)
