@@ -662,3 +662,45 @@ def test_a_damaged_gzip_object_serves_its_events_up_to_the_damage(
         inner = enveloped["body"]
         assert inner == (orjson.loads(body) if fmt == "json" else body.decode())
 
+
+# ------------------------------------------------------------------ _fields paths of any depth
+
+
+def _deep(head: str, segments: int) -> str:
+    """A dotted path of ``segments`` segments starting with ``head`` (itself dotted), the rest ``x``."""
+    return ".".join([*head.split("."), *["x"] * (segments - len(head.split(".")))])
+
+
+@pytest.mark.parametrize("segments", [1_000, 10_000])
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv", "parquet"])
+def test_a_fields_path_of_thousands_of_segments_is_served(env: Env, fmt: str, segments: int) -> None:
+    # WordPress's rest_filter_response_fields sets no depth limit: a path going deeper than a scalar
+    # keeps the scalar (wpjson/_fields.py's docstring), so attributes.title.x.x... is attributes.title.
+    fields = "event_type," + _deep("attributes.title", segments)
+    assert fields.count(".") == segments - 1
+    response = env.client.get(URL + f"?format={fmt}&_fields={fields}", headers=env.admin)
+    assert response.status_code == 200, response.data[:300]
+    assert re.fullmatch(r'"[0-9a-f]{64}-[0-9a-f]+"', response.headers["ETag"])
+    events = [orjson.loads(raw) for raw in data.expected_events(env.files, data.DAY, 1)]
+    cut = [{"event_type": e["event_type"], "attributes": {"title": e["attributes"]["title"]}} for e in events]
+    if fmt == "json":
+        assert orjson.loads(response.data) == cut
+    elif fmt == "ndjson":
+        assert [orjson.loads(line) for line in response.data.splitlines()] == cut
+    elif fmt == "csv":
+        assert data.parse_csv(response.data) == data.expected_csv([orjson.dumps(e) for e in cut])
+    else:
+        table = pyarrow.parquet.read_table(io.BytesIO(response.data))
+        assert table.column_names == ["attributes.title", "event_type"]
+        assert table.column("event_type").to_pylist() == [e["event_type"] for e in cut]
+        assert table.column("attributes.title").to_pylist() == [e["attributes"]["title"] for e in cut]
+    other = env.client.get(URL + f"?format={fmt}&_fields=event_type," + _deep("attributes.title", segments + 1))
+    assert other.headers.get("ETag") != response.headers["ETag"]
+
+
+@pytest.mark.parametrize("segments", [1_000, 10_000])
+def test_a_manifest_fields_path_of_thousands_of_segments(env: Env, segments: int) -> None:
+    full = orjson.loads(env.client.get(URL + "/manifest", headers=env.admin).data)
+    response = env.client.get(URL + "/manifest?_fields=total," + _deep("hours.13", segments), headers=env.admin)
+    assert response.status_code == 200, response.data[:300]
+    assert orjson.loads(response.data) == {"total": full["total"], "hours": {"13": full["hours"]["13"]}}
