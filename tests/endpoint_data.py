@@ -15,6 +15,7 @@ import gzip
 import io
 import os
 import typing as t
+import zlib
 from pathlib import Path
 
 import orjson
@@ -216,3 +217,18 @@ def keep_mtime_replace(path: Path, data: bytes) -> None:
     assert len(data) == st.st_size
     path.write_bytes(data)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+#: An object of 400 gzipped events of blog 1 at 10:00-10:06 of DAY whose bytes were cut in half.
+DAMAGED = "2026/11/25/10/analytics-1-2026-11-25-10-20-00-trnc"
+
+
+def damaged_object() -> tuple[bytes, bytes]:
+    """DAMAGED's cut bytes, and what a reader independent of the service
+    finds in them: ``zlib.decompressobj`` on the cut bytes, complete lines
+    only (the events up to the damage; README's ``complete: false``)."""
+    whole = b"".join(event(2000 + i, _DAY_START_MS + 10 * HOUR_MS + i * 1000, 1) + b"\n" for i in range(400))
+    compressed = gzip.compress(whole, mtime=0)
+    cut = compressed[: len(compressed) // 2]
+    text = zlib.decompressobj(wbits=31).decompress(cut)
+    return cut, text[: text.rindex(b"\n") + 1]

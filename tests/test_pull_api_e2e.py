@@ -564,3 +564,36 @@ def test_a_range_past_the_end_is_416_in_wordpress_shape(pull_local: Server, user
     assert (several.status, several.body) == (200, full.body)  # a list of ranges is not honoured: the whole body
     assert io.BytesIO(full.body).read(3) != b"\xef\xbb\xbf"
     assert "Traceback" not in pull_local.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def damaged_s3(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Server]:
+    """The endpoint tests' objects and ``data.DAMAGED`` (gzip cut in half) in S3, served by gunicorn."""
+    files = {**data.day_files(), data.DAMAGED: data.damaged_object()[0]}
+    yield from test_endpoint_e2e.serve_from_s3(
+        s3_endpoint, tmp_path_factory.mktemp("damaged-s3"), files, "pull-api-e2e-damaged", S3_PREFIX
+    )
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_a_damaged_s3_object_serves_its_events_up_to_the_damage_through_curl(
+    damaged_s3: Server, users: Users, tmp_path: Path, fmt: str
+) -> None:
+    # README: "complete is false for a damaged gzip object (its events up to the damage are counted and
+    # served)": curl gets every one of them, whole (exit 0), plain, --compressed, enveloped or resumed.
+    complete_lines = data.damaged_object()[1]
+    expected = data.expected_events({**data.day_files(), data.DAMAGED: complete_lines}, data.DAY, 1)
+    body = data.json_body(expected) if fmt == "json" else data.ndjson_body(expected)
+    url = _url(damaged_s3, f"format={fmt}")
+    plain = curl(url, "-u", users.admin, tmp=tmp_path)
+    assert (plain.exit_code, plain.status, plain.body) == (0, 200, body)
+    assert plain.headers["x-wp-total"] == str(len(expected))
+    coded = curl(url, "--compressed", "-u", users.admin, tmp=tmp_path)
+    assert (coded.exit_code, coded.headers["content-encoding"], coded.body) == (0, "gzip", body)
+    enveloped = curl(url + "&_envelope", "-u", users.admin, tmp=tmp_path)
+    inner = orjson.loads(enveloped.body)["body"]
+    assert enveloped.exit_code == 0 and inner == (orjson.loads(body) if fmt == "json" else body.decode())
+    half = len(body) // 2
+    ranged = curl(url, "-H", f"Range: bytes={half}-", "-u", users.admin, tmp=tmp_path)
+    assert (ranged.exit_code, ranged.status, ranged.body) == (0, 206, body[half:])
+    assert "Traceback" not in damaged_s3.log.read_text()

@@ -28,7 +28,7 @@ from events.sources import open_source
 from wpjson import _parquet, _ranges, _request, _stream
 from wpjson._auth import current_user, require_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, invalid_params
-from wpjson._fields import parse_fields, select
+from wpjson._fields import FieldTree, parse_fields, select
 from wpjson._php import is_numeric, to_float
 
 if t.TYPE_CHECKING:
@@ -249,7 +249,8 @@ def _etag(day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, comp
     plain body (where pieces are flushed: ``chunk_size``; the level; zlib's
     version), so a byte range of the coded body is exact under it."""
     shape = args.shape
-    described: list[t.Any] = [BODY_VERSION, shape.fmt, shape.fields, sorted(shape.wanted.types or ()), shape.csv_bom]
+    fields = None if shape.fields is None else _leaf_paths(shape.fields)
+    described: list[t.Any] = [BODY_VERSION, shape.fmt, fields, sorted(shape.wanted.types or ()), shape.csv_bom]
     described.append(shape.csv_safe)
     described += [shape.wanted.start_minute, shape.wanted.end_minute, shape.wanted.types is None]
     if shape.fmt in ("csv", "parquet"):
@@ -262,6 +263,26 @@ def _etag(day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, comp
     variant = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     day_digest = manifest.digest(day, blog_id, summary).removeprefix("sha256:")
     return f'"{day_digest}-{variant}{"-gzip" if compress else ""}"'
+
+
+def _leaf_paths(tree: FieldTree) -> list[str]:
+    """The dotted paths of ``tree``'s ``True`` nodes, sorted: the tree in a
+    form of bounded depth. A ``_fields`` path of thousands of segments is a
+    tree as deep, which ``json.dumps`` (recursive) would refuse with a
+    RecursionError; the walk here keeps its own stack. Segments hold no dot
+    (``parse_fields`` splits on them), so the paths name the tree exactly."""
+    paths: list[str] = []
+    trail: list[str] = []  # the segments from the root to the node being visited
+    stack: list[tuple[int, str, bool | FieldTree]] = [(0, name, node) for name, node in tree.items()]
+    while stack:
+        depth, name, node = stack.pop()
+        del trail[depth:]
+        trail.append(name)
+        if isinstance(node, dict):
+            stack.extend((depth + 1, child_name, child) for child_name, child in node.items())
+        else:
+            paths.append(".".join(trail))
+    return sorted(paths)
 
 
 def _known_length(summary: DaySummary, shape: _stream.Shape) -> int | None:

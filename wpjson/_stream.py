@@ -214,14 +214,27 @@ class _Capped:
 
     def feed(self, events: t.Iterator[bytes]) -> t.Iterator[list[bytes]]:
         """Yields each list as it fills (a new one starts after); what is
-        left when ``events`` ends stays in ``pending`` for the next object."""
+        left when ``events`` ends stays in ``pending`` for the next object.
+        A CorruptObjectError from ``events`` is raised once every event read
+        before it is in a list (README: a damaged object's events up to the
+        damage are served)."""
         size, cap = self.size, self.cap
         run: list[bytes] = []
+        damage: CorruptObjectError | None = None
         while True:
             if not run:
+                if damage is not None:
+                    raise damage  # after the events before it went into pieces: ``_reading`` ends the object
                 wanted = min(size - len(self.pending), max(1, (cap - self.held) // self.average))
-                run = list(itertools.islice(events, wanted))
+                try:
+                    # extend, not list(): the events taken before the damage stay in ``run`` (CPython's
+                    # list.extend appends one by one; test_endpoint's damaged-object test holds it to that).
+                    run.extend(itertools.islice(events, wanted))
+                except CorruptObjectError as exc:
+                    damage = exc
                 if not run:
+                    if damage is not None:
+                        raise damage
                     return
             ends = list(itertools.accumulate(map(operator.add, map(len, run), _ONES), initial=self.held))
             self.average = max(1, (ends[-1] - self.held) // len(run))
