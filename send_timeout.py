@@ -31,7 +31,9 @@ reads the body, until the response starts, when the send time-out takes
 over. A ``recv`` that gets nothing for that long raises ``TimeoutError``: one
 warning line, the socket is shut down (so gunicorn's graceful close does not
 wait on its main thread for a silent peer) and gunicorn closes the
-connection without an answer. The time-out is per ``recv``: a client that
+connection without an answer (in a body read by the app, the error is
+werkzeug's ``ClientDisconnected``, a 400 nobody reads, not a 500 with a
+traceback). The time-out is per ``recv``: a client that
 trickles a byte now and then is not caught; a buffering proxy in front is
 the answer to that (README, "Security and reliability").
 
@@ -45,7 +47,10 @@ import contextlib
 import logging
 import socket
 import sys
+import threading
 import typing as t
+
+from werkzeug.exceptions import ClientDisconnected
 
 if t.TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -83,10 +88,15 @@ class SendTimeout:
         def starting(
             status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
         ) -> t.Callable[[bytes], object]:
+            _in_app.reading_body = False
             sock.settimeout(self.seconds)
             return start_response(status, headers, exc_info)
 
-        body = self.app(environ, starting)
+        _in_app.reading_body = True
+        try:
+            body = self.app(environ, starting)
+        finally:
+            _in_app.reading_body = False
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(file_wrapper, type) and isinstance(body, file_wrapper):
             return body  # keep gunicorn's sendfile path; the time-out still holds
@@ -140,6 +150,8 @@ def _install_gunicorn_filter() -> None:
         log.addFilter(_DropSendTimeoutTracebacks())
 
 
+#: Whether this thread is in the app before its response started (reading a body, if any).
+_in_app = threading.local()
 #: The read time-out in seconds of this process's gunicorn connections (``_install_read_timeout``).
 _read_timeout: list[float] = []
 
@@ -177,6 +189,9 @@ def _install_read_timeout(seconds: float) -> None:
             )
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
+            if getattr(_in_app, "reading_body", False):
+                # Inside the app: werkzeug's "the client went away" (a 400 nobody reads), not a 500 with a traceback.
+                raise ClientDisconnected("the request body stopped coming (ANALYTICS_REQUEST_TIMEOUT)") from None
             raise
 
     init._analytics_read_timeout = True  # type: ignore[attr-defined]

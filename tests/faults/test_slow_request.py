@@ -67,3 +67,30 @@ def test_partial_requests_are_closed_after_the_request_timeout(redis: redis_lib.
         f"checked: a third client waited {waited:.1f} s, then was answered ({probe.status})",
         "checked: both partial connections closed by the server, one log line each, no traceback",
     )
+
+
+def test_a_body_that_stops_coming_is_closed_after_the_request_timeout(redis: redis_lib.Redis, tmp_path: Path) -> None:
+    log = tmp_path / "gunicorn.log"
+    env = {"ANALYTICS_SOURCE": str(tmp_path / "events"), "ANALYTICS_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT)}
+    base, proc = start_gunicorn(log, env, threads=1)
+    port = int(base.rsplit(":", 1)[1])
+    head = (
+        "POST /wp-login.php HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    )
+    stalled = socket.create_connection(("127.0.0.1", port))
+    try:
+        stalled.sendall(head.encode() + b"log=adm")  # 7 of the 100 bytes announced
+        probe = curl(f"{base}/wp-json/", "--max-time", "40", tmp=tmp_path)  # waits for the only thread
+        assert (probe.exit_code, probe.status) == (0, 200)
+        assert _closed_by_server(stalled, time.monotonic() + 30)
+        text = log.read_text()
+        assert text.count("ANALYTICS_REQUEST_TIMEOUT") == 1, text[-2000:]
+        assert "Traceback" not in text
+    finally:
+        stalled.close()
+        stop(proc)
+    report(
+        f"a sign-in body cut after 7 of 100 bytes, one thread, ANALYTICS_REQUEST_TIMEOUT={REQUEST_TIMEOUT}",
+        "checked: another client answered, the stalled connection closed, one log line, no traceback",
+    )
