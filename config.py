@@ -66,6 +66,7 @@ DEFAULTS: dict[str, str] = {
     "ANALYTICS_CSV_SAFE": "0",
     # Faults and load (issue 12)
     "ANALYTICS_SEND_TIMEOUT": "60",
+    "ANALYTICS_REQUEST_TIMEOUT": "15",
     "ANALYTICS_EXPORT_CHECKPOINT": "",
     # Operations (issue 16): auto-pause, lag alert, /metrics access.
     "ANALYTICS_EXPORT_PAUSE_AFTER": "20",
@@ -134,6 +135,10 @@ class Settings:
     #: Seconds one chunk of a response may take to go out before the server
     #: drops the connection (a client that stopped reading; ``send_timeout``).
     send_timeout: int = 60
+    #: Seconds a client may take to send each piece of its request line,
+    #: headers and body before the server closes the connection (a client that
+    #: sent part of a request and went quiet; ``send_timeout``).
+    request_timeout: int = 15
     #: Where the export keeps its checkpoint of subscriber positions (``jobs.checkpoint``);
     #: None: beside the raw events.
     export_checkpoint: SourceLocation | None = None
@@ -184,6 +189,7 @@ class Settings:
             allow_http=_flag("ANALYTICS_ALLOW_HTTP", get("ANALYTICS_ALLOW_HTTP")),
             csv_safe=_flag("ANALYTICS_CSV_SAFE", get("ANALYTICS_CSV_SAFE")),
             send_timeout=int_in("ANALYTICS_SEND_TIMEOUT", get("ANALYTICS_SEND_TIMEOUT"), 1, 3600),
+            request_timeout=int_in("ANALYTICS_REQUEST_TIMEOUT", get("ANALYTICS_REQUEST_TIMEOUT"), 1, 3600),
             export_checkpoint=_checkpoint(get("ANALYTICS_EXPORT_CHECKPOINT")),
             export_pause_after=int_in("ANALYTICS_EXPORT_PAUSE_AFTER", get("ANALYTICS_EXPORT_PAUSE_AFTER"), 0, 10**6),
             alert_lag=int_in("ANALYTICS_ALERT_LAG", get("ANALYTICS_ALERT_LAG"), 1, 10**8),

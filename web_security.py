@@ -6,7 +6,9 @@ the security headers of every response.
   ``X-Forwarded-For`` and ``X-Forwarded-Proto``) is applied only when the
   peer is in ``ANALYTICS_TRUSTED_PROXIES``; anyone else's forwarding headers
   are ignored, so a client cannot choose the IP the login throttle counts nor
-  pretend it came over HTTPS. (gunicorn itself believes ``X-Forwarded-Proto``
+  pretend it came over HTTPS. The trusted proxy's ``X-Forwarded-Proto`` is
+  read case-insensitively (``HTTPS`` is ``https``: schemes are
+  case-insensitive, RFC 3986 section 3.1). (gunicorn itself believes ``X-Forwarded-Proto``
   from ``FORWARDED_ALLOW_IPS``, loopback by default; a loopback peer is
   trusted with credentials anyway, see ``credentials_may_travel``.)
 - **Credentials over plain HTTP** (``credentials_may_travel``): WordPress
@@ -14,7 +16,8 @@ the security headers of every response.
   (``wp_is_application_passwords_supported``: ``is_ssl() || 'local' ===
   wp_get_environment_type()``); here, over HTTPS (TLS at the server or a
   trusted proxy's ``X-Forwarded-Proto: https``), from a loopback client, or
-  with ``ANALYTICS_ALLOW_HTTP=1``.
+  with ``ANALYTICS_ALLOW_HTTP=1``. The same rule guards HTTP Basic on the
+  REST API and the sign-in form of the admin pages.
 - **Headers** (``security_headers``, one ``after_request`` for the whole app):
   ``X-Content-Type-Options: nosniff`` everywhere; ``Cache-Control: no-store``
   unless a response chose its own caching (the admin stylesheet);
@@ -83,14 +86,17 @@ class TrustedProxies:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> t.Iterable[bytes]:
         if self.networks and in_networks(environ.get("REMOTE_ADDR"), self.networks):
+            proto = environ.get("HTTP_X_FORWARDED_PROTO")
+            if proto:  # ProxyFix copies it as sent; request.is_secure compares with "https"
+                environ["HTTP_X_FORWARDED_PROTO"] = proto.lower()
             return self.fixed(environ, start_response)
         return self.app(environ, start_response)
 
 
 def credentials_may_travel(settings: config.Settings) -> bool:
-    """Whether this request may carry a password: over HTTPS, from a loopback
-    client (after ``TrustedProxies``: the forwarded client), or with
-    ``ANALYTICS_ALLOW_HTTP``."""
+    """Whether this request may carry a password (HTTP Basic, the sign-in
+    form): over HTTPS, from a loopback client (after ``TrustedProxies``: the
+    forwarded client), or with ``ANALYTICS_ALLOW_HTTP``."""
     if settings.allow_http or request.is_secure:
         return True
     client = address(request.remote_addr)

@@ -36,7 +36,8 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     metrics_route.init_app(app)
     web_security.init_app(app, settings)
     _register_cli(app)
-    app.wsgi_app = send_timeout.SendTimeout(app.wsgi_app, settings.send_timeout)  # type: ignore[method-assign]
+    timeouts = send_timeout.SendTimeout(app.wsgi_app, settings.send_timeout, settings.request_timeout)
+    app.wsgi_app = timeouts  # type: ignore[method-assign]
     return app
 
 

@@ -239,6 +239,65 @@ def test_through_gunicorn_behind_a_trusted_proxy(tmp_path: Path, redis: redis_li
         stop(proc)
 
 
+def test_forwarded_proto_is_case_insensitive(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis
+) -> None:
+    """RFC 3986 section 3.1: schemes are case-insensitive, so a proxy's ``HTTPS`` is ``https``."""
+    site = make_site(make_settings, redis, ANALYTICS_TRUSTED_PROXIES="10.0.0.0/8")
+    for proto in ("HTTPS", "Https", "https"):
+        forwarded = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": proto}
+        assert get(site, "admin", site.password, ip=PROXY, headers=forwarded).status_code == 200, proto
+    assert_wp_error(get(site, "admin", site.password, ip=PROXY, headers={"X-Forwarded-Proto": "HTTP"}), 401,
+                    "application_passwords_disabled")  # fmt: skip
+
+
+def _sign_in(site: Site, ip: str, headers: t.Mapping[str, str] | None = None, scheme: str = "http") -> t.Any:
+    """The administrator's sign-in with the right password from the peer ``ip``, in a client of its own; the form's
+    CSRF token comes from a page fetched over loopback (which may use plain HTTP)."""
+    site.accounts.set_password("admin", "a sign-in password")
+    client = site.app.test_client()
+    page = client.get("/wp-login.php", headers={"Host": HOST}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    token = page.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    form = {"log": "admin", "pwd": "a sign-in password", "csrf_token": token}
+    sent = {"Host": HOST, **(headers or {})}
+    return client.post("/wp-login.php", data=form, headers=sent, environ_base={"REMOTE_ADDR": ip},
+                       base_url=f"{scheme}://{HOST}")  # fmt: skip
+
+
+def test_the_sign_in_form_over_plain_http_from_another_host_is_refused(site: Site) -> None:
+    refused = _sign_in(site, OTHER)  # the right password
+    assert refused.status_code == 403
+    assert "Set-Cookie" not in refused.headers  # no session
+    page = refused.get_data(as_text=True)
+    assert "Signing in needs HTTPS" in page and 'name="pwd"' not in page
+    shown = site.client.get("/wp-login.php", headers={"Host": HOST}, environ_base={"REMOTE_ADDR": OTHER})
+    assert shown.status_code == 403 and 'name="pwd"' not in shown.get_data(as_text=True)  # no form to type into
+    # Over HTTPS the same sign-in works and the session cookie is Secure; from loopback it works too.
+    secure = _sign_in(site, OTHER, scheme="https")
+    assert secure.status_code == 302 and "; Secure" in secure.headers["Set-Cookie"]
+    assert _sign_in(site, "127.0.0.1").status_code == 302
+
+
+def test_the_sign_in_form_through_a_trusted_proxy_follows_its_scheme(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis
+) -> None:
+    site = make_site(make_settings, redis, ANALYTICS_TRUSTED_PROXIES="10.0.0.0/8")
+    plain = _sign_in(site, PROXY, {"X-Forwarded-For": OTHER, "X-Forwarded-Proto": "http"})
+    assert plain.status_code == 403
+    for proto in ("https", "HTTPS"):
+        signed = _sign_in(site, PROXY, {"X-Forwarded-For": OTHER, "X-Forwarded-Proto": proto})
+        assert signed.status_code == 302, proto
+        assert "; Secure" in signed.headers["Set-Cookie"], proto
+
+
+def test_allow_http_accepts_the_sign_in_form_over_plain_http(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis
+) -> None:
+    site = make_site(make_settings, redis, ANALYTICS_ALLOW_HTTP="1")
+    signed = _sign_in(site, OTHER)
+    assert signed.status_code == 302 and "Secure" not in signed.headers["Set-Cookie"]
+
+
 # ------------------------------------------------------------------ security headers
 
 

@@ -55,8 +55,10 @@ def token(client: FlaskClient, path: str = "/wp-login.php") -> str:
 def sign_in(
     client: FlaskClient, login: str = "admin", password: str = PASSWORD, ip: str = "127.0.0.1", **extra: str
 ) -> TestResponse:
+    """Sign in from ``ip``; over HTTPS unless it is loopback (the form is refused over plain HTTP from elsewhere)."""
     data = {"log": login, "pwd": password, "csrf_token": token(client), **extra}
-    return client.post("/wp-login.php", data=data, environ_base={"REMOTE_ADDR": ip})
+    scheme = "http" if ip.startswith("127.") else "https"
+    return client.post("/wp-login.php", data=data, environ_base={"REMOTE_ADDR": ip}, base_url=f"{scheme}://localhost")
 
 
 def login_error(response: TestResponse) -> str:

@@ -4,6 +4,11 @@ sign out; ``/wp-admin/`` sends a signed-in user to their first page.
 Failed sign-ins are throttled per client IP and per account
 (``accounts.throttle``): past the limit, 429 with ``Retry-After`` even for the
 right password, until the window ends.
+
+The page is refused (403, a message instead of the form, a password sent
+unchecked) where HTTP Basic is: over plain HTTP from another host
+(``web_security.credentials_may_travel``); the session cookie is ``Secure``
+whenever the request came over HTTPS (``wpadmin._session``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from flask import redirect, request, url_for
 import metrics
 from accounts import AuthenticationError
 from accounts.throttle import account_id, login_throttle, wait_text
+from web_security import credentials_may_travel
 from wpadmin._blueprint import (
     blog_id,
     blueprint,
@@ -35,6 +41,12 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: What the sign-in page says where a password may not travel (as the REST API's 401 says for HTTP Basic).
+HTTPS_REQUIRED = (
+    "Signing in needs HTTPS: a password sent over plain HTTP could be read on the way. "
+    "Open this page with https:// (or ask the administrator to put the site behind TLS)."
+)
+
 
 @blueprint.route("/wp-login.php", methods=["GET", "POST"])
 def login() -> Response | BaseResponse:
@@ -43,6 +55,8 @@ def login() -> Response | BaseResponse:
     if blog_id() is None:
         return error_page(404, "Unknown site", "No site is configured for this host name (ANALYTICS_SITES).")
     form = LoginForm()
+    if not credentials_may_travel(settings()):
+        return error_page(403, "HTTPS required", HTTPS_REQUIRED)
     if request.method == "GET":
         form.redirect_to.data = request.args.get("redirect_to", "")
         if current_user() is not None and not request.args.get("reauth"):
