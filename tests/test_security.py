@@ -440,3 +440,31 @@ def test_no_credential_hash_or_authorization_in_logs_bodies_or_tracebacks(
 
 def _explode(capability: str) -> str:
     raise RuntimeError("the integration broke")
+
+
+def test_signed_in_pages_over_plain_http_from_another_host_are_refused(site: Site) -> None:
+    """A session cookie made over HTTPS, replayed over plain HTTP from another host (a client that kept it, or a
+    man in the middle): the profile page, which shows and makes application passwords, the dashboard and
+    admin-ajax are refused as the sign-in page is, and no password is made."""
+    signed = _sign_in(site, OTHER, scheme="https")
+    name, value = signed.headers["Set-Cookie"].split(";")[0].split("=", 1)
+    client = site.app.test_client()
+    client.set_cookie(name, value, domain=HOST)  # without Secure: sent over plain HTTP too, as a kept cookie is
+    sent = {"Host": HOST}
+    over_https = client.get("/wp-admin/profile.php", headers=sent, environ_base={"REMOTE_ADDR": OTHER},
+                            base_url=f"https://{HOST}")  # fmt: skip
+    assert over_https.status_code == 200 and 'name="csrf_token"' in over_https.get_data(as_text=True)
+    token = over_https.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    before = {p.name for p in site.accounts.list_app_passwords("admin")}
+    for method, path, form in (
+        ("GET", "/wp-admin/profile.php", None),
+        ("POST", "/wp-admin/profile.php?action=create", {"csrf_token": token, "name": "over plain http"}),
+        ("GET", "/wp-admin/admin.php?page=analytics-export", None),
+    ):
+        plain = client.open(path, method=method, data=form, headers=sent, environ_base={"REMOTE_ADDR": OTHER})
+        assert plain.status_code == 403, (method, path)
+        assert "Signing in needs HTTPS" in plain.get_data(as_text=True), (method, path)
+    ajax = client.get("/wp-admin/admin-ajax.php?action=analytics_export_replay", headers=sent,
+                      environ_base={"REMOTE_ADDR": OTHER})  # fmt: skip
+    assert ajax.status_code == 403 and ajax.get_json()["success"] is False
+    assert {p.name for p in site.accounts.list_app_passwords("admin")} == before

@@ -24,6 +24,7 @@ from accounts import user_can
 from app_settings import app_settings
 from events.sources import SourceError
 from jobs.status import format_duration
+from web_security import credentials_may_travel
 from wpadmin._session import current_user
 
 if t.TYPE_CHECKING:
@@ -43,6 +44,13 @@ blueprint = Blueprint(
 )
 
 V = t.TypeVar("V", bound=t.Callable[..., t.Any])
+
+#: What the sign-in and signed-in pages say where a password or a session cookie may not travel (as the REST
+#: API's 401 says for HTTP Basic).
+HTTPS_REQUIRED = (
+    "Signing in needs HTTPS: a password sent over plain HTTP could be read on the way. "
+    "Open this page with https:// (or ask the administrator to put the site behind TLS)."
+)
 
 
 @blueprint.before_request
@@ -111,10 +119,15 @@ def safe_redirect_target(target: str | None, default: str) -> str:
 
 
 def login_required(view: V) -> V:
-    """Send an anonymous visitor to the sign-in page, coming back here after."""
+    """Send an anonymous visitor to the sign-in page, coming back here after.
+    Over plain HTTP from another host (``web_security.credentials_may_travel``)
+    a signed-in page is refused as the sign-in page is: its session cookie and
+    the application passwords it makes would travel unencrypted."""
 
     @functools.wraps(view)
     def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        if not credentials_may_travel(settings()):
+            return error_page(403, "HTTPS required", HTTPS_REQUIRED)
         if current_user() is None:
             return redirect(url_for("wpadmin.login", redirect_to=request.full_path.rstrip("?"), reauth=1))
         return view(*args, **kwargs)

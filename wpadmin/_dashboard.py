@@ -29,7 +29,9 @@ from jobs import pause, replay, subscribers
 from jobs.schedule import EXPORT_TIMEOUT
 from jobs.state import DeliveryState
 from jobs.status import export_status, format_duration
+from web_security import credentials_may_travel
 from wpadmin._blueprint import (
+    HTTPS_REQUIRED,
     blueprint,
     login_required,
     may_see_dashboard,
@@ -189,6 +191,8 @@ def replay_progress(job: Job) -> dict[str, t.Any]:
 @blueprint.route("/wp-admin/admin-ajax.php")
 def admin_ajax() -> t.Any:
     """WordPress's ``admin-ajax.php``: ``{"success": bool, "data": ...}``."""
+    if not credentials_may_travel(settings()):  # the session cookie, as on every signed-in page
+        return jsonify(success=False, data={"message": HTTPS_REQUIRED}), 403
     user = current_user()
     if user is None:
         return jsonify(success=False, data={"message": "You are not signed in."}), 401

@@ -23,6 +23,7 @@ from accounts import AuthenticationError
 from accounts.throttle import account_id, login_throttle, wait_text
 from web_security import credentials_may_travel
 from wpadmin._blueprint import (
+    HTTPS_REQUIRED,
     blog_id,
     blueprint,
     error_page,
@@ -41,11 +42,6 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: What the sign-in page says where a password may not travel (as the REST API's 401 says for HTTP Basic).
-HTTPS_REQUIRED = (
-    "Signing in needs HTTPS: a password sent over plain HTTP could be read on the way. "
-    "Open this page with https:// (or ask the administrator to put the site behind TLS)."
-)
 
 
 @blueprint.route("/wp-login.php", methods=["GET", "POST"])
