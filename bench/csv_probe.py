@@ -7,8 +7,13 @@ cold CSV time to first byte (summaries deleted first). It prints each
 sample and the ratios of the medians: CSV / DuckDB, CSV / NDJSON, cold first
 byte / floor. The machine is shared: compare ratios of one run only.
 
+``--issue14``: issue 14's rows instead, each round a five-column ``_fields``
+CSV, a Parquet and a full CSV download (warm, the order of ``bench/run``);
+ratios Parquet time / CSV time and ``_fields`` events/s / full CSV events/s,
+and the server's peak RSS.
+
 Usage (from the repository root, Redis at BENCH_REDIS_URL):
-    PYTHONPATH=.:bench .venv/bin/python bench/csv_probe.py --rounds 3
+    PYTHONPATH=.:bench .venv/bin/python bench/csv_probe.py --rounds 3 [--issue14]
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--issue14", action="store_true", help="issue 14's rows: _fields CSV, Parquet, CSV")
     args = parser.parse_args()
+    if args.issue14:
+        issue14(args.events, args.rounds)
+        return
     data = harness.ensure_data(args.events)
     prefix = f"{harness.REDIS_PREFIX}csvprobe:"
     server = harness.Server(data, prefix)
@@ -60,6 +69,40 @@ def main() -> None:
     print(f"CSV / NDJSON {median['csv'] / median['ndjson']:.2f} (target <= 3)")
     if "cold_ttfb" in median:
         print(f"cold CSV first byte / floor {median['cold_ttfb'] / median['floor']:.2f} (target <= 0.5)")
+
+
+def issue14(events: int, rounds: int) -> None:
+    data = harness.ensure_data(events)
+    prefix = f"{harness.REDIS_PREFIX}csvprobe14:"
+    server = harness.Server(data, prefix)
+    samples: dict[str, list[float]] = {"fields": [], "parquet": [], "csv": []}
+    downloads = (("fields", "csv", "&_fields=" + harness.FIELDS_5), ("parquet", "parquet", ""), ("csv", "csv", ""))
+    try:
+        why = server.start()
+        if why:
+            raise SystemExit(f"csv_probe: the server did not start: {why}")
+        harness.clear_catalog(prefix)
+        harness.download(server, "json")  # warm: the downloads below are warm
+        for round_no in range(rounds):
+            for name, fmt, extra in downloads:
+                got = harness.download(server, fmt, extra=extra)
+                if got.status != 200:
+                    raise SystemExit(f"csv_probe: {name} answered HTTP {got.status}")
+                samples[name].append(got.seconds)
+            print(
+                f"round {round_no + 1}: load {os.getloadavg()[0]:.1f}; "
+                + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in samples.items()),
+                flush=True,
+            )
+        rss = server.peak_rss_mb()
+    finally:
+        server.stop()
+        harness.delete_keys(prefix + "*")
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"Parquet / CSV time {median['parquet'] / median['csv']:.2f} (target <= 1.5)")
+    # The same events in both CSV downloads: the events/s ratio is the inverse of the time ratio.
+    print(f"_fields CSV / full CSV events/s {median['csv'] / median['fields']:.2f} (target >= 2)")
+    print(f"server peak RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":

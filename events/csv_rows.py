@@ -35,7 +35,7 @@ MAX_INLINE_DEPTH = 8
 #: RowMakers kept per process, by their columns (a site's header): the next download of the site reuses the code.
 MAKERS_KEPT = 8
 
-_Fill = t.Callable[[list[str], dict[str, t.Any]], None]
+_Fill = t.Callable[[list[t.Any], dict[str, t.Any]], None]
 
 
 def _float_text(value: float) -> str:
@@ -52,26 +52,29 @@ def _list_cell(value: list[t.Any]) -> str:
 
 class RowMaker:
     """Rows of CSV cells under ``columns`` (flattened names): ``row(data)`` is
-    ``[flatten(data).get(name, "") for name in columns]``, the same list."""
+    ``[flatten(data).get(name, missing) for name in columns]``, the same list.
+    ``missing`` is the cell of a field the event does not have: ``""`` for CSV,
+    None for Parquet (a null, told apart from an empty string)."""
 
-    def __init__(self, columns: t.Sequence[str]) -> None:
+    def __init__(self, columns: t.Sequence[str], missing: str | None = "") -> None:
         self.columns = list(columns)
         self._position = {name: index for index, name in enumerate(self.columns)}
         #: Every path that has a column under it ("a." for column "a.b"): other objects are skipped.
         self._parents = {name[: i + 1] for name in self.columns for i, c in enumerate(name) if c == "."}
-        self._empty = [""] * len(self.columns)
+        self._empty: list[t.Any] = [missing] * len(self.columns)
         #: Per path prefix ("" for the event, "attributes." ...): keys -> compiled function.
         self._tables: dict[str, dict[tuple[str, ...], _Fill]] = {"": {}}
         self._top = self._tables[""]
         self._shapes = 0
 
-    def row(self, data: dict[str, t.Any]) -> list[str]:
-        """The event's cells, one per column (``""`` where it has no such field)."""
+    def row(self, data: dict[str, t.Any]) -> list[t.Any]:
+        """The event's cells, one per column (``missing`` where it has no such
+        field): ``list[str]`` with ``missing=""``, ``list[str | None]`` with None."""
         row = self._empty.copy()
         (self._top.get(tuple(data)) or self._build("", data))(row, data)
         return row
 
-    def _other(self, row: list[str], path: str, value: t.Any) -> None:
+    def _other(self, row: list[t.Any], path: str, value: t.Any) -> None:
         """One value of another kind than compiled, at ``path``."""
         if type(value) is dict:
             if value:
@@ -94,7 +97,7 @@ class RowMaker:
         if self._shapes >= MAX_SHAPES:
             other = self._other
 
-            def by_key(row: list[str], obj: dict[str, t.Any]) -> None:
+            def by_key(row: list[t.Any], obj: dict[str, t.Any]) -> None:
                 for name, value in obj.items():
                     other(row, prefix + name, value)
 
@@ -179,20 +182,21 @@ class RowMaker:
                 lines.append(f"{indent}if {item} is not None and {item} != []: other(row, {path!r}, {item})")
 
 
-_makers: collections.OrderedDict[tuple[str, ...], RowMaker] = collections.OrderedDict()
+_makers: collections.OrderedDict[tuple[tuple[str, ...], str | None], RowMaker] = collections.OrderedDict()
 _makers_lock = threading.Lock()
 
 
-def row_maker(columns: t.Sequence[str]) -> RowMaker:
-    """The process's RowMaker of ``columns``, shared by the downloads of one
-    header (the last ``MAKERS_KEPT`` headers): its compiled code is kept. A
+def row_maker(columns: t.Sequence[str], missing: str | None = "") -> RowMaker:
+    """The process's RowMaker of ``columns`` and ``missing``, shared by the
+    downloads of one header (the last ``MAKERS_KEPT`` headers, ``_fields``
+    selections and Parquet's columns included): its compiled code is kept. A
     RowMaker may be used by several threads at once: two of them may compile
     one shape twice, and either result is right."""
-    key = tuple(columns)
+    key = (tuple(columns), missing)
     with _makers_lock:
         maker = _makers.get(key)
         if maker is None:
-            maker = _makers[key] = RowMaker(key)
+            maker = _makers[key] = RowMaker(key[0], missing)
             if len(_makers) > MAKERS_KEPT:
                 _makers.popitem(last=False)
         else:

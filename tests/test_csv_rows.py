@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from events import csv_rows
 from events.csv_rows import RowMaker
-from events.records import flatten
+from events.records import flatten, flatten_into
+from wpjson._fields import parse_fields, select, select_columns
 from wpjson._stream import _Csv
 
 # Few key names, dots included (their flattened names can collide), so shapes repeat.
@@ -178,3 +179,53 @@ def test_csv_safe_rows_are_neutralised_then_quoted() -> None:
     out.writerow(["=1+2", "-3,4"])
     out.writerow(["plain", "@x"])
     assert out.take() == b"'=1+2,\"'-3,4\"\r\nplain,'@x\r\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(templates=st.lists(EVENTS, min_size=1, max_size=4), replacements=st.lists(VALUES, min_size=1, max_size=3))
+def test_compiled_rows_with_nulls_equal_flatten(templates: list[dict[str, t.Any]], replacements: list[t.Any]) -> None:
+    """Parquet's rows: None (a null) where the event has no such field, an empty
+    string where it has one holding ``""``."""
+    events = [variant for template in templates for variant in _variants(template, replacements)]
+    columns = sorted({name for event in events for name in flatten(event)} | {"absent"})
+    maker = RowMaker(columns, missing=None)
+    for _round in range(2):
+        for event in events:
+            flat = flatten(event)
+            assert maker.row(event) == [flat.get(name) for name in columns], event
+
+
+# ``_fields`` paths over KEYS' names (dots split them into nested paths, as WordPress does) and list indexes.
+FIELD_PATHS = st.lists(st.sampled_from(["a", "b", "c", "x", "a.b", "b.c", "a.0", "a.b.c", "c.1", "b.a.x"]), max_size=4)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    templates=st.lists(EVENTS, min_size=1, max_size=4),
+    replacements=st.lists(VALUES, min_size=1, max_size=3),
+    paths=FIELD_PATHS,
+    missing=st.sampled_from(["", None]),
+)
+def test_fields_rows_equal_flatten_of_the_cut_events(
+    templates: list[dict[str, t.Any]], replacements: list[t.Any], paths: list[str], missing: str | None
+) -> None:
+    """The ``_fields`` CSV and Parquet rows (wpjson._stream._cell_rows: compiled
+    rows of the cut-down event) against the generic path they replaced:
+    ``flatten_into`` of ``select(event, tree)`` looked up per kept column."""
+    tree = parse_fields(",".join(paths))
+    if tree is None:
+        return
+    events = [variant for template in templates for variant in _variants(template, replacements)]
+    header = sorted({name for event in events for name in flatten(event)})
+    columns = select_columns(header, tree)
+    maker = csv_rows.row_maker(columns, missing)
+    for _round in range(2):
+        for event in events:
+            out: dict[str, str] = {}
+            flatten_into(out, "", select(event, tree))
+            assert maker.row(select(event, tree)) == [out.get(name, missing) for name in columns], (event, tree)
+
+
+def test_row_makers_for_csv_and_parquet_are_kept_apart() -> None:
+    assert csv_rows.row_maker(["p", "q"], None).row({"p": "1"}) == ["1", None]
+    assert csv_rows.row_maker(["p", "q"]).row({"p": "1"}) == ["1", ""]

@@ -77,12 +77,13 @@ def schema(columns: t.Sequence[str], kinds: t.Mapping[str, str]) -> pa.Schema:
 
 
 def pieces(
-    rows: t.Iterator[dict[str, str]], columns: t.Sequence[str], kinds: t.Mapping[str, str], row_group: int
+    rows: t.Iterator[t.Sequence[str | None]], columns: t.Sequence[str], kinds: t.Mapping[str, str], row_group: int
 ) -> t.Iterator[bytes]:
     """The bytes of the file: the header magic, then one piece per row group
-    of ``row_group`` rows (the cells of ``rows`` under ``columns``), then the
-    footer. Raises pyarrow's ArrowInvalid if a number column holds a value
-    that is not a number (the catalog said it would not). Arrow allocates
+    of ``row_group`` rows (each a row's cells under ``columns``, in their
+    order; None for a null), then the footer. Raises pyarrow's ArrowInvalid
+    if a number column holds a value that is not a number (the catalog said
+    it would not). Arrow allocates
     from the system's allocator, which gives memory back between row groups."""
     import pyarrow as pa
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
@@ -91,10 +92,9 @@ def pieces(
     file_schema = schema(columns, kinds)
     sink = _Sink()
     writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), file_schema, compression="snappy", memory_pool=pool)
-    names = list(columns)
     try:
         while True:
-            batch = [list(map(flat.get, names)) for flat in itertools.islice(rows, row_group)]
+            batch = list(itertools.islice(rows, row_group))
             if not batch:
                 break
             arrays = []
@@ -107,7 +107,7 @@ def pieces(
                     array = pa.array([_utf8(v) for v in values], type=pa.string(), memory_pool=pool)
                 arrays.append(array if field.type == pa.string() else array.cast(field.type, memory_pool=pool))
             batch.clear()
-            if names:
+            if columns:
                 writer.write_table(pa.Table.from_arrays(arrays, schema=file_schema), row_group_size=row_group)
             arrays.clear()
             piece = sink.take()

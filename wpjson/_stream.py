@@ -52,7 +52,7 @@ import orjson
 from events.catalog import EventFilter
 from events.csv_rows import row_maker
 from events.layout import day_bounds_ms
-from events.records import JSON_WHITESPACE, event_in, flatten, flatten_into, iter_events, loads, timestamp_ms
+from events.records import JSON_WHITESPACE, event_in, iter_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectChangedError, SourceError
 from wpjson import _parquet
 from wpjson._fields import FieldTree, select, select_columns
@@ -347,18 +347,46 @@ def _shaped_chunks(
         yield pending
 
 
-def _flat_rows(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, shape: Shape, strict: bool
-) -> t.Iterator[dict[str, str]]:
-    """The CSV fields (``records.flatten``) of each event ``shape`` wants, cut down to its ``_fields``."""
+def _cell_rows(
+    source: Source,
+    summary: DaySummary,
+    day: dt.date,
+    blog_id: int,
+    shape: Shape,
+    fields: list[str],
+    strict: bool,
+    missing: str | None = "",
+) -> t.Iterator[list[t.Any]]:
+    """The cells under ``fields`` of each event ``shape`` wants, cut down to
+    its ``_fields``: ``[flatten(select(data, tree)).get(name, missing) for
+    name in fields]``, by code compiled per shape of event (``csv_rows.row_maker``).
+    The cut comes first: flattening whole events under the kept columns could
+    differ (``_fields=a.0`` keeps one item of list ``a``, column ``a``)."""
     tree = shape.fields
-    for _raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict):
-        if tree is None:
-            yield flatten(data)
-        else:
-            out: dict[str, str] = {}
-            flatten_into(out, "", select(data, tree))
-            yield out
+    row = row_maker(fields, missing).row
+    events: t.Iterator[dict[str, t.Any]]
+    if shape.wanted.everything:
+        events = _day_data(source, summary, day, blog_id, strict)
+    else:
+        events = (data for _raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict))
+    if tree is None:
+        return map(row, events)
+    return (row(select(data, tree)) for data in events)
+
+
+def _day_data(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, strict: bool
+) -> t.Iterator[dict[str, t.Any]]:
+    """Each of the day's events of the site, parsed (``_wanted_events``'s data
+    when it wants them all), without pairing each with its raw text."""
+    start, end = day_bounds_ms(day)
+    for info in summary.objects:
+        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
+            if selector is None:
+                yield from _parsed(lines, info.key, start, end, blog_id, raw=False)
+            else:
+                # filter(None): a line blanked in place (same ETag) must not become an empty event.
+                yield from map(loads, filter(None, map(_strip, itertools.compress(lines, selector))))
 
 
 def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Csv) -> t.Iterator[bytes]:
@@ -439,9 +467,10 @@ def day_body(
     pieces: t.Iterator[bytes]
     closing = b""
     if fmt == "parquet":
-        rows = _flat_rows(source, summary, day, blog_id, shape, strict)
+        names = columns(summary, shape)
+        rows = _cell_rows(source, summary, day, blog_id, shape, names, strict, missing=None)
         opening = b""
-        pieces = _split(_parquet.pieces(rows, columns(summary, shape), summary.number_kinds(), chunk_size))
+        pieces = _split(_parquet.pieces(rows, names, summary.number_kinds(), chunk_size))
     elif fmt == "csv":
         writer = _Csv(columns(summary, shape), shape.csv_safe)
         opening = (BOM if shape.csv_bom and writer.fields else b"") + writer.opening()
@@ -451,9 +480,7 @@ def day_body(
         elif shape.plain:
             cells = _csv_rows(source, summary, day, blog_id, writer.fields, strict)
         else:
-            empty = itertools.repeat("")
-            flats = _flat_rows(source, summary, day, blog_id, shape, strict)
-            cells = (map(flat.get, writer.fields, empty) for flat in flats)
+            cells = _cell_rows(source, summary, day, blog_id, shape, writer.fields, strict)
         pieces = _csv_cut(cells, chunk_size, PIECE_BYTES, writer)
     else:
         if shape.plain:
