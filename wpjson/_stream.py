@@ -164,9 +164,9 @@ def _events_of(
     and filtered."""
     if selector is None:
         return _parsed(lines, key, start, end, blog_id, raw)
-    selected = itertools.compress(lines, selector)
     # filter(None): a line blanked in place (same ETag) must not become an empty event.
-    return filter(None, map(_strip, selected)) if raw else map(loads, selected)
+    selected = filter(None, map(_strip, itertools.compress(lines, selector)))
+    return selected if raw else map(loads, selected)
 
 
 def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: int, raw: bool) -> t.Iterator[t.Any]:
@@ -382,11 +382,7 @@ def _day_data(
     start, end = day_bounds_ms(day)
     for info in summary.objects:
         with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
-            if selector is None:
-                yield from _parsed(lines, info.key, start, end, blog_id, raw=False)
-            else:
-                # filter(None): a line blanked in place (same ETag) must not become an empty event.
-                yield from map(loads, filter(None, map(_strip, itertools.compress(lines, selector))))
+            yield from _events_of(lines, info.key, selector, start, end, blog_id, raw=False)
 
 
 def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Csv) -> t.Iterator[bytes]:
@@ -416,11 +412,7 @@ def _csv_rows(
     """The cells of each of the day's events under ``fields``, as
     ``records.flatten`` gives them, by code compiled per shape of event
     (``csv_rows.row_maker``) as each event is read."""
-    start, end = day_bounds_ms(day)
-    row = row_maker(fields).row
-    for info in summary.objects:
-        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
-            yield from map(row, _events_of(lines, info.key, selector, start, end, blog_id, raw=False))
+    return map(row_maker(fields).row, _day_data(source, summary, day, blog_id, strict))
 
 
 def _split(pieces: t.Iterator[bytes], cap: int = PIECE_BYTES) -> t.Iterator[bytes]:
