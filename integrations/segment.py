@@ -58,6 +58,7 @@ import orjson
 import config
 from hooks import add_action, add_filter, apply_filters, do_action
 
+from . import _env
 from ._segment_codegen import compile_mapper, pure_callback
 from ._segment_http import RetryPolicy, Sender, retryable
 from ._segment_map import Mapper, MappingError, php_empty
@@ -112,53 +113,25 @@ class SegmentSettings:
     @classmethod
     def from_env(cls, environ: t.Mapping[str, str] | None = None) -> SegmentSettings:
         env = os.environ if environ is None else environ
-
-        def get(name: str, default: str) -> str:
-            return env.get(name, default).strip()
-
-        url = get("SEGMENT_API_URL", SEGMENT_API_BATCH_URL)
+        url = _env.text("SEGMENT_API_URL", SEGMENT_API_BATCH_URL, env) or SEGMENT_API_BATCH_URL
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise config.ConfigError(
                 f"SEGMENT_API_URL is {url!r}: expected an http(s) URL, e.g. {SEGMENT_API_BATCH_URL} "
                 "(EU workspaces: https://events.eu1.segmentapis.com/v1/batch)"
             )
-        base = _number("SEGMENT_RETRY_BASE", get("SEGMENT_RETRY_BASE", "1"), 0.001, 3600)
-        cap = _number("SEGMENT_RETRY_MAX", get("SEGMENT_RETRY_MAX", "30"), 0.001, 86400)
+        base = _env.number("SEGMENT_RETRY_BASE", 1, 0.001, 3600, env)
+        cap = _env.number("SEGMENT_RETRY_MAX", 30, 0.001, 86400, env)
         if cap < base:
             raise config.ConfigError(f"SEGMENT_RETRY_MAX ({cap}) must be at least SEGMENT_RETRY_BASE ({base})")
         return cls(
-            write_key=get("SEGMENT_API_WRITE_KEY", ""),
+            write_key=_env.text("SEGMENT_API_WRITE_KEY", "", env),
             api_url=url,
-            gzip=_flag("SEGMENT_GZIP", get("SEGMENT_GZIP", "0")),
-            timeout=_number("SEGMENT_TIMEOUT", get("SEGMENT_TIMEOUT", "30"), 0.1, 600),
-            concurrency=int(_number("SEGMENT_CONCURRENCY", get("SEGMENT_CONCURRENCY", "4"), 1, 32, whole=True)),
-            retry=RetryPolicy(
-                attempts=int(_number("SEGMENT_RETRY_ATTEMPTS", get("SEGMENT_RETRY_ATTEMPTS", "5"), 1, 20, whole=True)),
-                base=base,
-                cap=cap,
-            ),
+            gzip=_env.flag("SEGMENT_GZIP", False, env),
+            timeout=_env.number("SEGMENT_TIMEOUT", 30, 0.1, 600, env),
+            concurrency=_env.whole("SEGMENT_CONCURRENCY", 4, 1, 32, env),
+            retry=RetryPolicy(attempts=_env.whole("SEGMENT_RETRY_ATTEMPTS", 5, 1, 20, env), base=base, cap=cap),
         )
-
-
-def _number(name: str, value: str, low: float, high: float, *, whole: bool = False) -> float:
-    try:
-        number = int(value) if whole else float(value)
-    except ValueError:
-        number = low - 1
-    if not low <= number <= high:
-        kind = "a whole number" if whole else "a number"
-        raise config.ConfigError(f"{name} is {value!r}: expected {kind} from {low:g} to {high:g}")
-    return number
-
-
-def _flag(name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("", "0", "false", "no", "off"):
-        return False
-    raise config.ConfigError(f"{name} is {value!r}: expected 1 or 0")
 
 
 settings = SegmentSettings.from_env()
