@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import re
+import threading
 import typing as t
 from pathlib import Path
 
@@ -590,6 +591,21 @@ def test_each_variant_of_a_day_has_its_own_strong_etag(env: Env) -> None:
     day = tags[""].strip('"').split("-")[0]
     assert all(re.fullmatch(rf'"{day}-[0-9a-f]+-gzip"', tag) for tag in gzip_tags.values()), gzip_tags
     assert len(set(gzip_tags.values()) | set(tags.values())) == len(variants) + 2, gzip_tags
+
+
+def test_a_parquet_body_left_mid_way_ends_its_writer_thread(env: Env) -> None:
+    # Row groups are encoded in a thread of the download's own (wpjson/_parquet.py); a client that goes
+    # makes the server close the body (PEP 3333), which must end that thread, not leave it behind.
+    def writers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name.startswith("parquet-writer")]
+
+    response = env.client.get(URL + "?format=parquet&chunk_size=2", headers=env.admin, buffered=False)
+    assert response.status_code == 200
+    body = iter(response.response)
+    assert next(body).startswith(b"PAR1")
+    assert writers() != []
+    response.close()
+    assert writers() == []
 
 
 # ------------------------------------------------------------------ a damaged gzip object in the day

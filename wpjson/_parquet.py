@@ -33,7 +33,7 @@ CONTENT_TYPE = "application/vnd.apache.parquet"
 #: Name (prefix) of the thread that encodes a download's row groups.
 WRITER_THREAD = "parquet-writer"
 #: Bytes of encoded row groups held in C++ until the response takes them: more than a row group
-#: (about 0.5 MB for 3,000 rows of 91 columns); a bigger one is still written, piece by piece
+#: (about 0.5 MB for 3,000 rows of the bench day); a bigger one is still written, piece by piece
 #: through Python. Allocated untouched: only the pages used count in the resident memory.
 WRITE_BUFFER_BYTES = 16 * 1024 * 1024
 
@@ -93,13 +93,14 @@ def pieces(
     it would not). Arrow allocates
     from the system's allocator, which gives memory back between row groups.
 
-    Row group N is encoded (dictionary, Snappy: Arrow's C++, without the GIL)
-    in a thread of its own while group N+1's rows are made, so memory holds
-    at most two groups. The writer thread makes no Python call during a write
+    Row group N is typed and encoded (casts, dictionary, Snappy: Arrow's C++,
+    without the GIL) in a thread of its own while group N+1's rows are made,
+    so memory holds at most two groups; an error there is raised here, at
+    the next group or at the end. The writer thread makes few Python calls
     (its output stays in a C++ buffer until this generator moves it to the
-    response): a Python call there would wait for the GIL, up to the
-    interpreter's switch interval (5 ms) each time. Closing the generator (a
-    client gone) waits for the group being written, then ends the thread."""
+    response): each waits for the GIL, up to the interpreter's switch
+    interval (5 ms). Closing the generator (a client gone) waits for the
+    group being written, then ends the thread."""
     import pyarrow as pa
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -108,7 +109,11 @@ def pieces(
     sink = _Sink()
     stream = pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), WRITE_BUFFER_BYTES, memory_pool=pool)
     writer = pq.ParquetWriter(stream, file_schema, compression="snappy", memory_pool=pool)
-    tables = _Tables(file_schema, pool)
+    groups = _RowGroups(file_schema, pool)
+
+    def write(strings: pa.StructArray) -> None:
+        writer.write_table(groups.table(strings), row_group_size=row_group)
+
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=WRITER_THREAD) as background:
         writing: concurrent.futures.Future[None] | None = None
         try:
@@ -116,15 +121,15 @@ def pieces(
                 batch = list(itertools.islice(rows, row_group))
                 if not batch:
                     break
-                table = tables.of(batch) if columns else None
+                strings = groups.strings(batch) if columns else None
                 batch.clear()
                 if writing is not None:
                     writing.result()
                     writing = None
                     stream.flush()
-                if table is not None:
-                    writing = background.submit(writer.write_table, table, row_group_size=row_group)
-                del table
+                if strings is not None:
+                    writing = background.submit(write, strings)
+                del strings
                 piece = sink.take()
                 if piece:
                     yield piece
@@ -138,12 +143,13 @@ def pieces(
     yield sink.take()
 
 
-class _Tables:
-    """Arrow tables of row groups, under one schema. Cells are converted in
-    one call over the whole group, row by row (a fixed-size list per row),
-    then put in column order by one ``take``: about 4x cheaper than one
+class _RowGroups:
+    """Arrow data of row groups under one schema. ``strings`` converts a
+    group's cells in one call, row by row (a fixed-size list per row), then
+    puts them in column order by one ``take``: about 4x cheaper than one
     conversion per column (bench/FINDINGS.md, issue 14's Parquet rows), which
-    walks the rows' cells in an order scattered over memory."""
+    walks the cells in an order scattered over memory. ``table`` casts the
+    number columns from their text, all in one call."""
 
     def __init__(self, file_schema: pa.Schema, pool: pa.MemoryPool) -> None:
         import pyarrow as pa
@@ -152,13 +158,16 @@ class _Tables:
         self._pool = pool
         self._width = len(file_schema)
         self._row_type = pa.list_(pa.string(), self._width)
+        self._text_fields = [field.with_type(pa.string()) for field in file_schema]
+        self._typed = pa.struct(list(file_schema))
+        self._numbers = any(field.type != pa.string() for field in file_schema)
         self._orders: dict[int, pa.Array] = {}
 
-    def of(self, batch: list[t.Sequence[str | None]]) -> pa.Table:
-        """The table of ``batch`` (rows of one cell per column, None for a null):
-        text columns as text, number columns cast from their text."""
+    def strings(self, batch: list[t.Sequence[str | None]]) -> pa.StructArray:
+        """``batch`` (rows of one cell per column, None for a null) as text
+        columns, the fields of one struct array."""
         import pyarrow as pa
-        import pyarrow.compute as pc
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
 
         try:
             cells = pa.array(batch, type=self._row_type, memory_pool=self._pool).flatten()
@@ -169,17 +178,21 @@ class _Tables:
             cells = pa.array(fixed, type=self._row_type, memory_pool=self._pool).flatten()
         count = len(batch)
         by_column = pc.take(cells, self._order(count), memory_pool=self._pool)
-        del cells
-        arrays = []
-        for index, field in enumerate(self._schema):
-            array = by_column.slice(index * count, count)
-            arrays.append(array if field.type == pa.string() else array.cast(field.type, memory_pool=self._pool))
-        return pa.Table.from_arrays(arrays, schema=self._schema)
+        arrays = [by_column.slice(index * count, count) for index in range(self._width)]
+        return pa.StructArray.from_arrays(arrays, fields=self._text_fields, memory_pool=self._pool)
+
+    def table(self, strings: pa.StructArray) -> pa.Table:
+        """The row group of ``strings``, its number columns cast from their text.
+        Raises ArrowInvalid where such a text is not a number."""
+        import pyarrow as pa
+
+        typed = strings.cast(self._typed, memory_pool=self._pool) if self._numbers else strings
+        return pa.Table.from_struct_array(typed)
 
     def _order(self, count: int) -> pa.Array:
         """The positions of ``count`` rows' cells, column after column: ``take``'s indices."""
         import pyarrow as pa
-        import pyarrow.compute as pc  # type: ignore[import-untyped]
+        import pyarrow.compute as pc
 
         order = self._orders.get(count)
         if order is None:
