@@ -21,7 +21,9 @@ chunk of parsed events.
 Field selection (``_fields``), event filters (``event_type``, ``hour``,
 ``from``/``to``) and Parquet take the general path: the day's wanted events as
 ``(raw, data)`` pairs (``_wanted_events``), then written. The plain JSON and
-NDJSON copy above is untouched by them.
+NDJSON copy above is untouched by them. With ``_fields`` and no filter, the
+catalog's selected lines are read only as far as the fields go
+(``_day_cut``, wpjson/_projection.py), not parsed whole and then cut.
 
 With ``strict`` (a 206 answer, whose bytes must be those the client already
 has the beginning of), every object is read only in the version the catalog
