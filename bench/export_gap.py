@@ -152,8 +152,28 @@ def none(root: Path, keys: list[str]) -> int:
     return 0
 
 
+def export_setup(root: Path, keys: list[str]) -> int:
+    """What ``export`` does besides ``run_export`` (imports, settings, integrations): its callgrind count is
+    subtracted from ``export``'s, as ``export_probe.py`` times ``run_export`` alone."""
+    import config
+    import integrations
+    import jobs.export  # noqa: F401
+
+    env = harness.service_env(
+        root,
+        f"{harness.REDIS_PREFIX}exportgap-setup:",
+        ANALYTICS_INTEGRATIONS="bench_noop_subscriber",
+        ANALYTICS_EXPORT_START="beginning",
+    )
+    os.environ.update(env)
+    config.reset_settings()
+    integrations.load_integrations(config.get_settings().integrations)
+    return 0
+
+
 MODES: dict[str, Mode] = {
     "none": none,
+    "export-setup": export_setup,
     "read-floor": read_floor,
     "read-export": read_export,
     "loads": loads,
@@ -226,7 +246,7 @@ def main() -> None:
     args = parser.parse_args()
     data = harness.ensure_data(args.events)
     keys = baselines.list_keys(data.path)[: args.objects]
-    modes = args.mode or [m for m in MODES if m != "none"]
+    modes = args.mode or [m for m in MODES if m not in ("none", "export-setup")]
     if args.fresh:
         fresh(data, keys, args.fresh)
         return

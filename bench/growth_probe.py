@@ -14,6 +14,9 @@ one read and parse of the day) in its own process. Each sample prints:
   workers; the floor's ``ru_inblock``) against the bytes of the day, and the
   machine's ``pgmajfault`` and ``pgpgin`` (``/proc/vmstat``).
 
+``--read-test N [--idle S]``: no server; the day's files read N times back to back, then once more after S
+seconds without touching them: how much of the day the page cache still holds when a download starts.
+
 Usage (from the repository root, Redis at BENCH_REDIS_URL):
     PYTHONPATH=.:bench .venv/bin/python bench/growth_probe.py --data-dir /work/bench-data-scale \\
         --events 50000 --events 10000000 --repeat 2
@@ -25,6 +28,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -102,6 +107,56 @@ def floor_sample(data: harness.DataSet) -> str:
     )
 
 
+def resident_bytes(files: list[Path]) -> int | None:
+    """Bytes of ``files`` in the page cache (util-linux ``fincore``), None without it."""
+    exe = shutil.which("fincore")
+    if exe is None:
+        return None
+    total = 0
+    for start in range(0, len(files), 500):
+        argv = [exe, "-b", "-n", "-o", "RES", *map(str, files[start : start + 500])]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        total += sum(int(x) for x in done.stdout.split())
+    return total
+
+
+def self_read_bytes() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def read_test(data: harness.DataSet, passes: int, idle: float) -> None:
+    """Read every object of the day ``passes`` times back to back in 1 MiB reads (as a download reads
+    them, minus the work): wall, CPU, bytes from the device and page-cache residency; then again after
+    ``idle`` seconds without touching the files."""
+    files = sorted(f for f in data.path.rglob("*") if f.is_file() and not f.name.startswith("."))
+    size = sum(f.stat().st_size for f in files)
+    buf = bytearray(1 << 20)
+
+    def one_pass(label: str) -> None:
+        resident = resident_bytes(files)
+        started, cpu, disk = time.perf_counter(), time.process_time(), self_read_bytes()
+        for path in files:
+            with open(path, "rb", buffering=0) as f:
+                while f.readinto(buf):
+                    pass
+        wall, cpu, disk = time.perf_counter() - started, time.process_time() - cpu, self_read_bytes() - disk
+        shown = f"{resident / 1e9:.2f} GB" if resident is not None else "unknown"
+        print(
+            f"  {label}: resident before {shown} of {size / 1e9:.2f} GB; read in {wall:.1f} s "
+            f"({size / wall / 1e6:,.0f} MB/s), CPU {cpu:.1f} s, from the device {disk / 1e9:.2f} GB; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+
+    for i in range(passes):
+        one_pass(f"pass {i + 1}")
+    if idle:
+        time.sleep(idle)
+        one_pass(f"after {idle:.0f} s idle")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=harness.BENCH / "data")
@@ -115,12 +170,20 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument(
+        "--read-test", type=int, default=0, help="only read each day's files this many times back to back (no server)"
+    )
+    parser.add_argument("--idle", type=float, default=0.0, help="with --read-test: one more pass after this many s")
     args = parser.parse_args()
     days = [harness.ensure_data(events, args.data_dir) for events in args.events]
     for path in args.day_path:
         info = json.loads((path / ".bench.json").read_text())
         days.append(harness.DataSet(path.name, path, info["events"], info["objects"], info["generator"]))
     for data in days:
+        if args.read_test:
+            print(f"== {data.name}: read test")
+            read_test(data, args.read_test, args.idle)
+            continue
         events = data.events
         timeout = max(1800.0, events / 5_000)
         size = day_bytes(data.path)
