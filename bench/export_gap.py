@@ -15,8 +15,8 @@ the same objects (read, gunzip, ``orjson.loads`` every line, write to
 - ``loads``: the service's reader plus ``orjson.loads`` of every line;
 - ``loop``: the export's loop without Redis, planning or subscribers
   (``BatchWriter`` with a hand-over that does nothing);
-- ``loop-decode``: the same with the batch decoded to ``str`` and its lines
-  counted, as the no-op subscriber does (``bench_noop_subscriber``).
+- ``loop-decode``: the same with the batch decoded to ``str`` and its descriptor
+  built, as the export hands both to the no-op subscriber (``bench_noop_subscriber``).
 
 ``--fresh N`` instead runs the row's own two programs, each in a fresh process
 as ``bench/run`` does, alternating N times, and prints each one's wall and CPU
@@ -105,7 +105,7 @@ def _loop(root: Path, keys: list[str], decode: bool) -> int:
         events += batch.events
         if decode and batch.events:
             data = batch.ndjson()
-            data.count("\n")  # what bench_noop_subscriber does with it
+            len(data)  # what bench_noop_subscriber does with it, besides reading the descriptor
             batch.descriptor()
         return True
 
@@ -140,6 +140,10 @@ def export(root: Path, keys: list[str]) -> int:
     integrations.load_integrations(settings.integrations)
     import bench_noop_subscriber as sink
 
+    import hooks
+    from jobs.export_hooks import MAX_FILES
+
+    hooks.add_filter(MAX_FILES, lambda _default: len(keys))  # the first len(keys) objects, as the other modes
     before = sink.events
     try:
         jobs.export.run_export(settings)
