@@ -2,7 +2,9 @@
 
 ``python bench/baselines.py MODE ...`` prints one JSON line: ``seconds`` (the
 work alone, interpreter start excluded, as the service's numbers exclude its
-start), ``events`` (rows written), ``maxrss_kb`` (this process's peak RSS).
+start), ``cpu_seconds`` (this process's CPU time over the same span),
+``runqueue_seconds`` (time it waited for a CPU over the same span, ``run_delay``),
+``events`` (rows written), ``maxrss_kb`` (this process's peak RSS).
 
 - ``floor``: the least a Python service must do: read each object (gunzip when
   it starts with the gzip magic), ``orjson.loads`` every line, keep the day's
@@ -112,6 +114,17 @@ def _filtered(root: Path, keys: list[str], bounds: tuple[int, int] | None, blog:
 # --------------------------------------------------------------------------- baselines
 
 
+def run_delay() -> float:
+    """Seconds this thread has waited for a CPU while runnable (``/proc/thread-self/schedstat``'s
+    second field; 0 where the kernel has no schedstats): wall - CPU - this is time spent blocked
+    (disk, Redis), whatever else the machine runs."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def floor(root: Path, keys: list[str], bounds: tuple[int, int] | None, blog: str) -> int:
     events = 0
     with open(os.devnull, "wb") as out:
@@ -198,11 +211,22 @@ def main(argv: list[str] | None = None) -> None:
     else:
         parser.error("give --day or --keys-file")
     bounds = day_bounds_ms(args.day) if args.day else None
-    started = time.perf_counter()
+    started, cpu_started, waited = time.perf_counter(), time.process_time(), run_delay()
     events = MODES[args.mode](args.root, keys, bounds, args.blog)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    waited = run_delay() - waited
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    json.dump({"seconds": seconds, "events": events, "objects": len(keys), "maxrss_kb": rss}, sys.stdout)
+    json.dump(
+        {
+            "seconds": seconds,
+            "cpu_seconds": cpu,
+            "runqueue_seconds": waited,
+            "events": events,
+            "objects": len(keys),
+            "maxrss_kb": rss,
+        },
+        sys.stdout,
+    )
     sys.stdout.write("\n")
 
 

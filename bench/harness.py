@@ -1092,6 +1092,11 @@ def judge(
             f"{export.events} events delivered; the floor parsed {export.floor_events}; timed inside "
             "the process around `run_export` (bench/export_probe.py)"
         )
+        if export.events != export.floor_events:
+            row.notes.append(
+                f"MISMATCH: the export delivered {export.events} events, the floor read {export.floor_events} "
+                "lines of the same objects"
+            )
         if export.cli_seconds:
             row.notes.append(
                 f"`flask --app wsgi export run` wall time incl. start-up: {_fmt(median(export.cli_seconds))} s"
