@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import typing as t
 
@@ -424,3 +425,30 @@ def test_listed_application_passwords_keep_their_creation_time(accounts: Account
     accounts.create_app_password("alice", "second")
     listed = accounts.list_app_passwords("alice")
     assert [(i.name, i.created) for i in listed] == [("first", T0), ("second", T0 + 90)]
+
+
+def test_application_passwords_created_in_the_same_second_list_in_creation_order(
+    accounts: Accounts, clock: Clock
+) -> None:
+    # WordPress lists a user's application passwords in creation order. The records
+    # are long enough that Redis keeps them in a hash table, whose order is not
+    # the insertion order: twelve in one second tell the creation order apart.
+    accounts.create_user("alice", "alice@example.com", "editor")
+    names = [f"tool {n}" for n in range(12)]
+    for name in names:
+        accounts.create_app_password("alice", name)
+    assert [item.name for item in accounts.list_app_passwords("alice")] == names
+    assert {item.created for item in accounts.list_app_passwords("alice")} == {T0}
+
+
+def test_an_application_password_recorded_before_the_creation_sequence_still_lists(
+    accounts: Accounts, redis: redis_lib.Redis, settings: config.Settings, clock: Clock
+) -> None:
+    # Records written before commit ecc8855 have no "seq" field: they still list,
+    # by their creation time, before a newer one of the same second.
+    alice = accounts.create_user("alice", "alice@example.com", "editor")
+    old = {"uuid": "0f0e0d0c-0b0a-4908-8706-050403020100", "name": "old", "created": T0, "hash": "x" * 64}
+    old |= {"last_used": None, "last_ip": None}
+    redis.hset(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id), old["uuid"], json.dumps(old))
+    accounts.create_app_password("alice", "new")
+    assert [(item.name, item.created) for item in accounts.list_app_passwords("alice")] == [("old", T0), ("new", T0)]
