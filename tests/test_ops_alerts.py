@@ -222,3 +222,47 @@ def test_a_raising_alert_callback_does_not_silence_the_ones_after_it(
     local.put(hour_ago(2), "s-1", event_lines("x", 1))
     report = run_export(settings)
     assert NAME in report.failures and codes(lag=False) == [alerts.FAILING]
+
+
+def _sample(name: str, subscriber: str) -> float:
+    """The value of metric ``name`` (README "Metrics") for ``subscriber``, read
+    from the Prometheus text with prometheus_client's own parser (0 if absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    import metrics
+
+    text = metrics.exposition()[0].decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("subscriber") == subscriber:
+                return float(sample.value)
+    return 0.0
+
+
+def test_the_first_failure_alerts_with_its_details_and_the_metrics_count_per_subscriber(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    # README "Alerts": subscriber_failing fires on the first failure after a
+    # success, with details error and failures; README "Metrics": failures per
+    # subscriber, failures in a row, when it is retried.
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_RETRY_BASE="60", ANALYTICS_EXPORT_RETRY_MAX="3600",
+    )  # fmt: skip
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    failed_before = _sample("analytics_export_delivery_failures_total", NAME)
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])
+    (failing,) = got.alerts
+    code, message, subscriber, details = failing
+    assert (code, subscriber, set(details)) == (alerts.FAILING, NAME, {"error", "failures"})
+    assert details["failures"] == 1 and "BI tool is down" in details["error"]
+    assert message == f"Subscriber {NAME} started failing: {details['error']}"
+    now[0] += 3601  # past the backoff: the second failure in a row alerts no more
+    run_export(settings, clock=lambda: now[0])
+    assert codes(lag=False) == [alerts.FAILING] and got.calls == 2
+    state = DeliveryState(redis, settings.redis_prefix).get(NAME)
+    assert state is not None and state.retry_at == now[0] + 120
+    assert _sample("analytics_export_delivery_failures_total", NAME) - failed_before == 2
+    assert _sample("analytics_export_consecutive_failures", NAME) == 2
+    assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == now[0] + 120
