@@ -592,6 +592,28 @@ def test_each_variant_of_a_day_has_its_own_strong_etag(env: Env) -> None:
     assert len(set(gzip_tags.values()) | set(tags.values())) == len(variants) + 2, gzip_tags
 
 
+def test_the_etag_names_the_fields_asked_and_not_their_order(env: Env) -> None:
+    # README "Resumable downloads": the tag is a digest of the request's _fields
+    # (among others): other fields, another body, another tag; the same fields
+    # listed in another order are the same body under the same tag.
+    def get(fields: str) -> tuple[str, bytes]:
+        response = env.client.get(URL + f"?_fields={fields}", headers=env.admin)
+        assert response.status_code == 200, fields
+        return str(response.headers["ETag"]), response.data
+
+    for one, other in [
+        ("attributes.title", "session.title"),
+        ("attributes.title,session.attributes", "session.title,session.attributes"),
+    ]:
+        (tag_one, body_one), (tag_other, body_other) = get(one), get(other)
+        assert body_one != body_other and tag_one != tag_other, (one, other)
+    (tag_ab, body_ab), (tag_ba, body_ba) = (
+        get("attributes.title,attributes.blogId"),
+        get("attributes.blogId,attributes.title"),
+    )
+    assert body_ab == body_ba and tag_ab == tag_ba
+
+
 # ------------------------------------------------------------------ a damaged gzip object in the day
 
 DAMAGED = data.DAMAGED
