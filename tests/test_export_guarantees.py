@@ -21,6 +21,8 @@ import hooks
 from events import layout
 from jobs import export_hooks, tasks
 from jobs.export import run_export
+from jobs.replay import requeue
+from jobs.state import DeliveryState
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
@@ -95,6 +97,56 @@ def test_a_second_run_while_one_is_delivering_is_skipped(
     store.put(hour_ago(1), "second", event_lines("b", 1))
     after = run_export(settings)
     assert after.events == 1 and inbox.tags() == ["a-0", "a-1", "b-0"], "the lock was released"
+
+
+# ------------------------------------------------------------------ requeue and unreadable objects
+
+
+def test_a_requeued_object_goes_now_even_to_a_subscriber_in_backoff(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """jobs/replay.py's requeue: "deliver it now to every subscriber that has not
+    received it" (README: "Requeue delivers the object within the request"),
+    a subscriber waiting out a backoff included: only the runs wait for it."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    key = store.put(hour_ago(2), "fixed", event_lines("q", 2))
+    failing = [True]
+
+    def subscriber(data: str) -> None:
+        if failing[0]:
+            raise RuntimeError("BI tool is down")
+        inbox.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, subscriber)
+    assert run_export(settings).failures, "the subscriber failed: it waits out its backoff"
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.count_corrupt(key)
+    state.quarantine(key, "set aside by hand", 0.0)
+    failing[0] = False
+    assert run_export(settings).events == 0, "in backoff: a run delivers nothing to it"
+    requeue(settings, key, redis=redis)
+    assert inbox.tags() == ["q-0", "q-1"]
+
+
+def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """README: an object whose read failed is "retried next run, never skipped".
+    One that has disappeared since (deleted from the bucket) cannot even be
+    stated: the run says so and delivers the rest."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    store.put(hour_ago(1), "now", event_lines("now", 1))
+    run_export(settings)
+    gone = layout.hour_prefix(hour_ago(48)) + "gone"
+    DeliveryState(redis, settings.redis_prefix).note_unread(gone, "HTTP 500")
+    store.put(hour_ago(1), "later", event_lines("later", 1))
+    report = run_export(settings)
+    assert inbox.tags() == ["now-0", "later-0"]
+    assert list(report.read_errors) == [gone] and "does not exist" in report.read_errors[gone]
+    assert inbox.logged(export_hooks.E_USER_ERROR, f"Could not read {gone} (failure 2)")
 
 
 # ------------------------------------------------------------------ the reconciliation window
