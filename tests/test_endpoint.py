@@ -614,6 +614,19 @@ def test_the_etag_names_the_fields_asked_and_not_their_order(env: Env) -> None:
     assert body_ab == body_ba and tag_ab == tag_ba
 
 
+def test_every_key_the_endpoint_writes_starts_with_the_prefix(env: Env, redis: redis_lib.Redis) -> None:
+    # README: ANALYTICS_REDIS_PREFIX is the "first characters of every key this
+    # service writes (share one Redis between deployments)": summaries, and the
+    # lengths of bodies the catalog cannot tell (CSV, Parquet, gzip), measured
+    # to answer a Range.
+    for query, headers in [("?format=csv", {}), ("?format=parquet", {}), ("", {"Accept-Encoding": "gzip"})]:
+        response = env.client.get(URL + query, headers={**env.admin, **headers, "Range": "bytes=0-9"})
+        assert response.status_code == 206 and len(response.data) == 10, query
+    written = {key.decode() for key in t.cast("list[bytes]", redis.keys("*"))}
+    assert any("length" in key for key in written), written
+    assert all(key.startswith(TEST_PREFIX) for key in written), written
+
+
 # ------------------------------------------------------------------ a damaged gzip object in the day
 
 DAMAGED = data.DAMAGED
