@@ -110,6 +110,9 @@ def test_list_users_in_creation_order_and_delete(accounts: Accounts, redis: redi
     assert accounts.list_users() == [a, c]
     assert accounts.get_user("b") is None and accounts.get_user("b@example.com") is None
     assert b_keys.isdisjoint(redis.keys("*"))
+    # Nor is b's id left in the users' index (a sorted set of ids, read here directly).
+    ids_key = f"{accounts.prefix}user:ids"
+    assert redis.zrange(ids_key, 0, -1) == [str(a.id).encode(), str(c.id).encode()]
     # The login and email are free again.
     assert accounts.create_user("b", "b@example.com").id > c.id
     with pytest.raises(AccountError, match="no user has the login or email 'nobody'"):
