@@ -266,3 +266,74 @@ def test_the_first_failure_alerts_with_its_details_and_the_metrics_count_per_sub
     assert _sample("analytics_export_delivery_failures_total", NAME) - failed_before == 2
     assert _sample("analytics_export_consecutive_failures", NAME) == 2
     assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == now[0] + 120
+
+
+def other_subscriber(data: str) -> None:
+    got.batches.append(data)
+
+
+OTHER = "tests.test_ops_alerts.other_subscriber"
+
+
+def test_a_corrupt_object_is_read_once_a_run_and_quarantined_on_the_third(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    # README: a corrupt object is retried on the next runs, quarantined after 3
+    # failed reads (logged once, alerted with its key and error), then listed with
+    # why and when. Two subscribers needing different objects are planned in two
+    # groups: the object that failed for the first is not read again for the second.
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    got.failing = False
+    logs: list[tuple[str, int]] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append((message, level)), 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, other_subscriber)
+    good = gzip.compress(b"".join(line + b"\n" for line in event_lines("z", 4)))
+    broken = local.put(hour_ago(1), "broken", [], raw=good[:-20] + b"garbage" * 3)
+    first = local.put(hour_ago(2), "first", event_lines("a", 1))
+    DeliveryState(redis, settings.redis_prefix).record_success(OTHER, [first], None, 0.0)  # it has the first already
+
+    def errors(text: str) -> list[str]:
+        return [m for m, level in logs if level == export_hooks.E_USER_ERROR and text in m]
+
+    one = run_export(settings, clock=lambda: T_RUN)
+    assert list(one.read_errors) == [broken] and one.read_errors[broken] and one.quarantined == []
+    assert len(errors(f"Could not read {broken} (attempt 1 of 3)")) == 1
+    state = DeliveryState(redis, settings.redis_prefix)
+    assert state.unread()[broken] == {"count": 1, "error": one.read_errors[broken]}
+    two = run_export(settings, clock=lambda: T_RUN + 1)
+    assert two.quarantined == [] and len(errors(f"Could not read {broken} (attempt 2 of 3)")) == 1
+    three = run_export(settings, clock=lambda: T_RUN + 2)
+    assert three.quarantined == [broken]
+    error = three.read_errors[broken]
+    assert state.quarantined() == {broken: {"reason": error, "at": T_RUN + 2}}
+    (logged,) = errors(f"Quarantined {broken}")
+    assert logged.startswith(f"Quarantined {broken}: unreadable 3 times ({error}).")
+    (alert,) = [a for a in got.alerts if a[0] == alerts.QUARANTINED]
+    assert alert == (alerts.QUARANTINED, logged, "", {"key": broken, "error": error})
+
+
+T_RUN = 1_800_000_000.0
+
+
+def test_a_recovery_alerts_once_and_resets_the_retry_metrics(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    # README "Alerts": subscriber_recovered when a delivery succeeds after
+    # failures; README "Metrics": failures in a row and the retry time back to 0.
+    # The failure itself is logged once, by the run (the alert does not log it again).
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])
+    assert not [m for m in logs if "started failing" in m]
+    got.failing = False
+    now[0] += 3601
+    run_export(settings, clock=lambda: now[0])
+    assert codes(lag=False) == [alerts.FAILING, alerts.RECOVERED]
+    recovered = got.alerts[-1]
+    assert recovered == (alerts.RECOVERED, f"Subscriber {NAME} recovered: a batch was delivered.", NAME, {})
+    assert f"Subscriber {NAME} recovered: a batch was delivered." in logs
+    assert _sample("analytics_export_consecutive_failures", NAME) == 0
+    assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == 0
