@@ -19,7 +19,7 @@ import pytest
 import config
 import hooks
 from events import layout
-from jobs import export_hooks, tasks
+from jobs import export_hooks, subscribers, tasks
 from jobs.export import run_export
 from jobs.replay import requeue
 from jobs.state import DeliveryState
@@ -147,6 +147,66 @@ def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
     assert inbox.tags() == ["now-0", "later-0"]
     assert list(report.read_errors) == [gone] and "does not exist" in report.read_errors[gone]
     assert inbox.logged(export_hooks.E_USER_ERROR, f"Could not read {gone} (failure 2)")
+
+
+# ------------------------------------------------------------------ how long the ledger remembers
+
+
+T_NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+
+def _ledger_after_a_run(
+    redis: redis_lib.Redis, settings: config.Settings, hours_back: list[float], position_back: float
+) -> set[float]:
+    """Hours (before T_NOON) of the ledger entries a run at T_NOON keeps, the
+    subscriber's position being ``position_back`` hours before T_NOON."""
+
+    def key(back: float) -> str:
+        return layout.hour_prefix(T_NOON - dt.timedelta(hours=back)) + "object"
+
+    def subscriber(data: str) -> None:
+        pass
+
+    hooks.add_action(export_hooks.DATA_PROCESS, subscriber)
+    (name,) = [s.name for s in subscribers.current()]
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.ensure(name, "beginning", 0.0)
+    state.record_success(name, [key(back) for back in hours_back if back >= position_back], None, 0.0)
+    assert state.get(name).position == key(position_back)  # type: ignore[union-attr]
+    run_export(settings, clock=lambda: T_NOON.timestamp())
+    return {back for back in hours_back if state.is_delivered(name, key(back))}
+
+
+def test_the_ledger_remembers_the_reconciliation_window_and_a_day_more(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """jobs/plan.py keep_from: a delivery is remembered while reconciliation
+    (``ANALYTICS_RECONCILE_DAYS``, 3 here) or the run's own lookback (2 late hours
+    before the position, and the hour before) may still list its object; a day
+    more for the reconciliation window. Forgotten any earlier, reconciliation
+    would deliver it again; the entries older than that go (bounded memory)."""
+    (tmp_path / "empty").mkdir()  # an empty event store
+    settings = settings_for(make_settings, str(tmp_path / "empty"), ANALYTICS_RECONCILE_DAYS="3")
+    hours = [5 * 24, 4 * 24 + 1, 4 * 24, 3 * 24 + 23, 1]
+    assert _ledger_after_a_run(redis, settings, hours, position_back=1) == {4 * 24, 3 * 24 + 23, 1}
+
+
+def test_the_ledger_of_a_subscriber_far_behind_remembers_its_lookback(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """As above, for a subscriber whose position is 10 days old (paused a
+    while): its next runs list from 2 late hours before the position, so the
+    ledger keeps everything from the hour before that (13 hours before the
+    position is gone, 3 hours before it is kept)."""
+    (tmp_path / "empty").mkdir()  # an empty event store
+    settings = settings_for(make_settings, str(tmp_path / "empty"), ANALYTICS_RECONCILE_DAYS="3")
+    position = 10 * 24
+    hours = [position + 4, position + 3, position + 2, position]
+    assert _ledger_after_a_run(redis, settings, hours, position_back=position) == {
+        position + 3,
+        position + 2,
+        position,
+    }
 
 
 # ------------------------------------------------------------------ the reconciliation window
