@@ -15,9 +15,11 @@ is equivalent. Modules not run this time keep their previous section.
 
 A module too slow to finish in one sitting can be run in parts: mutmut keeps
 each mutant's result as soon as it has it, so a run that is stopped (Ctrl-C)
-resumes where it stopped, and ``--only 'jobs.plan.*'`` tests only the mutants
-whose names match. Mutants not run yet are counted apart ("not run"), never in
-the score.
+resumes where it stopped (a run started in the background ignores Ctrl-C's
+SIGINT: stop its ``mutmut run`` with SIGTERM, the results so far are kept),
+and ``--only 'jobs.plan.*'`` tests again the mutants whose names match (mutmut
+reruns the mutants it is given by name, even those it has a result for).
+Mutants not run yet are counted apart ("not run"), never in the score.
 
 The mutations issue 17 names (``[[tool.mutation.named]]``: text replacements
 made by hand, some outside the modules mutmut mutates) are checked by
@@ -176,6 +178,12 @@ def sync_copy(where: Path) -> None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+        # mutmut copies a source file into mutants/ only when it is not there yet
+        # (and remakes a mutated one whose source is newer): an unmutated module
+        # that changed must be copied again, or the tests would run its old code.
+        stale = where / "mutants" / name
+        if stale.is_file() and not name.startswith("tests/"):
+            stale.unlink()
     for path in sorted(where.rglob("*"), reverse=True):  # files the checkout no longer has
         relative = path.relative_to(where).as_posix()
         if relative.startswith(("mutants/", ".venv")) or relative in ("mutants", "pyproject.toml"):
@@ -365,7 +373,8 @@ def table(sections: dict[str, str], modules: dict[str, Module]) -> str:
 def write_report(new: dict[str, str], modules: dict[str, Module]) -> None:
     previous = REPORT.read_text() if REPORT.exists() else ""
     old = {m["name"]: m.group(0).rstrip() + "\n" for m in _SECTION.finditer(previous)}
-    sections = {name: new.get(name) or old.get(name, "") for name in (*modules, "named")}
+    # "notes" is written by hand (how the runs went) and kept as it is.
+    sections = {name: new.get(name) or old.get(name, "") for name in (*modules, "named", "notes")}
     head = [
         "# Mutation testing",
         "",
@@ -375,7 +384,7 @@ def write_report(new: dict[str, str], modules: dict[str, Module]) -> None:
         "",
         table(sections, modules),
         "",
-        "The mutations issue 17 names: see [named](#named) at the end.",
+        "The mutations issue 17 names: see [named](#named); how the runs went: [notes](#notes).",
         "",
     ]
     REPORT.write_text("\n".join(head) + "\n" + "\n".join(s for s in sections.values() if s))
