@@ -455,3 +455,31 @@ def test_an_application_password_recorded_before_the_creation_sequence_still_lis
     redis.hset(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id), old["uuid"], json.dumps(old))
     accounts.create_app_password("alice", "new")
     assert [(item.name, item.created) for item in accounts.list_app_passwords("alice")] == [("old", T0), ("new", T0)]
+
+
+def test_a_user_deleted_meanwhile_is_named_in_the_error(
+    accounts: Accounts, redis: redis_lib.Redis, settings: config.Settings
+) -> None:
+    # A change to a user whose hash is gone between the lookup of the login and
+    # the write (another process deleted it; here the login index is left
+    # pointing at a deleted id) fails naming the login, and writes nothing.
+    redis.set(USER_LOGIN_KEY.format(prefix=settings.redis_prefix, login="ghost"), 99)
+    with pytest.raises(AccountError, match=r"^no user has the login or email 'ghost'$"):
+        accounts.set_role("ghost", "editor")
+    assert not redis.exists(USER_KEY.format(prefix=settings.redis_prefix, id=99))
+
+
+def test_a_user_deleted_while_an_application_password_is_made_gets_none(
+    redis: redis_lib.Redis, settings: config.Settings
+) -> None:
+    # The store reads the clock after finding the user and before its WATCH
+    # transaction: a clock that deletes the user puts a deletion exactly there.
+    def deleting_clock() -> float:
+        Accounts(redis, settings.redis_prefix, settings.secret_key).delete_user("alice")
+        return T0
+
+    alice = Accounts(redis, settings.redis_prefix, settings.secret_key).create_user("alice", "alice@example.com")
+    racing = Accounts(redis, settings.redis_prefix, settings.secret_key, clock=deleting_clock)
+    with pytest.raises(AccountError, match=r"^no user has the login or email 'alice'$"):
+        racing.create_app_password("alice", "curl")
+    assert not redis.exists(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id))
