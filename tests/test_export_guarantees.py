@@ -129,6 +129,37 @@ def test_a_requeued_object_goes_now_even_to_a_subscriber_in_backoff(
     assert inbox.tags() == ["q-0", "q-1"]
 
 
+def test_a_requeued_object_far_behind_goes_now_to_each_subscriber_that_lacks_it(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """requeue: "deliver it now to every subscriber that has not received it",
+    however far behind the positions (10 hours here, the runs look back 2)."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    old = store.put(hour_ago(10), "old", event_lines("old", 1))
+    store.put(hour_ago(1), "new", event_lines("new", 1))
+    has, lacks = Inbox(), Inbox()
+
+    def has_subscriber(data: str) -> None:
+        has.batches.append(data)
+
+    def lacks_subscriber(data: str) -> None:
+        lacks.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, has_subscriber)
+    hooks.add_action(export_hooks.DATA_PROCESS, lacks_subscriber)
+    (has_name, _) = [s.name for s in subscribers.current()]
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.ensure(has_name, "beginning", 0.0)
+    state.record_success(has_name, [old], None, 0.0)  # it got the old object before it was set aside
+    state.count_corrupt(old)
+    state.quarantine(old, "set aside by hand", 0.0)
+    run_export(settings)
+    assert (has.tags(), lacks.tags()) == (["new-0"], ["new-0"])
+    requeue(settings, old, redis=redis)
+    assert (has.tags(), lacks.tags()) == (["new-0"], ["new-0", "old-0"])
+
+
 def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
 ) -> None:
