@@ -321,16 +321,21 @@ def test_a_recovery_alerts_once_and_resets_the_retry_metrics(
     # README "Alerts": subscriber_recovered when a delivery succeeds after
     # failures; README "Metrics": failures in a row and the retry time back to 0.
     # The failure itself is logged once, by the run (the alert does not log it again).
-    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    # Batches of at most 1 KiB: the recovering run delivers two, and alerts once.
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning", ANALYTICS_EXPORT_BATCH_BYTES="1024"
+    )
     logs: list[str] = []
     hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
-    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    local.put(hour_ago(3), "s-1", event_lines("x", 1, pad=700))
+    local.put(hour_ago(2), "s-2", event_lines("y", 1, pad=700))
     now = [time.time()]
     run_export(settings, clock=lambda: now[0])
     assert not [m for m in logs if "started failing" in m]
     got.failing = False
     now[0] += 3601
     run_export(settings, clock=lambda: now[0])
+    assert [tag for data in got.batches for tag in tags(data)] == ["x-0", "y-0"] and len(got.batches) == 2
     assert codes(lag=False) == [alerts.FAILING, alerts.RECOVERED]
     recovered = got.alerts[-1]
     assert recovered == (alerts.RECOVERED, f"Subscriber {NAME} recovered: a batch was delivered.", NAME, {})
