@@ -92,6 +92,12 @@ def test_twenty_failures_pause_once_and_resume_delivers_everything(
     assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED], "one alert per state change"
     (paused,) = [a for a in got.alerts if a[0] == alerts.PAUSED]
     assert paused[2] == NAME and paused[3]["failures"] == 20 and "BI tool is down" in paused[3]["error"]
+    # README "Pause and resume": the alert says how to resume; the paused metric is 1.
+    assert paused[1] == (
+        f"Subscriber {NAME} is paused after 20 failures in a row (last: {paused[3]['error']}). "
+        f"Nothing is lost: fix it, then run 'flask --app wsgi export resume {NAME}'."
+    )
+    assert _sample("analytics_export_paused", NAME) == 1
 
     # Paused: no more calls, however long we wait; status says why.
     second = local.put(hour_ago(1), "s-2", event_lines("y", 2))
