@@ -174,8 +174,9 @@ def sync_copy(where: Path) -> None:
     for name in wanted:
         source, target = ROOT / name, where / name
         stat = source.stat()
-        if target.exists() and target.stat().st_mtime_ns == stat.st_mtime_ns and target.stat().st_size == stat.st_size:
-            continue
+        same_size = target.exists() and target.stat().st_size == stat.st_size
+        if same_size and (target.stat().st_mtime_ns == stat.st_mtime_ns or target.read_bytes() == source.read_bytes()):
+            continue  # the same bytes (a checkout that only touched the file keeps mutmut's copy)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
         # mutmut copies a source file into mutants/ only when it is not there yet
