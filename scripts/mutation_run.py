@@ -15,12 +15,19 @@ is equivalent. Modules not run this time keep their previous section.
 
 A module too slow to finish in one sitting can be run in parts: mutmut keeps
 each mutant's result as soon as it has it, so a run that is stopped (Ctrl-C)
-resumes where it stopped, and ``--only 'jobs.plan.*'`` tests only the mutants
-whose names match. Mutants not run yet are counted apart ("not run"), never in
-the score.
+resumes where it stopped (a run started in the background ignores Ctrl-C's
+SIGINT: stop its ``mutmut run`` with SIGTERM, the results so far are kept),
+and ``--only 'jobs.plan.*'`` tests again the mutants whose names match (mutmut
+reruns the mutants it is given by name, even those it has a result for).
+Mutants not run yet are counted apart ("not run"), never in the score.
 
-Usage: ``scripts/mutation [--max-children N] [--only GLOB]... [--report] [MODULE...]``
-(all modules when none is given).
+The mutations issue 17 names (``[[tool.mutation.named]]``: text replacements
+made by hand, some outside the modules mutmut mutates) are checked by
+``scripts/mutation named``: the tests given must pass on the checkout and fail
+with the replacements made in a scratch copy (``.mutation/named/``).
+
+Usage: ``scripts/mutation [--max-children N] [--only GLOB]... [--report] [MODULE... | named]``
+(all modules, then the named mutations, when none is given).
 """
 
 from __future__ import annotations
@@ -71,6 +78,16 @@ class Module:
 
 
 @dataclasses.dataclass
+class Named:
+    """One entry of ``[[tool.mutation.named]]``: a mutation made by hand."""
+
+    what: str
+    #: (file, text, replacement): the text must occur exactly once in the file.
+    replace: list[tuple[str, str, str]]
+    tests: list[str]
+
+
+@dataclasses.dataclass
 class Outcome:
     """Statuses of one module's mutants, by mutmut's mutant name."""
 
@@ -90,6 +107,15 @@ class Outcome:
     @property
     def score(self) -> float:
         return self.count("killed", "timeout") / self.tested if self.tested else 0.0
+
+
+def load_named() -> list[Named]:
+    """The hand-made mutations of ``[[tool.mutation.named]]``."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    return [
+        Named(str(spec["what"]), [(str(f), str(a), str(b)) for f, a, b in spec["replace"]], list(spec["tests"]))
+        for spec in tool["mutation"].get("named", [])
+    ]
 
 
 def load_config() -> tuple[dict[str, object], dict[str, Module], dict[str, str]]:
@@ -117,26 +143,7 @@ def _toml_value(value: object) -> str:
 def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
     """The module's scratch copy, brought up to date with the checkout."""
     where = SCRATCH / module.name
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    wanted = {name for name in listed.split("\0") if name and (ROOT / name).is_file()}
-    for name in wanted:
-        source, target = ROOT / name, where / name
-        stat = source.stat()
-        if target.exists() and target.stat().st_mtime_ns == stat.st_mtime_ns and target.stat().st_size == stat.st_size:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-    for path in sorted(where.rglob("*"), reverse=True):  # files the checkout no longer has
-        relative = path.relative_to(where).as_posix()
-        if relative.startswith(("mutants/", ".venv")) or relative in ("mutants", "pyproject.toml"):
-            continue
-        if path.is_file() and relative not in wanted:
-            path.unlink()
+    sync_copy(where)
     config = {**mutmut_config, "only_mutate": module.mutate, "pytest_add_cli_args_test_selection": module.tests}
     if module.deselect:
         pytest_args = t.cast("list[str]", mutmut_config.get("pytest_add_cli_args", []))
@@ -152,6 +159,38 @@ def prepare(module: Module, mutmut_config: dict[str, object]) -> Path:
             venv.parent.mkdir(parents=True, exist_ok=True)
             venv.symlink_to(ROOT / ".venv")
     return where
+
+
+def sync_copy(where: Path) -> None:
+    """Make ``where`` a copy of the checkout's files (tracked and untracked ones
+    that git does not ignore), copying only those that changed."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    wanted = {name for name in listed.split("\0") if name and (ROOT / name).is_file()}
+    for name in wanted:
+        source, target = ROOT / name, where / name
+        stat = source.stat()
+        same_size = target.exists() and target.stat().st_size == stat.st_size
+        if same_size and (target.stat().st_mtime_ns == stat.st_mtime_ns or target.read_bytes() == source.read_bytes()):
+            continue  # the same bytes (a checkout that only touched the file keeps mutmut's copy)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        # mutmut copies a source file into mutants/ only when it is not there yet
+        # (and remakes a mutated one whose source is newer): an unmutated module
+        # that changed must be copied again, or the tests would run its old code.
+        stale = where / "mutants" / name
+        if stale.is_file() and not name.startswith("tests/"):
+            stale.unlink()
+    for path in sorted(where.rglob("*"), reverse=True):  # files the checkout no longer has
+        relative = path.relative_to(where).as_posix()
+        if relative.startswith(("mutants/", ".venv")) or relative in ("mutants", "pyproject.toml"):
+            continue
+        if path.is_file() and relative not in wanted:
+            path.unlink()
 
 
 def forget_survivors(where: Path, only: list[str]) -> None:
@@ -209,6 +248,62 @@ def run(module: Module, mutmut_config: dict[str, object], max_children: int, onl
             status[name] = STATUS.get(code, "suspicious") if code is not None else "not checked"
             paths[name] = path
     return Outcome(module, status, time.monotonic() - started, paths)
+
+
+def _pytest(where: Path, tests: list[str]) -> int:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x", *tests]
+    return subprocess.run(command, cwd=where, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+
+def check_named(named: list[Named]) -> str:
+    """Make each hand-made mutation in a scratch copy and run its tests; the
+    ``named`` part of MUTATION.md. Killed: the tests pass on the checkout and
+    fail (pytest's exit status 1) with the mutation."""
+    where = SCRATCH / "named"
+    sync_copy(where)
+    started = time.monotonic()
+    rows = ["| mutation | tests | result |", "|---|---|---|"]
+    killed = 0
+    for n in named:
+        files = {name: (where / name).read_text() for name, _, _ in n.replace}
+        mutated = dict(files)
+        for name, text, replacement in n.replace:
+            if mutated[name].count(text) != 1:
+                raise SystemExit(f"mutation: named mutation {n.what!r}: {text!r} is not exactly once in {name}")
+            mutated[name] = mutated[name].replace(text, replacement)
+        clean = _pytest(where, n.tests)
+        try:
+            for name, text in mutated.items():
+                (where / name).write_text(text)
+            status = _pytest(where, n.tests)
+        finally:
+            for name, text in files.items():
+                (where / name).write_text(text)
+        result = (
+            f"tests fail without the mutation (exit {clean})"
+            if clean != 0
+            else "**killed**"
+            if status == 1
+            else f"**survived** (exit {status})"
+        )
+        killed += result == "**killed**"
+        tests = ", ".join(f"`{test}`" for test in n.tests)
+        rows.append(f"| {n.what} | {tests} | {result} |")
+        print(f"mutation: named: {n.what}: {result}", file=sys.stderr)
+    return (
+        "\n".join(
+            [
+                "## named",
+                "",
+                "The mutations issue 17 names, made by hand (`[[tool.mutation.named]]` in `pyproject.toml`); "
+                f"run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in {(time.monotonic() - started) / 60:.1f} min: "
+                f"**{killed} of {len(named)} killed**.",
+                "",
+                *rows,
+            ]
+        )
+        + "\n"
+    )
 
 
 def diff(module: Module, mutant: str, path: str) -> str:
@@ -279,7 +374,8 @@ def table(sections: dict[str, str], modules: dict[str, Module]) -> str:
 def write_report(new: dict[str, str], modules: dict[str, Module]) -> None:
     previous = REPORT.read_text() if REPORT.exists() else ""
     old = {m["name"]: m.group(0).rstrip() + "\n" for m in _SECTION.finditer(previous)}
-    sections = {name: new.get(name) or old.get(name, "") for name in modules}
+    # "notes" is written by hand (how the runs went) and kept as it is.
+    sections = {name: new.get(name) or old.get(name, "") for name in (*modules, "named", "notes")}
     head = [
         "# Mutation testing",
         "",
@@ -289,13 +385,17 @@ def write_report(new: dict[str, str], modules: dict[str, Module]) -> None:
         "",
         table(sections, modules),
         "",
+        "The mutations issue 17 names: see [named](#named); how the runs went: [notes](#notes).",
+        "",
     ]
     REPORT.write_text("\n".join(head) + "\n" + "\n".join(s for s in sections.values() if s))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mutation testing of the core modules (mutmut 3) into MUTATION.md.")
-    parser.add_argument("modules", nargs="*", help="modules of [tool.mutation.modules] (default: all)")
+    parser.add_argument(
+        "modules", nargs="*", help="modules of [tool.mutation.modules], or 'named' (default: all, then 'named')"
+    )
     parser.add_argument(
         "--max-children", type=int, default=2, help="mutants tested at once where the module allows it (default 2)"
     )
@@ -303,12 +403,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="rewrite MUTATION.md from the last results, run nothing")
     args = parser.parse_args(argv)
     mutmut_config, modules, equivalent = load_config()
-    unknown = [m for m in args.modules if m not in modules]
+    unknown = [m for m in args.modules if m not in modules and m != "named"]
     if unknown:
         print(f"mutation: unknown module(s) {', '.join(unknown)}; known: {', '.join(modules)}", file=sys.stderr)
         return 2
     new: dict[str, str] = {}
-    for name in args.modules or list(modules):
+    for name in args.modules or [*modules, "named"]:
+        if name == "named":
+            if not args.report:
+                new["named"] = check_named(load_named())
+                write_report(new, modules)
+            continue
         outcome = run(modules[name], mutmut_config, max(1, args.max_children), args.only, args.report)
         new[name] = section(outcome, equivalent)
         write_report(new, modules)  # after each module: a long run keeps what it finished

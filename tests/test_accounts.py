@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import typing as t
 
@@ -109,6 +110,9 @@ def test_list_users_in_creation_order_and_delete(accounts: Accounts, redis: redi
     assert accounts.list_users() == [a, c]
     assert accounts.get_user("b") is None and accounts.get_user("b@example.com") is None
     assert b_keys.isdisjoint(redis.keys("*"))
+    # Nor is b's id left in the users' index (a sorted set of ids, read here directly).
+    ids_key = f"{accounts.prefix}user:ids"
+    assert redis.zrange(ids_key, 0, -1) == [str(a.id).encode(), str(c.id).encode()]
     # The login and email are free again.
     assert accounts.create_user("b", "b@example.com").id > c.id
     with pytest.raises(AccountError, match="no user has the login or email 'nobody'"):
@@ -424,3 +428,58 @@ def test_listed_application_passwords_keep_their_creation_time(accounts: Account
     accounts.create_app_password("alice", "second")
     listed = accounts.list_app_passwords("alice")
     assert [(i.name, i.created) for i in listed] == [("first", T0), ("second", T0 + 90)]
+
+
+def test_application_passwords_created_in_the_same_second_list_in_creation_order(
+    accounts: Accounts, clock: Clock
+) -> None:
+    # WordPress lists a user's application passwords in creation order. The records
+    # are long enough that Redis keeps them in a hash table, whose order is not
+    # the insertion order: twelve in one second tell the creation order apart.
+    accounts.create_user("alice", "alice@example.com", "editor")
+    names = [f"tool {n}" for n in range(12)]
+    for name in names:
+        accounts.create_app_password("alice", name)
+    assert [item.name for item in accounts.list_app_passwords("alice")] == names
+    assert {item.created for item in accounts.list_app_passwords("alice")} == {T0}
+
+
+def test_an_application_password_recorded_before_the_creation_sequence_still_lists(
+    accounts: Accounts, redis: redis_lib.Redis, settings: config.Settings, clock: Clock
+) -> None:
+    # Records written before commit ecc8855 have no "seq" field: they still list,
+    # by their creation time, before a newer one of the same second.
+    alice = accounts.create_user("alice", "alice@example.com", "editor")
+    old = {"uuid": "0f0e0d0c-0b0a-4908-8706-050403020100", "name": "old", "created": T0, "hash": "x" * 64}
+    old |= {"last_used": None, "last_ip": None}
+    redis.hset(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id), old["uuid"], json.dumps(old))
+    accounts.create_app_password("alice", "new")
+    assert [(item.name, item.created) for item in accounts.list_app_passwords("alice")] == [("old", T0), ("new", T0)]
+
+
+def test_a_user_deleted_meanwhile_is_named_in_the_error(
+    accounts: Accounts, redis: redis_lib.Redis, settings: config.Settings
+) -> None:
+    # A change to a user whose hash is gone between the lookup of the login and
+    # the write (another process deleted it; here the login index is left
+    # pointing at a deleted id) fails naming the login, and writes nothing.
+    redis.set(USER_LOGIN_KEY.format(prefix=settings.redis_prefix, login="ghost"), 99)
+    with pytest.raises(AccountError, match=r"^no user has the login or email 'ghost'$"):
+        accounts.set_role("ghost", "editor")
+    assert not redis.exists(USER_KEY.format(prefix=settings.redis_prefix, id=99))
+
+
+def test_a_user_deleted_while_an_application_password_is_made_gets_none(
+    redis: redis_lib.Redis, settings: config.Settings
+) -> None:
+    # The store reads the clock after finding the user and before its WATCH
+    # transaction: a clock that deletes the user puts a deletion exactly there.
+    def deleting_clock() -> float:
+        Accounts(redis, settings.redis_prefix, settings.secret_key).delete_user("alice")
+        return T0
+
+    alice = Accounts(redis, settings.redis_prefix, settings.secret_key).create_user("alice", "alice@example.com")
+    racing = Accounts(redis, settings.redis_prefix, settings.secret_key, clock=deleting_clock)
+    with pytest.raises(AccountError, match=r"^no user has the login or email 'alice'$"):
+        racing.create_app_password("alice", "curl")
+    assert not redis.exists(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id))

@@ -122,6 +122,15 @@ def test_users_bad_site_role_is_a_usage_error(runner: FlaskCliRunner) -> None:
     assert errors == ["Error: Invalid value for '--site-role': 'two=editor' is not BLOG=ROLE: expected e.g. 2=editor"]
 
 
+def test_a_site_role_splits_at_the_first_equals_sign(runner: FlaskCliRunner) -> None:
+    # BLOG=ROLE: a blog id is digits, so "2=editor=x" is blog 2 with the role
+    # "editor=x", refused as a role (exit 1), not as a malformed BLOG=ROLE (exit 2).
+    result = runner.invoke(args=["users", "create", "b", "--email", "b@x.org", "--site-role", "2=editor=x"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith("Error: unknown role 'editor=x'"), result.output
+
+
 def test_users_set_role_default_and_per_blog(runner: FlaskCliRunner, accounts: Accounts) -> None:
     ok(runner, "users", "create", "alice", "--email", "alice@example.com")
     out = ok(runner, "users", "set-role", "alice@example.com", "editor").output

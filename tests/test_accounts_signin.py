@@ -113,6 +113,16 @@ def test_sign_in_errors_are_wordpress_s(accounts: Accounts) -> None:
     assert str(unknown_email.value) == "Unknown email address. Check again or try your username."
 
 
+def test_no_password_at_all_signs_in_a_user_who_has_none(accounts: Accounts) -> None:
+    """A user without a sign-in password cannot sign in with any password, not
+    even the text of the stand-in hash an unknown login is checked against
+    (accounts/passwords.py, ``_DUMMY_HASH``): the check must fail because there
+    is no hash, not only because the password does not match."""
+    for attempt in ("\x00 no user has this password \x00", "", PASSWORD):
+        with pytest.raises(IncorrectPassword):
+            accounts.check_password("alice", attempt)
+
+
 def test_a_hash_of_older_parameters_is_upgraded_on_sign_in(accounts: Accounts, redis: redis_lib.Redis) -> None:
     user = accounts.set_password("alice", PASSWORD)
     key = USER_KEY.format(prefix=TEST_PREFIX, id=user.id)

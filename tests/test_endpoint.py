@@ -608,6 +608,41 @@ def test_a_parquet_body_left_mid_way_ends_its_writer_thread(env: Env) -> None:
     assert writers() == []
 
 
+def test_the_etag_names_the_fields_asked_and_not_their_order(env: Env) -> None:
+    # README "Resumable downloads": the tag is a digest of the request's _fields
+    # (among others): other fields, another body, another tag; the same fields
+    # listed in another order are the same body under the same tag.
+    def get(fields: str) -> tuple[str, bytes]:
+        response = env.client.get(URL + f"?_fields={fields}", headers=env.admin)
+        assert response.status_code == 200, fields
+        return str(response.headers["ETag"]), response.data
+
+    for one, other in [
+        ("attributes.title", "session.title"),
+        ("attributes.title,session.attributes", "session.title,session.attributes"),
+    ]:
+        (tag_one, body_one), (tag_other, body_other) = get(one), get(other)
+        assert body_one != body_other and tag_one != tag_other, (one, other)
+    (tag_ab, body_ab), (tag_ba, body_ba) = (
+        get("attributes.title,attributes.blogId"),
+        get("attributes.blogId,attributes.title"),
+    )
+    assert body_ab == body_ba and tag_ab == tag_ba
+
+
+def test_every_key_the_endpoint_writes_starts_with_the_prefix(env: Env, redis: redis_lib.Redis) -> None:
+    # README: ANALYTICS_REDIS_PREFIX is the "first characters of every key this
+    # service writes (share one Redis between deployments)": summaries, and the
+    # lengths of bodies the catalog cannot tell (CSV, Parquet, gzip), measured
+    # to answer a Range.
+    for query, headers in [("?format=csv", {}), ("?format=parquet", {}), ("", {"Accept-Encoding": "gzip"})]:
+        response = env.client.get(URL + query, headers={**env.admin, **headers, "Range": "bytes=0-9"})
+        assert response.status_code == 206 and len(response.data) == 10, query
+    written = {key.decode() for key in t.cast("list[bytes]", redis.keys("*"))}
+    assert any("length" in key for key in written), written
+    assert all(key.startswith(TEST_PREFIX) for key in written), written
+
+
 # ------------------------------------------------------------------ a damaged gzip object in the day
 
 DAMAGED = data.DAMAGED

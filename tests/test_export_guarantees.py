@@ -19,8 +19,10 @@ import pytest
 import config
 import hooks
 from events import layout
-from jobs import export_hooks, tasks
+from jobs import export_hooks, subscribers, tasks
 from jobs.export import run_export
+from jobs.replay import requeue
+from jobs.state import DeliveryState
 from tests.conftest import TEST_PREFIX, TEST_REDIS_URL
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
 
@@ -95,6 +97,177 @@ def test_a_second_run_while_one_is_delivering_is_skipped(
     store.put(hour_ago(1), "second", event_lines("b", 1))
     after = run_export(settings)
     assert after.events == 1 and inbox.tags() == ["a-0", "a-1", "b-0"], "the lock was released"
+
+
+# ------------------------------------------------------------------ requeue and unreadable objects
+
+
+def test_a_requeued_object_goes_now_even_to_a_subscriber_in_backoff(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """jobs/replay.py's requeue: "deliver it now to every subscriber that has not
+    received it" (README: "Requeue delivers the object within the request"),
+    a subscriber waiting out a backoff included: only the runs wait for it."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    key = store.put(hour_ago(2), "fixed", event_lines("q", 2))
+    failing = [True]
+
+    def subscriber(data: str) -> None:
+        if failing[0]:
+            raise RuntimeError("BI tool is down")
+        inbox.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, subscriber)
+    assert run_export(settings).failures, "the subscriber failed: it waits out its backoff"
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.count_corrupt(key)
+    state.quarantine(key, "set aside by hand", 0.0)
+    failing[0] = False
+    assert run_export(settings).events == 0, "in backoff: a run delivers nothing to it"
+    requeue(settings, key, redis=redis)
+    assert inbox.tags() == ["q-0", "q-1"]
+
+
+def test_a_requeued_object_far_behind_goes_now_to_each_subscriber_that_lacks_it(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """requeue: "deliver it now to every subscriber that has not received it",
+    however far behind the positions (10 hours here, the runs look back 2)."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    old = store.put(hour_ago(10), "old", event_lines("old", 1))
+    store.put(hour_ago(1), "new", event_lines("new", 1))
+    has, lacks = Inbox(), Inbox()
+
+    def has_subscriber(data: str) -> None:
+        has.batches.append(data)
+
+    def lacks_subscriber(data: str) -> None:
+        lacks.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, has_subscriber)
+    hooks.add_action(export_hooks.DATA_PROCESS, lacks_subscriber)
+    (has_name, _) = [s.name for s in subscribers.current()]
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.ensure(has_name, "beginning", 0.0)
+    state.record_success(has_name, [old], None, 0.0)  # it got the old object before it was set aside
+    state.count_corrupt(old)
+    state.quarantine(old, "set aside by hand", 0.0)
+    run_export(settings)
+    assert (has.tags(), lacks.tags()) == (["new-0"], ["new-0"])
+    requeue(settings, old, redis=redis)
+    assert (has.tags(), lacks.tags()) == (["new-0"], ["new-0", "old-0"])
+
+
+def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """README: an object whose read failed is "retried next run, never skipped".
+    One that has disappeared since (deleted from the bucket) cannot even be
+    stated: the run says so and delivers the rest."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    store.put(hour_ago(1), "now", event_lines("now", 1))
+    run_export(settings)
+    gone = layout.hour_prefix(hour_ago(48)) + "gone"
+    DeliveryState(redis, settings.redis_prefix).note_unread(gone, "HTTP 500")
+    store.put(hour_ago(1), "later", event_lines("later", 1))
+    report = run_export(settings)
+    assert inbox.tags() == ["now-0", "later-0"]
+    assert list(report.read_errors) == [gone] and "does not exist" in report.read_errors[gone]
+    assert inbox.logged(export_hooks.E_USER_ERROR, f"Could not read {gone} (failure 2)")
+
+
+def test_each_subscriber_gets_what_it_lacks_when_they_differ(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """README: "each subscriber with its own progress". One subscriber already
+    has the older object (its ledger says so), the other has nothing: in one
+    run the first gets only the newer object, the second both, once each."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    older = store.put(hour_ago(3), "older", event_lines("old", 1))
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    ahead, behind = Inbox(), Inbox()
+
+    def ahead_subscriber(data: str) -> None:
+        ahead.batches.append(data)
+
+    def behind_subscriber(data: str) -> None:
+        behind.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, ahead_subscriber)
+    hooks.add_action(export_hooks.DATA_PROCESS, behind_subscriber)
+    (name, _) = [s.name for s in subscribers.current()]
+    assert name.endswith("ahead_subscriber")
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.ensure(name, "beginning", 0.0)
+    state.record_success(name, [older], None, 0.0)
+    run_export(settings)
+    assert ahead.tags() == ["new-0"]
+    assert behind.tags() == ["old-0", "new-0"]
+
+
+# ------------------------------------------------------------------ how long the ledger remembers
+
+
+T_NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+
+def _ledger_after_a_run(
+    redis: redis_lib.Redis, settings: config.Settings, hours_back: list[float], position_back: float
+) -> set[float]:
+    """Hours (before T_NOON) of the ledger entries a run at T_NOON keeps, the
+    subscriber's position being ``position_back`` hours before T_NOON."""
+
+    def key(back: float) -> str:
+        return layout.hour_prefix(T_NOON - dt.timedelta(hours=back)) + "object"
+
+    def subscriber(data: str) -> None:
+        pass
+
+    hooks.add_action(export_hooks.DATA_PROCESS, subscriber)
+    (name,) = [s.name for s in subscribers.current()]
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.ensure(name, "beginning", 0.0)
+    state.record_success(name, [key(back) for back in hours_back if back >= position_back], None, 0.0)
+    assert state.get(name).position == key(position_back)  # type: ignore[union-attr]
+    run_export(settings, clock=lambda: T_NOON.timestamp())
+    return {back for back in hours_back if state.is_delivered(name, key(back))}
+
+
+def test_the_ledger_remembers_the_reconciliation_window_and_a_day_more(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """jobs/plan.py keep_from: a delivery is remembered while reconciliation
+    (``ANALYTICS_RECONCILE_DAYS``, 3 here) or the run's own lookback (2 late hours
+    before the position, and the hour before) may still list its object; a day
+    more for the reconciliation window. Forgotten any earlier, reconciliation
+    would deliver it again; the entries older than that go (bounded memory)."""
+    (tmp_path / "empty").mkdir()  # an empty event store
+    settings = settings_for(make_settings, str(tmp_path / "empty"), ANALYTICS_RECONCILE_DAYS="3")
+    hours = [5 * 24, 4 * 24 + 1, 4 * 24, 3 * 24 + 23, 1]
+    assert _ledger_after_a_run(redis, settings, hours, position_back=1) == {4 * 24, 3 * 24 + 23, 1}
+
+
+def test_the_ledger_of_a_subscriber_far_behind_remembers_its_lookback(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """As above, for a subscriber whose position is 10 days old (paused a
+    while): its next runs list from 2 late hours before the position, so the
+    ledger keeps everything from the hour before that (13 hours before the
+    position is gone, 3 hours before it is kept)."""
+    (tmp_path / "empty").mkdir()  # an empty event store
+    settings = settings_for(make_settings, str(tmp_path / "empty"), ANALYTICS_RECONCILE_DAYS="3")
+    position = 10 * 24
+    hours = [position + 4, position + 3, position + 2, position]
+    assert _ledger_after_a_run(redis, settings, hours, position_back=position) == {
+        position + 3,
+        position + 2,
+        position,
+    }
 
 
 # ------------------------------------------------------------------ the reconciliation window

@@ -12,7 +12,10 @@ history the dashboard charts (one day kept). Keys are Firehose's
 from __future__ import annotations
 
 import datetime as dt
+import time
 import typing as t
+
+import pytest
 
 from jobs.state import RUN_HISTORY_SECONDS, DeliveryState
 
@@ -160,3 +163,128 @@ def test_a_read_that_succeeds_settles_failures_and_owes_the_object(redis: redis_
     assert (state.owed("past"), state.owed("done")) == ({K2}, set())
     state.forgive("past", [K2])
     assert state.owed("past") == set()
+
+
+def test_a_success_records_the_time_clears_the_backoff_and_never_moves_the_position_back(
+    redis: redis_lib.Redis,
+) -> None:
+    # README "Pause and resume" / the module docstring: the position is the highest
+    # key delivered; a success resets the failure count and the retry time.
+    state = DeliveryState(redis, PREFIX)
+    state.ensure("bi", "beginning", T0)
+    state.record_success("bi", [K3], None, T0)
+    state.record_failure("bi", "HTTP 503", T0 + 1, base=60, maximum=3600)
+    state.record_success("bi", [K1], None, T0 + 2)  # an object Firehose wrote late, under an earlier hour
+    bi = state.get("bi")
+    assert bi is not None
+    assert bi.position == K3
+    assert (bi.last_success, bi.failures, bi.retry_at, bi.waiting(T0 + 2)) == (T0 + 2, 0, None, False)
+    assert state.consecutive_failures("bi") == 0
+    assert bi.last_error == "HTTP 503" and bi.last_error_at == T0 + 1  # the last error stays on record
+
+
+def test_a_finished_object_leaves_the_partial_progress(redis: redis_lib.Redis) -> None:
+    state = DeliveryState(redis, PREFIX)
+    state.ensure("bi", "beginning", T0)
+    state.ensure("other", "beginning", T0)
+    state.record_success("bi", [], (K2, 7), T0)
+    state.record_success("other", [], (K2, 3), T0)
+    state.record_success("bi", [K2], None, T0 + 1)
+    assert state.partials("bi") == {} and state.delivered("bi") == {K2}
+    assert state.partials("other") == {K2: 3}
+
+
+def test_progress_recorded_while_redis_had_lost_the_subscriber_survives_the_restore(
+    redis: redis_lib.Redis,
+) -> None:
+    # Redis came back empty in the middle of a run: the run still records what it
+    # delivered, and the checkpoint's restore keeps the later of the two positions.
+    state = DeliveryState(redis, PREFIX)
+    state.record_success("bi", [K2], None, T0)
+    assert state.get("bi") is None  # no start on record: not a known subscriber yet
+    state.restore("bi", "2026/11/25/00/", K1, [K1], {}, T0 + 1)
+    bi = state.get("bi")
+    assert bi is not None and bi.position == K2
+    assert state.delivered("bi") == {K1, K2}
+
+
+def test_failures_count_in_a_row_with_the_error_cut_to_500_characters(redis: redis_lib.Redis) -> None:
+    state = DeliveryState(redis, PREFIX)
+    state.ensure("bi", "beginning", T0)
+    state.ensure("other", "beginning", T0)
+    assert (state.consecutive_failures("bi"), state.consecutive_failures("nobody")) == (0, 0)
+    assert state.record_failure("bi", "x", T0, base=60, maximum=3600) == T0 + 60
+    assert state.record_failure("bi", "e" * 600, T0 + 70, base=60, maximum=3600) == T0 + 70 + 120
+    assert (state.consecutive_failures("bi"), state.consecutive_failures("other")) == (2, 0)
+    bi = state.get("bi")
+    assert bi is not None
+    assert (bi.failures, bi.last_error, bi.last_error_at, bi.retry_at) == (2, "e" * 500, T0 + 70, T0 + 190)
+    # "skipped by runs until retry_at": at that very second it is due again.
+    assert (bi.waiting(T0 + 189.5), bi.waiting(T0 + 190)) == (True, False)
+
+
+def test_a_new_subscriber_starting_now_starts_at_the_current_utc_hour_whatever_the_local_zone(
+    redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # README: ANALYTICS_EXPORT_START=now starts at the current hour; Firehose's
+    # folders are UTC hours. T0 is 2027-01-15 08:00:00 UTC (03:00 in New York).
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        state = DeliveryState(redis, PREFIX)
+        assert state.ensure("bi", "now", T0 + 1800).since == "2027/01/15/08/"
+        assert state.ensure("day", dt.date(2026, 11, 25), T0).since == "2026/11/25/00/"
+        assert state.ensure("all", "beginning", T0).since == ""
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_replay_drops_the_ledger_from_its_hour_on_and_moves_the_start_back(redis: redis_lib.Redis) -> None:
+    # README "replay": everything from the given hour is delivered again, what is
+    # before it is not; the backoff is cleared.
+    state = DeliveryState(redis, PREFIX)
+    state.ensure("bi", "beginning", T0)
+    state.ensure("other", "beginning", T0)
+    for name in ("bi", "other"):
+        state.record_success(name, [K1, K2, K3], ("2026/11/25/16/part", 9), T0)
+    state.record_failure("bi", "HTTP 503", T0 + 1, base=60, maximum=3600)
+    state.rewind("bi", "2026/11/25/14/")
+    bi = state.get("bi")
+    assert bi is not None
+    assert (bi.since, bi.position, bi.failures, bi.retry_at) == ("2026/11/25/14/", "2026/11/25/14/", 0, None)
+    assert state.delivered("bi") == {K1} and state.partials("bi") == {}
+    assert state.delivered("other") == {K1, K2, K3} and state.partials("other") == {"2026/11/25/16/part": 9}
+    other = state.get("other")
+    assert other is not None and other.position == "2026/11/25/16/part"
+
+
+def test_replay_from_the_beginning_forgets_every_delivery_even_of_the_epoch_hour(redis: redis_lib.Redis) -> None:
+    # The ledger scores a key by its hour folder as epoch seconds: 1970/01/01/00/ is 0.
+    epoch = "1970/01/01/00/firehose-0"
+    state = DeliveryState(redis, PREFIX)
+    state.ensure("bi", "beginning", T0)
+    state.record_success("bi", [epoch, K1], None, T0)
+    assert state.delivered("bi") == {epoch, K1}
+    state.rewind("bi", "")
+    assert state.delivered("bi") == set()
+    bi = state.get("bi")
+    assert bi is not None and (bi.since, bi.position) == ("", "")
+
+
+def test_pruning_forgets_only_the_ledger_before_the_hour_given(redis: redis_lib.Redis) -> None:
+    state = DeliveryState(redis, PREFIX)
+    for name in ("bi", "other"):
+        state.ensure(name, "beginning", T0)
+        state.record_success(name, [K1, K2, K3], None, T0)
+    assert state.prune("bi", hour(K2)) == 1
+    assert state.delivered("bi") == {K2, K3}
+    assert state.delivered("other") == {K1, K2, K3}
+
+
+def test_an_unread_object_keeps_its_count_and_last_error_cut_to_500_characters(redis: redis_lib.Redis) -> None:
+    state = DeliveryState(redis, PREFIX)
+    assert state.note_unread(K1, "HTTP 500") == 1
+    assert state.note_unread(K1, "t" * 600) == 2
+    assert state.unread() == {K1: {"count": 2, "error": "t" * 500}}
+    assert state.failing() == {K1}

@@ -92,6 +92,12 @@ def test_twenty_failures_pause_once_and_resume_delivers_everything(
     assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED], "one alert per state change"
     (paused,) = [a for a in got.alerts if a[0] == alerts.PAUSED]
     assert paused[2] == NAME and paused[3]["failures"] == 20 and "BI tool is down" in paused[3]["error"]
+    # README "Pause and resume": the alert says how to resume; the paused metric is 1.
+    assert paused[1] == (
+        f"Subscriber {NAME} is paused after 20 failures in a row (last: {paused[3]['error']}). "
+        f"Nothing is lost: fix it, then run 'flask --app wsgi export resume {NAME}'."
+    )
+    assert _sample("analytics_export_paused", NAME) == 1
 
     # Paused: no more calls, however long we wait; status says why.
     second = local.put(hour_ago(1), "s-2", event_lines("y", 2))
@@ -222,3 +228,123 @@ def test_a_raising_alert_callback_does_not_silence_the_ones_after_it(
     local.put(hour_ago(2), "s-1", event_lines("x", 1))
     report = run_export(settings)
     assert NAME in report.failures and codes(lag=False) == [alerts.FAILING]
+
+
+def _sample(name: str, subscriber: str) -> float:
+    """The value of metric ``name`` (README "Metrics") for ``subscriber``, read
+    from the Prometheus text with prometheus_client's own parser (0 if absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    import metrics
+
+    text = metrics.exposition()[0].decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("subscriber") == subscriber:
+                return float(sample.value)
+    return 0.0
+
+
+def test_the_first_failure_alerts_with_its_details_and_the_metrics_count_per_subscriber(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    # README "Alerts": subscriber_failing fires on the first failure after a
+    # success, with details error and failures; README "Metrics": failures per
+    # subscriber, failures in a row, when it is retried.
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_RETRY_BASE="60", ANALYTICS_EXPORT_RETRY_MAX="3600",
+    )  # fmt: skip
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    failed_before = _sample("analytics_export_delivery_failures_total", NAME)
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])
+    (failing,) = got.alerts
+    code, message, subscriber, details = failing
+    assert (code, subscriber, set(details)) == (alerts.FAILING, NAME, {"error", "failures"})
+    assert details["failures"] == 1 and "BI tool is down" in details["error"]
+    assert message == f"Subscriber {NAME} started failing: {details['error']}"
+    now[0] += 3601  # past the backoff: the second failure in a row alerts no more
+    run_export(settings, clock=lambda: now[0])
+    assert codes(lag=False) == [alerts.FAILING] and got.calls == 2
+    state = DeliveryState(redis, settings.redis_prefix).get(NAME)
+    assert state is not None and state.retry_at == now[0] + 120
+    assert _sample("analytics_export_delivery_failures_total", NAME) - failed_before == 2
+    assert _sample("analytics_export_consecutive_failures", NAME) == 2
+    assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == now[0] + 120
+
+
+def other_subscriber(data: str) -> None:
+    got.batches.append(data)
+
+
+OTHER = "tests.test_ops_alerts.other_subscriber"
+
+
+def test_a_corrupt_object_is_read_once_a_run_and_quarantined_on_the_third(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    # README: a corrupt object is retried on the next runs, quarantined after 3
+    # failed reads (logged once, alerted with its key and error), then listed with
+    # why and when. Two subscribers needing different objects are planned in two
+    # groups: the object that failed for the first is not read again for the second.
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    got.failing = False
+    logs: list[tuple[str, int]] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append((message, level)), 10, 2)
+    hooks.add_action(export_hooks.DATA_PROCESS, other_subscriber)
+    good = gzip.compress(b"".join(line + b"\n" for line in event_lines("z", 4)))
+    broken = local.put(hour_ago(1), "broken", [], raw=good[:-20] + b"garbage" * 3)
+    first = local.put(hour_ago(2), "first", event_lines("a", 1))
+    DeliveryState(redis, settings.redis_prefix).record_success(OTHER, [first], None, 0.0)  # it has the first already
+
+    def errors(text: str) -> list[str]:
+        return [m for m, level in logs if level == export_hooks.E_USER_ERROR and text in m]
+
+    one = run_export(settings, clock=lambda: T_RUN)
+    assert list(one.read_errors) == [broken] and one.read_errors[broken] and one.quarantined == []
+    assert len(errors(f"Could not read {broken} (attempt 1 of 3)")) == 1
+    state = DeliveryState(redis, settings.redis_prefix)
+    assert state.unread()[broken] == {"count": 1, "error": one.read_errors[broken]}
+    two = run_export(settings, clock=lambda: T_RUN + 1)
+    assert two.quarantined == [] and len(errors(f"Could not read {broken} (attempt 2 of 3)")) == 1
+    three = run_export(settings, clock=lambda: T_RUN + 2)
+    assert three.quarantined == [broken]
+    error = three.read_errors[broken]
+    assert state.quarantined() == {broken: {"reason": error, "at": T_RUN + 2}}
+    (logged,) = errors(f"Quarantined {broken}")
+    assert logged.startswith(f"Quarantined {broken}: unreadable 3 times ({error}).")
+    (alert,) = [a for a in got.alerts if a[0] == alerts.QUARANTINED]
+    assert alert == (alerts.QUARANTINED, logged, "", {"key": broken, "error": error})
+
+
+T_RUN = 1_800_000_000.0
+
+
+def test_a_recovery_alerts_once_and_resets_the_retry_metrics(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    # README "Alerts": subscriber_recovered when a delivery succeeds after
+    # failures; README "Metrics": failures in a row and the retry time back to 0.
+    # The failure itself is logged once, by the run (the alert does not log it again).
+    # Batches of at most 1 KiB: the recovering run delivers two, and alerts once.
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning", ANALYTICS_EXPORT_BATCH_BYTES="1024"
+    )
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    local.put(hour_ago(3), "s-1", event_lines("x", 1, pad=700))
+    local.put(hour_ago(2), "s-2", event_lines("y", 1, pad=700))
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])
+    assert not [m for m in logs if "started failing" in m]
+    got.failing = False
+    now[0] += 3601
+    run_export(settings, clock=lambda: now[0])
+    assert [tag for data in got.batches for tag in tags(data)] == ["x-0", "y-0"] and len(got.batches) == 2
+    assert codes(lag=False) == [alerts.FAILING, alerts.RECOVERED]
+    recovered = got.alerts[-1]
+    assert recovered == (alerts.RECOVERED, f"Subscriber {NAME} recovered: a batch was delivered.", NAME, {})
+    assert f"Subscriber {NAME} recovered: a batch was delivered." in logs
+    assert _sample("analytics_export_consecutive_failures", NAME) == 0
+    assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == 0
