@@ -39,7 +39,7 @@ PRELOAD = ["events.catalog", "events.csv_objects"]
 _sources: dict[SourceLocation, Source] = {}
 
 _shared: concurrent.futures.ProcessPoolExecutor | None = None
-_owner = 0  # the pid that made ``_shared``
+_owner: tuple[int, dict[str, str]] = (0, {})  # the pid and environment that made ``_shared``
 _shared_lock = threading.Lock()
 
 
@@ -80,16 +80,20 @@ def shared() -> concurrent.futures.ProcessPoolExecutor | None:
     first call (its processes start as work is submitted); None on a single
     core or when no pool can be made (then the caller works alone). A pool
     made before a fork (gunicorn's ``preload_app``) is not the child's: the
-    child makes its own."""
+    child makes its own; one made under another environment (its workers
+    adopted the old one: credentials, endpoints) is replaced."""
     global _shared, _owner
     workers = cores()
     if workers < 2:
         return None
+    environ = dict(os.environ)
     with _shared_lock:
-        if _shared is not None and _owner == os.getpid():
+        if _shared is not None and _owner == (os.getpid(), environ):
             return _shared
+        if _shared is not None and _owner[0] == os.getpid():
+            _shared.shutdown(wait=False)  # its queued work still runs; its processes then exit
         try:
-            _shared, _owner = executor(workers), os.getpid()
+            _shared, _owner = executor(workers), (os.getpid(), environ)
         except OSError as exc:
             logger.warning("no process pool, working in this process: %s", exc)
             _shared = None
