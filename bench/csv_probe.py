@@ -5,7 +5,9 @@ takes, back to back: the floor (one full read of the day), DuckDB
 ``read_ndjson`` + ``COPY``, an NDJSON download (plain), a CSV download, and a
 cold CSV time to first byte (summaries deleted first). It prints each
 sample and the ratios of the medians: CSV / DuckDB, CSV / NDJSON, cold first
-byte / floor. The machine is shared: compare ratios of one run only.
+byte / floor, and the CPU seconds each download cost the server (gunicorn and
+every descendant: the CSV pool's workers), which load on a shared machine
+changes far less than wall time. Compare ratios of one run only.
 
 ``--issue14``: issue 14's rows instead, each round a five-column ``_fields``
 CSV, a Parquet and a full CSV download (warm, the order of ``bench/run``);
@@ -47,7 +49,15 @@ def main() -> None:
     data = harness.ensure_data(args.events)
     prefix = f"{harness.REDIS_PREFIX}csvprobe:"
     server = harness.Server(data, prefix)
-    samples: dict[str, list[float]] = {"floor": [], "duckdb": [], "ndjson": [], "csv": [], "cold_ttfb": []}
+    samples: dict[str, list[float]] = {
+        "floor": [],
+        "duckdb": [],
+        "ndjson": [],
+        "csv": [],
+        "cold_ttfb": [],
+        "ndjson_cpu": [],
+        "csv_cpu": [],
+    }
     try:
         why = server.start()
         if why:
@@ -62,10 +72,12 @@ def main() -> None:
             samples["floor"].append(harness.baseline("floor", data)["seconds"])
             samples["duckdb"].append(harness.baseline("duckdb", data)["seconds"])
             for fmt in ("ndjson", "csv"):
+                cpu = _server_cpu(server)
                 got = harness.download(server, fmt)
                 if got.status != 200:
                     raise SystemExit(f"csv_probe: {fmt} answered HTTP {got.status}")
                 samples[fmt].append(got.seconds)
+                samples[fmt + "_cpu"].append(_server_cpu(server) - cpu)
             print(
                 f"round {round_no + 1}: load {os.getloadavg()[0]:.1f}; "
                 + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in samples.items() if values),
@@ -77,6 +89,7 @@ def main() -> None:
     median = {name: statistics.median(values) for name, values in samples.items() if values}
     print(f"CSV / DuckDB {median['csv'] / median['duckdb']:.2f} (target <= 0.5)")
     print(f"CSV / NDJSON {median['csv'] / median['ndjson']:.2f} (target <= 3)")
+    print(f"server CPU s (with its pools' workers): NDJSON {median['ndjson_cpu']:.2f}, CSV {median['csv_cpu']:.2f}")
     if "cold_ttfb" in median:
         print(f"cold CSV first byte / floor {median['cold_ttfb'] / median['floor']:.2f} (target <= 0.5)")
 

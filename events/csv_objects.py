@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import logging
+import threading
 import typing as t
 
 from events import processes
@@ -100,6 +101,8 @@ POOLED_DAY_BYTES = 8 * 1024 * 1024
 #: An object of more stored bytes than this is written in the download's thread, part by part: a
 #: worker returns an object's text whole, and memory must not hold several such texts at once.
 POOLED_OBJECT_BYTES = 16 * 1024 * 1024
+#: Stored bytes of the objects handed to the pool by all of a process's downloads at once, at most (``budget``).
+POOLED_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 
 def choose_pool(objects: t.Sequence[ObjectInfo]) -> concurrent.futures.Executor | None:
@@ -113,6 +116,36 @@ def choose_pool(objects: t.Sequence[ObjectInfo]) -> concurrent.futures.Executor 
 Written = tuple[str, t.Iterable[Part], SourceError | None]
 
 
+class _Budget:
+    """Stored bytes of the objects this process's downloads have handed to
+    the pool and not taken back yet, at most ``limit``: a worker's result
+    waits in this process until its download takes it, so the sum bounds
+    the memory they hold however many downloads run. When the pool has no
+    room left, a download writes its next object itself (the pool is busy
+    with others' objects: the cores are in use anyway)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.used + size > self.limit:
+                return False
+            self.used += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
+
+
+budget = _Budget(POOLED_BYTES_IN_FLIGHT)
+
+_Result = concurrent.futures.Future[tuple[list[Part], SourceError | None]]
+
+
 def in_order(
     source: Source,
     jobs: t.Sequence[tuple[ObjectInfo, ObjectTask]],
@@ -121,14 +154,14 @@ def in_order(
 ) -> t.Iterator[Written]:
     """Each object's ``(key, parts, read error or None)``, in the order of
     ``jobs``. With a ``pool``, up to one object per worker plus one is being
-    written there while the caller takes the earliest; an object over
-    ``POOLED_OBJECT_BYTES``, or every object once the pool broke (a worker
-    killed), is written lazily here (its parts raise its read error instead).
-    Closing the iterator cancels what has not started; what has finishes in
-    its worker and is dropped (at most one object per worker)."""
+    written there while the caller takes the earliest. An object is written
+    lazily here instead (its parts raise its read error) when it is over
+    ``POOLED_OBJECT_BYTES``, when the process's ``budget`` has no room, or
+    once the pool broke (a worker killed). Closing the iterator cancels what
+    has not started; what has finishes in its worker and is dropped (at most
+    one object per worker)."""
     workers = processes.cores() if pool is not None else 0
-    ahead: collections.deque[tuple[ObjectTask, concurrent.futures.Future[tuple[list[Part], SourceError | None]] | None]]
-    ahead = collections.deque()
+    ahead: collections.deque[tuple[ObjectTask, _Result | None, int]] = collections.deque()
     queue = iter(jobs)
 
     def fill() -> None:
@@ -138,19 +171,20 @@ def in_order(
             if job is None:
                 return
             info, task = job
-            future = None
-            if pool is not None and info.size <= POOLED_OBJECT_BYTES:
+            future, held = None, 0
+            if pool is not None and info.size <= POOLED_OBJECT_BYTES and budget.take(info.size):
+                held = info.size
                 try:
                     future = pool.submit(object_csv_in_worker, source.location, task, rows)
                 except (concurrent.futures.process.BrokenProcessPool, RuntimeError) as exc:
                     _broken(pool, exc)
                     pool = None
-            ahead.append((task, future))
+            ahead.append((task, future, held))
 
     try:
         fill()
         while ahead:
-            task, future = ahead.popleft()
+            task, future, held = ahead[0]
             if future is not None and pool is not None:
                 try:
                     parts, error = future.result()
@@ -158,15 +192,20 @@ def in_order(
                     _broken(pool, exc)
                     pool = None
                 else:
+                    ahead.popleft()
+                    budget.give(held)
                     fill()
                     yield task.key, parts, error
                     continue
+            ahead.popleft()
+            budget.give(held)
             fill()
             yield task.key, object_csv(source, task, rows), None
     finally:
-        for _task, future in ahead:
+        for _task, future, held in ahead:
             if future is not None:
                 future.cancel()
+            budget.give(held)
 
 
 def _broken(pool: concurrent.futures.Executor, exc: BaseException) -> None:
