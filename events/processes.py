@@ -16,6 +16,7 @@ so a request does not pay the start of processes.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import logging
 import multiprocessing
@@ -94,6 +95,7 @@ def shared() -> concurrent.futures.ProcessPoolExecutor | None:
             _shared.shutdown(wait=False)  # its queued work still runs; its processes then exit
         try:
             _shared, _owner = executor(workers), (os.getpid(), environ)
+            atexit.register(_shared.shutdown, wait=False, cancel_futures=True)  # before the interpreter's teardown
         except OSError as exc:
             logger.warning("no process pool, working in this process: %s", exc)
             _shared = None
