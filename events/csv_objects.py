@@ -55,11 +55,13 @@ class ObjectTask(t.NamedTuple):
 
 class Rows(t.NamedTuple):
     """What to write of each event: the CSV ``fields``, ``safe`` (``csv_safe``:
-    formulas neutralised), and ``cut`` (None: the whole event)."""
+    formulas neutralised), ``cut`` (None: the whole event), and ``part_rows``,
+    the most rows of a part (the response's chunk size: ``CsvText.parts``)."""
 
     fields: tuple[str, ...]
     safe: bool = False
     cut: Cut | None = None
+    part_rows: int | None = None
 
 
 def object_csv(source: Source, task: ObjectTask, rows: Rows) -> t.Iterator[Part]:
@@ -77,7 +79,7 @@ def object_csv(source: Source, task: ObjectTask, rows: Rows) -> t.Iterator[Part]
         events = events_of(lines_of, task.key, selector, task.start, task.end, task.blog_id, raw=False)
         if rows.cut is not None:
             events = map(rows.cut, events)
-        yield from writer.parts(map(row, events))
+        yield from writer.parts(map(row, events), count=rows.part_rows)
 
 
 def object_csv_in_worker(
@@ -88,7 +90,8 @@ def object_csv_in_worker(
     none). Other exceptions (a bug) propagate to the caller's future."""
     parts: list[Part] = []
     try:
-        for part in object_csv(processes.worker_source(location), task, rows):
+        # Whole objects go back at once: parts of a chunk's rows would only be more to pickle.
+        for part in object_csv(processes.worker_source(location), task, rows._replace(part_rows=None)):
             parts.append(part)
     except SourceError as exc:
         return parts, exc

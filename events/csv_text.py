@@ -98,11 +98,16 @@ class CsvText:
         self.writerow(self.fields)
         return self.take()
 
-    def parts(self, rows: t.Iterable[t.Iterable[str]], size: int = PART_BYTES) -> t.Iterator[Part]:
-        """``rows`` written, in parts of about ``size`` bytes. When ``rows``
-        raises, the rows written before it come out first as a part, then the
-        error: a reader gets every row made before a failure, as it would
-        have row by row."""
+    def parts(
+        self, rows: t.Iterable[t.Iterable[str]], size: int = PART_BYTES, count: int | None = None
+    ) -> t.Iterator[Part]:
+        """``rows`` written, in parts of about ``size`` bytes or ``count`` rows
+        (a response's chunk size: a piece goes out as soon as it is full, not
+        when ``size`` bytes of short pieces are ready). When ``rows`` raises,
+        the rows written before it come out first as a part, then the error:
+        a reader gets every row made before a failure, as it would have row
+        by row."""
+        most = count or -1
         writerow = self.writerow
         tell = self.buffer.tell
         ends = array.array("q")
@@ -112,7 +117,7 @@ class CsvText:
                 writerow(cells)
                 at = tell()
                 end(at)
-                if at >= size:
+                if at >= size or len(ends) == most:
                     yield Part(self.take(), ends)
                     ends = array.array("q")
                     end = ends.append

@@ -402,7 +402,7 @@ def _cut_parts(parts: t.Iterator[Part], size: int, cap: int) -> t.Iterator[bytes
 def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Csv) -> t.Iterator[bytes]:
     """The CSV text of ``rows`` (each a row's cells), in pieces of at most
     ``size`` rows and ``cap`` bytes (a row longer than ``cap`` alone; ``_Cut``)."""
-    return _cut_parts(writer.parts(rows), size, cap)
+    return _cut_parts(writer.parts(rows, cap, size), size, cap)
 
 
 def _csv_parts(
@@ -487,7 +487,7 @@ def day_body(
             # no column (``_fields`` naming none): an empty body, not a blank line per event
             pieces = _csv_cut(iter(()), chunk_size, PIECE_BYTES, writer)
         elif shape.plain:
-            whole = Rows(tuple(writer.fields), shape.csv_safe)
+            whole = Rows(tuple(writer.fields), shape.csv_safe, part_rows=chunk_size)
             pieces = _cut_parts(_csv_parts(source, summary, day, blog_id, whole, strict), chunk_size, PIECE_BYTES)
         else:
             cells = _cell_rows(source, summary, day, blog_id, shape, writer.fields, strict)
