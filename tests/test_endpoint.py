@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import threading
 import time
 import typing as t
 from pathlib import Path
@@ -595,6 +596,21 @@ def test_each_variant_of_a_day_has_its_own_strong_etag(env: Env) -> None:
     assert len(set(gzip_tags.values()) | set(tags.values())) == len(variants) + 2, gzip_tags
 
 
+def test_a_parquet_body_left_mid_way_ends_its_writer_thread(env: Env) -> None:
+    # Row groups are encoded in a thread of the download's own (wpjson/_parquet.py); a client that goes
+    # makes the server close the body (PEP 3333), which must end that thread, not leave it behind.
+    def writers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name.startswith("parquet-writer")]
+
+    response = env.client.get(URL + "?format=parquet&chunk_size=2", headers=env.admin, buffered=False)
+    assert response.status_code == 200
+    body = iter(response.response)
+    assert next(body).startswith(b"PAR1")
+    assert writers() != []
+    response.close()
+    assert writers() == []
+
+
 # ------------------------------------------------------------------ a damaged gzip object in the day
 
 DAMAGED = data.DAMAGED
@@ -664,6 +680,66 @@ def test_a_damaged_gzip_object_serves_its_events_up_to_the_damage(
         assert enveloped["headers"]["X-WP-Total"] == str(len(expected))
         inner = enveloped["body"]
         assert inner == (orjson.loads(body) if fmt == "json" else body.decode())
+
+
+# ------------------------------------------------------------------ _fields read only as far as they go
+
+
+def test_fields_of_events_that_read_differently_by_another_parser(env: Env) -> None:
+    # The catalog's selected lines are read only as far as _fields goes (wpjson/_projection.py): each
+    # event below is one where a projecting reader could part from the full one. Expected by hand.
+    from events import catalog
+    from events.sources import open_source
+
+    ts = data._DAY_START_MS + 5 * data.HOUR_MS
+    key = "2026/11/25/05/analytics-1-2026-11-25-05-00-00-gggg"
+    lines = [
+        # An integer beyond 64 bits (read as a float), a list cut to its first item, non-ASCII text.
+        b'{"event_type":"edge-big","event_timestamp":%d,"attributes":{"blogId":"1","n":18446744073709551616,'
+        b'"title":"Z\xc3\xbcrich, \\"quoted\\""},"endpoint":{"Attributes":{"DeviceType":["phone","tablet"]}}}',
+        # A repeated key: its last value, in its first place.
+        b'{"attributes":{"blogId":"1","title":"first"},"event_type":"edge-dup","event_timestamp":%d,'
+        b'"attributes":{"blogId":"1","title":"second","n":1}}',
+        # Keys written with escapes.
+        b'{"\\u0065vent_type":"edge-escaped","event_timestamp":%d,"attributes":{"blogId":"1","t\\u0069tle":"x"}}',
+        # A lone surrogate (only the standard library reads it): the CSV writes its escape as text.
+        b'{"event_type":"edge-surrogate","event_timestamp":%d,"attributes":{"blogId":"1","title":"news \\ud83d"}}',
+        # A list where the tree goes deeper by another name: nothing of it is kept.
+        b'{"event_type":"edge-list","event_timestamp":%d,"attributes":{"blogId":"1"},"endpoint":[{"Attributes":1}]}',
+        # A scalar where the tree goes deeper: kept whole.
+        b'{"event_type":"edge-scalar","event_timestamp":%d,"attributes":{"blogId":"1"},'
+        b'"endpoint":{"Attributes":{"DeviceType":"solo"}}}',
+    ]
+    lines = [line % (ts + i) for i, line in enumerate(lines)]
+    data.write_local(env.root, {key: b"\n".join(lines) + b"\n"})
+    fields = "event_type,attributes.title,attributes.n,endpoint.Attributes.DeviceType.0"
+    response = env.client.get(URL + f"?format=csv&_fields={fields}", headers=env.admin)
+    assert response.status_code == 200
+    settings = env.app.config[APP_CONFIG_KEY]
+    summary = catalog.day_summary(open_source(settings.source), config_redis(settings), TEST_PREFIX, data.DAY, 1, 2)
+    assert summary.selector(key) is not None  # its lines are the catalog's selected ones
+    header, *rows = data.parse_csv(response.data)
+    # "endpoint" is a column of the day (the edge-list event's list), kept: the tree goes deeper there.
+    assert header == ["attributes.n", "attributes.title", "endpoint", "endpoint.Attributes.DeviceType", "event_type"]
+    edge = [row for row in rows if row[4].startswith("edge-")]
+    assert edge == [
+        ["1.8446744073709552e+19", 'Zürich, "quoted"', "", "phone", "edge-big"],
+        ["1", "second", "", "", "edge-dup"],
+        ["", "x", "", "", "edge-escaped"],
+        ["", "news \\ud83d", "", "", "edge-surrogate"],
+        ["", "", "", "", "edge-list"],
+        ["", "", "", "solo", "edge-scalar"],
+    ]
+    ndjson = env.client.get(URL + f"?format=ndjson&_fields={fields}", headers=env.admin).data.splitlines()
+    assert [line for line in ndjson if b'"edge-' in line] == [
+        b'{"event_type":"edge-big","attributes":{"n":1.8446744073709552e+19,"title":"Z\xc3\xbcrich, \\"quoted\\""},'
+        b'"endpoint":{"Attributes":{"DeviceType":["phone"]}}}',
+        b'{"attributes":{"title":"second","n":1},"event_type":"edge-dup"}',
+        b'{"event_type":"edge-escaped","attributes":{"title":"x"}}',
+        b'{"event_type":"edge-surrogate","attributes":{"title":"news \\ud83d"}}',
+        b'{"event_type":"edge-list","attributes":{},"endpoint":[]}',
+        b'{"event_type":"edge-scalar","attributes":{},"endpoint":{"Attributes":{"DeviceType":"solo"}}}',
+    ]
 
 
 # ------------------------------------------------------------------ _fields paths of any depth

@@ -20,6 +20,7 @@ client can tell.
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.metadata
 import itertools
 import typing as t
@@ -29,6 +30,12 @@ if t.TYPE_CHECKING:
 
 #: IANA's media type for Parquet (registered 2024).
 CONTENT_TYPE = "application/vnd.apache.parquet"
+#: Name (prefix) of the thread that encodes a download's row groups.
+WRITER_THREAD = "parquet-writer"
+#: Bytes of encoded row groups held in C++ until the response takes them: more than a row group
+#: (about 0.5 MB for 3,000 rows of the bench day); a bigger one is still written, piece by piece
+#: through Python. Allocated untouched: only the pages used count in the resident memory.
+WRITE_BUFFER_BYTES = 16 * 1024 * 1024
 
 
 def writer_version() -> str:
@@ -84,38 +91,115 @@ def pieces(
     order; None for a null), then the footer. Raises pyarrow's ArrowInvalid
     if a number column holds a value that is not a number (the catalog said
     it would not). Arrow allocates
-    from the system's allocator, which gives memory back between row groups."""
+    from the system's allocator, which gives memory back between row groups.
+
+    Row group N is typed and encoded (casts, dictionary, Snappy: Arrow's C++,
+    without the GIL) in a thread of its own while group N+1's rows are made,
+    so memory holds at most two groups; an error there is raised here, at
+    the next group or at the end. The writer thread makes few Python calls
+    (its output stays in a C++ buffer until this generator moves it to the
+    response): each waits for the GIL, up to the interpreter's switch
+    interval (5 ms). Closing the generator (a client gone) waits for the
+    group being written, then ends the thread."""
     import pyarrow as pa
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     pool = pa.system_memory_pool()
     file_schema = schema(columns, kinds)
     sink = _Sink()
-    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), file_schema, compression="snappy", memory_pool=pool)
-    try:
-        while True:
-            batch = list(itertools.islice(rows, row_group))
-            if not batch:
-                break
-            arrays = []
-            for field, values in zip(file_schema, zip(*batch, strict=True), strict=True):
-                try:
-                    array = pa.array(values, type=pa.string(), memory_pool=pool)
-                except UnicodeEncodeError:
-                    # A lone surrogate ("Great news \ud83d", which RFC 8259 allows) has no UTF-8 form:
-                    # written as its JSON escape text, as the CSV body writes it.
-                    array = pa.array([_utf8(v) for v in values], type=pa.string(), memory_pool=pool)
-                arrays.append(array if field.type == pa.string() else array.cast(field.type, memory_pool=pool))
-            batch.clear()
-            if columns:
-                writer.write_table(pa.Table.from_arrays(arrays, schema=file_schema), row_group_size=row_group)
-            arrays.clear()
-            piece = sink.take()
-            if piece:
-                yield piece
-    finally:
-        writer.close()
+    stream = pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), WRITE_BUFFER_BYTES, memory_pool=pool)
+    writer = pq.ParquetWriter(stream, file_schema, compression="snappy", memory_pool=pool)
+    groups = _RowGroups(file_schema, pool)
+
+    def write(strings: pa.StructArray) -> None:
+        writer.write_table(groups.table(strings), row_group_size=row_group)
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=WRITER_THREAD) as background:
+        writing: concurrent.futures.Future[None] | None = None
+        try:
+            while True:
+                batch = list(itertools.islice(rows, row_group))
+                if not batch:
+                    break
+                strings = groups.strings(batch) if columns else None
+                batch.clear()
+                if writing is not None:
+                    writing.result()
+                    writing = None
+                    stream.flush()
+                if strings is not None:
+                    writing = background.submit(write, strings)
+                del strings
+                piece = sink.take()
+                if piece:
+                    yield piece
+            if writing is not None:
+                writing.result()
+        finally:
+            if writing is not None:
+                concurrent.futures.wait([writing])  # a write under way cannot be stopped: its end is awaited
+            writer.close()
+    stream.flush()
     yield sink.take()
+
+
+class _RowGroups:
+    """Arrow data of row groups under one schema. ``strings`` converts a
+    group's cells in one call, row by row (a fixed-size list per row), then
+    puts them in column order by one ``take``: about 4x cheaper than one
+    conversion per column (bench/FINDINGS.md, issue 14's Parquet rows), which
+    walks the cells in an order scattered over memory. ``table`` casts the
+    number columns from their text, all in one call."""
+
+    def __init__(self, file_schema: pa.Schema, pool: pa.MemoryPool) -> None:
+        import pyarrow as pa
+
+        self._schema = file_schema
+        self._pool = pool
+        self._width = len(file_schema)
+        self._row_type = pa.list_(pa.string(), self._width)
+        self._text_fields = [field.with_type(pa.string()) for field in file_schema]
+        self._typed = pa.struct(list(file_schema))
+        self._numbers = any(field.type != pa.string() for field in file_schema)
+        self._orders: dict[int, pa.Array] = {}
+
+    def strings(self, batch: list[t.Sequence[str | None]]) -> pa.StructArray:
+        """``batch`` (rows of one cell per column, None for a null) as text
+        columns, the fields of one struct array."""
+        import pyarrow as pa
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+        try:
+            cells = pa.array(batch, type=self._row_type, memory_pool=self._pool).flatten()
+        except UnicodeEncodeError:
+            # A lone surrogate ("Great news \ud83d", which RFC 8259 allows) has no UTF-8 form:
+            # written as its JSON escape text, as the CSV body writes it.
+            fixed = [[_utf8(value) for value in row] for row in batch]
+            cells = pa.array(fixed, type=self._row_type, memory_pool=self._pool).flatten()
+        count = len(batch)
+        by_column = pc.take(cells, self._order(count), memory_pool=self._pool)
+        arrays = [by_column.slice(index * count, count) for index in range(self._width)]
+        return pa.StructArray.from_arrays(arrays, fields=self._text_fields, memory_pool=self._pool)
+
+    def table(self, strings: pa.StructArray) -> pa.Table:
+        """The row group of ``strings``, its number columns cast from their text.
+        Raises ArrowInvalid where such a text is not a number."""
+        import pyarrow as pa
+
+        typed = strings.cast(self._typed, memory_pool=self._pool) if self._numbers else strings
+        return pa.Table.from_struct_array(typed)
+
+    def _order(self, count: int) -> pa.Array:
+        """The positions of ``count`` rows' cells, column after column: ``take``'s indices."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        order = self._orders.get(count)
+        if order is None:
+            starts = pa.array(range(0, count * self._width, self._width), type=pa.int32())
+            order = pa.concat_arrays([pc.add(starts, pa.scalar(index, pa.int32())) for index in range(self._width)])
+            self._orders[count] = order  # two at most: the full group's and the last group's
+        return order
 
 
 @t.overload

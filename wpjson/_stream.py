@@ -21,7 +21,9 @@ chunk of parsed events.
 Field selection (``_fields``), event filters (``event_type``, ``hour``,
 ``from``/``to``) and Parquet take the general path: the day's wanted events as
 ``(raw, data)`` pairs (``_wanted_events``), then written. The plain JSON and
-NDJSON copy above is untouched by them.
+NDJSON copy above is untouched by them. With ``_fields`` and no filter, the
+catalog's selected lines are read only as far as the fields go
+(``_day_cut``, wpjson/_projection.py), not parsed whole and then cut.
 
 With ``strict`` (a 206 answer, whose bytes must be those the client already
 has the beginning of), every object is read only in the version the catalog
@@ -60,6 +62,7 @@ from events.records import event_in, iter_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, SourceError
 from wpjson import _parquet
 from wpjson._fields import FieldTree, select, select_columns
+from wpjson._projection import projection
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -288,10 +291,15 @@ def _shaped_chunks(
     """As ``_raw_chunks`` (at most ``size`` events, ``cap`` bytes), for the
     events ``shape`` wants, each cut down to its ``_fields``."""
     tree = shape.fields
+    texts: t.Iterator[bytes]
+    if tree is not None and shape.wanted.everything:
+        texts = map(_dumps, _day_cut(source, summary, day, blog_id, tree, strict))
+    else:
+        wanted = _wanted_events(source, summary, day, blog_id, shape.wanted, strict)
+        texts = (raw if tree is None else _dumps(select(data, tree)) for raw, data in wanted)
     pending: list[bytes] = []
     held = 0
-    for raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict):
-        text = raw if tree is None else _dumps(select(data, tree))
+    for text in texts:
         held += len(text) + 1
         if held > cap and pending:
             yield pending
@@ -323,6 +331,8 @@ def _cell_rows(
     differ (``_fields=a.0`` keeps one item of list ``a``, column ``a``)."""
     tree = shape.fields
     row = row_maker(fields, missing).row
+    if tree is not None and shape.wanted.everything:
+        return map(row, _day_cut(source, summary, day, blog_id, tree, strict))
     events: t.Iterator[dict[str, t.Any]]
     if shape.wanted.everything:
         events = _day_data(source, summary, day, blog_id, strict)
@@ -331,6 +341,29 @@ def _cell_rows(
     if tree is None:
         return map(row, events)
     return (row(select(data, tree)) for data in events)
+
+
+def _day_cut(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, tree: FieldTree, strict: bool
+) -> t.Iterator[dict[str, t.Any]]:
+    """Each of the day's events of the site cut down to ``tree``
+    (``select(data, tree)`` of ``_day_data``'s events)."""
+    start, end = day_bounds_ms(day)
+    for info in summary.objects:
+        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
+            yield from _cut_events(lines, info.key, selector, start, end, blog_id, tree)
+
+
+def _cut_events(
+    lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, tree: FieldTree
+) -> t.Iterator[dict[str, t.Any]]:
+    """``_events_of``'s parsed events of one open object, each cut down to
+    ``tree``. The lines the catalog's ``selector`` picks are read only as far
+    as ``tree`` goes (``_projection``); others are parsed whole to be filtered."""
+    if selector is None:
+        return (select(data, tree) for data in _parsed(lines, key, start, end, blog_id, raw=False))
+    # filter(None): a line blanked in place (same ETag) must not become an empty event.
+    return map(projection(tree).cut, filter(None, map(_strip, itertools.compress(lines, selector))))
 
 
 def _day_data(

@@ -1,0 +1,116 @@
+"""The Parquet body's writer (``wpjson._parquet.pieces``): row groups encoded in
+a thread of their own while the next group's rows are made.
+
+Expected values come from the rows given (read back with pyarrow's reader)
+and from pyarrow's own one-call writer (``pyarrow.parquet.write_table`` of a
+table built column by column): the body's ETag covers the writer's version
+and promises the bytes, so the background writer must write those bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from wpjson import _parquet
+
+COLUMNS = ["event_type", "metrics.count", "metrics.ratio", "attributes.title"]
+KINDS = {"metrics.count": "int", "metrics.ratio": "float"}
+
+
+def make_rows(count: int) -> list[list[str | None]]:
+    """``count`` rows with text, empty text, nulls and numbers as text, as the
+    stream's row maker gives them."""
+    rows: list[list[str | None]] = []
+    for number in range(count):
+        title = None if number % 3 == 0 else ("" if number % 3 == 1 else f"page {number} \u00e9t\u00e9")
+        rows.append([f"type{number % 2}", str(number * 7), f"{number}.5", title])
+    return rows
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith(_parquet.WRITER_THREAD)]
+
+
+class Counted:
+    """An iterator over rows that counts the rows taken from it."""
+
+    def __init__(self, rows: list[list[str | None]]) -> None:
+        self._rows = iter(rows)
+        self.taken = 0
+
+    def __iter__(self) -> Counted:
+        return self
+
+    def __next__(self) -> list[str | None]:
+        row = next(self._rows)
+        self.taken += 1
+        return row
+
+
+@pytest.mark.parametrize(("count", "group"), [(0, 4), (1, 4), (11, 4), (12, 4), (12, 10_000)])
+def test_the_file_is_the_one_pyarrows_own_writer_writes(count: int, group: int) -> None:
+    rows = make_rows(count)
+    body = b"".join(_parquet.pieces(iter(rows), COLUMNS, KINDS, group))
+
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    types = [pa.string(), pa.int64(), pa.float64(), pa.string()]
+    arrays = [pa.array(values, type=pa.string()).cast(kind) for values, kind in zip(columns, types, strict=True)]
+    alone = io.BytesIO()
+    if rows:
+        pq.write_table(pa.table(arrays, names=COLUMNS), alone, row_group_size=group, compression="snappy")
+    else:  # no row group at all (write_table would write an empty one)
+        pq.ParquetWriter(alone, pa.table(arrays, names=COLUMNS).schema, compression="snappy").close()
+    assert body == alone.getvalue()
+
+    back = pq.ParquetFile(io.BytesIO(body))
+    sizes = [back.metadata.row_group(index).num_rows for index in range(back.num_row_groups)]
+    assert sizes == [min(group, count - start) for start in range(0, count, group)]
+    table = back.read()
+    assert table.column("metrics.count").to_pylist() == [number * 7 for number in range(count)]
+    assert table.column("metrics.ratio").to_pylist() == [number + 0.5 for number in range(count)]
+    assert table.column("attributes.title").to_pylist() == [row[3] for row in rows]
+    assert writer_threads() == []
+
+
+def test_a_lone_surrogate_in_a_later_group_is_written_as_its_escape_text() -> None:
+    # The CSV body writes "\ud83d" as those six characters (tests/test_lone_surrogates.py); so does Parquet,
+    # in whichever group the cell comes.
+    rows = make_rows(9)
+    rows[6][3] = "Great news \ud83d"
+    table = pq.read_table(io.BytesIO(b"".join(_parquet.pieces(iter(rows), COLUMNS, KINDS, 4))))
+    titles = table.column("attributes.title").to_pylist()
+    assert titles[6] == "Great news \\ud83d"
+    assert titles[:6] + titles[7:] == [row[3] for row in rows[:6] + rows[7:]]
+
+
+def test_an_error_of_the_writer_thread_ends_the_body_with_that_error() -> None:
+    # "metrics.count" is said to hold integers; group 3 (rows 8-11) holds a text: the writer thread's cast
+    # fails. The body raises it (the server then drops the connection: the client sees a file without a
+    # footer) instead of waiting for a group that never comes, and the thread is gone.
+    rows = make_rows(16)
+    rows[9][1] = "lots"
+    body = _parquet.pieces(iter(rows), COLUMNS, KINDS, 4)
+    got = []
+    with pytest.raises(pa.ArrowInvalid, match="lots"):
+        for piece in body:
+            got.append(piece)
+    assert got and got[0].startswith(b"PAR1")
+    assert writer_threads() == []
+
+
+def test_a_client_gone_mid_body_ends_the_writer_thread_and_stops_reading_rows() -> None:
+    # A WSGI server closes the body's iterator when the client goes (PEP 3333); gunicorn does.
+    rows = Counted(make_rows(40))
+    body = _parquet.pieces(rows, COLUMNS, KINDS, 4)
+    first = next(body)
+    assert first.startswith(b"PAR1")
+    assert writer_threads() != []  # group 2 is being written (or was), its thread waits for more
+    taken = rows.taken
+    body.close()
+    assert writer_threads() == []
+    assert rows.taken == taken < 40
