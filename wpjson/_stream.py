@@ -361,7 +361,7 @@ def _cut_events(
     ``tree``. The lines the catalog's ``selector`` picks are read only as far
     as ``tree`` goes (``_projection``); others are parsed whole to be filtered."""
     if selector is None:
-        return (select(data, tree) for data in _parsed(lines, key, start, end, blog_id, raw=False))
+        return (select(data, tree) for data in _events_of(lines, key, None, start, end, blog_id, raw=False))
     # filter(None): a line blanked in place (same ETag) must not become an empty event.
     return map(projection(tree).cut, filter(None, map(_strip, itertools.compress(lines, selector))))
 
