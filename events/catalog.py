@@ -37,13 +37,13 @@ import datetime as dt
 import functools
 import json
 import logging
-import multiprocessing
 import os
 import typing as t
 import zlib
 
 import orjson
 
+from events import processes
 from events.layout import DAY_MS, EPOCH_DAY, day_prefixes, hour_prefix_of_key, listing_prefixes
 from events.records import ParseReport, add_field_kinds, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
@@ -431,47 +431,25 @@ def summarize_object(source: Source, info: ObjectInfo) -> ObjectSummary:
     return builder.build(etag, size, complete, clean=complete and not report.repaired, report=report)
 
 
-#: Per worker process of a summary pool: the source it opened (an S3 client is costly to build).
-_worker_sources: dict[SourceLocation, Source] = {}
-
-
-def _adopt_environment(environ: dict[str, str]) -> None:
-    """Run a pool's worker with the environment of the process that made the
-    pool (credentials, endpoints), not that of the forkserver's start."""
-    os.environ.clear()
-    os.environ.update(environ)
-    _worker_sources.clear()
-
-
 def _summarize_in_worker(location: SourceLocation, info: ObjectInfo) -> bytes:
-    source = _worker_sources.get(location)
-    if source is None:
-        source = _worker_sources[location] = open_source(location)
-    return summarize_object(source, info).to_bytes()
+    return summarize_object(processes.worker_source(location), info).to_bytes()
 
 
 def summarize_objects(source: Source, infos: t.Sequence[ObjectInfo]) -> t.Iterator[ObjectSummary]:
     """``summarize_object`` of each of ``infos``, in order. Summarizing is
     CPU-bound Python (parsing, names), so several objects are summarized in a
-    pool of processes, one per CPU, made for this call and shut down after it:
-    the processes come from a ``forkserver`` (a clean single-threaded process),
-    never forked from this one, which may be a threaded gunicorn worker holding
-    locks. As with any such pool, the main module is imported by the workers
-    and must be import-safe (gunicorn's, rq's, flask's and pytest's are); if
-    the pool fails, the rest is summarized here. A few objects are summarized
+    pool of processes, one per CPU, made for this call and shut down after it
+    (``processes.executor``: from a forkserver, never forked from this
+    process); if the pool fails, the rest is summarized here. A few objects are summarized
     here anyway: a pool's start costs more."""
     workers = min(os.cpu_count() or 1, len(infos))
     if workers < 2 or len(infos) < PARALLEL_MIN_OBJECTS:
         for info in infos:
             yield summarize_object(source, info)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["events.catalog"])
     done = 0
     try:
-        with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ),)
-        ) as pool:
+        with processes.executor(workers) as pool:
             try:
                 for raw in pool.map(_summarize_in_worker, [source.location] * len(infos), infos):
                     summary = ObjectSummary.from_bytes(raw)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import typing as t
 
 from hypothesis import HealthCheck, given, settings
@@ -229,3 +230,45 @@ def test_fields_rows_equal_flatten_of_the_cut_events(
 def test_row_makers_for_csv_and_parquet_are_kept_apart() -> None:
     assert csv_rows.row_maker(["p", "q"], None).row({"p": "1"}) == ["1", None]
     assert csv_rows.row_maker(["p", "q"]).row({"p": "1"}) == ["1", ""]
+
+
+def _pieces_row_by_row(rows: list[bytes], size: int, cap: int) -> list[bytes]:
+    """The rule of a response's pieces, read row by row: as many rows as fit
+    in ``size`` rows and ``cap`` bytes; a row longer than ``cap`` alone."""
+    pieces: list[bytes] = []
+    piece: list[bytes] = []
+    for row in rows:
+        if piece and (len(piece) == size or sum(map(len, piece)) + len(row) > cap):
+            pieces.append(b"".join(piece))
+            piece = []
+        piece.append(row)
+    if piece:
+        pieces.append(b"".join(piece))
+    return pieces
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.binary(min_size=1, max_size=12), max_size=40),
+    splits=st.lists(st.integers(min_value=0, max_value=40), max_size=4),
+    size=st.integers(min_value=1, max_value=6),
+    cap=st.integers(min_value=1, max_value=30),
+)
+def test_pieces_are_cut_at_the_same_rows_however_the_text_is_split_in_parts(
+    rows: list[bytes], splits: list[int], size: int, cap: int
+) -> None:
+    """A gzip-coded body is flushed per piece and its ETag promises its bytes:
+    the text of one object from a worker, or of parts written here, must be
+    cut at the same rows (``_stream._Cut``)."""
+    import array
+
+    from events.csv_text import Part
+    from wpjson._stream import _cut_parts
+
+    bounds = sorted({0, len(rows), *(min(s, len(rows)) for s in splits)})
+    parts = []
+    for first, last in itertools.pairwise(bounds):
+        chosen = rows[first:last]
+        ends = array.array("q", [sum(map(len, chosen[: i + 1])) for i in range(len(chosen))])
+        parts.append(Part(b"".join(chosen), ends))
+    assert list(_cut_parts((part for part in parts), size, cap)) == _pieces_row_by_row(rows, size, cap)

@@ -5,13 +5,16 @@ headers, errors in WordPress's shape, the catalog, aborted and closed streams.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import gzip
 import io
 import logging
 import os
 import re
+import signal
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -815,3 +818,105 @@ def test_a_manifest_fields_path_of_thousands_of_segments(env: Env, segments: int
     response = env.client.get(URL + "/manifest?_fields=total," + _deep("hours.13", segments), headers=env.admin)
     assert response.status_code == 200, response.data[:300]
     assert orjson.loads(response.data) == {"total": full["total"], "hours": {"13": full["hours"]["13"]}}
+
+
+# ------------------------------------------------------------------ a big day's CSV written by the process pool
+
+
+@pytest.fixture
+def pooled(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """``env`` whose CSV days, however small, are written object by object in
+    the process pool (as a day of more than ``POOLED_DAY_BYTES`` is)."""
+    from events import csv_objects
+
+    monkeypatch.setattr(csv_objects, "POOLED_DAY_BYTES", 0)
+    return env
+
+
+def _processes_reading(root: Path) -> list[str]:
+    """Event files under ``root`` open in this process or any of its descendants (the pool's workers)."""
+    here = psutil.Process()
+    paths = []
+    for process in [here, *here.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            paths += [f.path for f in process.open_files() if f.path.startswith(str(root))]
+    return paths
+
+
+@pytest.mark.parametrize("chunk_size", ["", "&chunk_size=1", "&chunk_size=7"])
+def test_a_pooled_csv_has_the_rows_and_the_bytes_of_one_written_here(
+    pooled: Env, monkeypatch: pytest.MonkeyPatch, chunk_size: str
+) -> None:
+    # Range and If-Range promise the same bytes under one ETag (README), and a gzip-coded body's bytes depend
+    # on where its pieces are flushed: a day written in worker processes must be cut where one written here is.
+    from events import csv_objects
+
+    env = pooled
+    query = URL + "?format=csv" + chunk_size
+    gz = {**env.admin, "Accept-Encoding": "gzip"}
+    body, coded = env.client.get(query, headers=env.admin), env.client.get(query, headers=gz)
+    assert data.parse_csv(body.data) == data.expected_csv(data.expected_events(env.files, data.DAY, 1))
+    assert gzip.decompress(coded.data) == body.data
+    monkeypatch.setattr(csv_objects, "POOLED_DAY_BYTES", 1 << 60)  # now written in this thread
+    assert env.client.get(query, headers=env.admin).data == body.data
+    here = env.client.get(query, headers=gz)
+    assert (here.data, here.headers["ETag"]) == (coded.data, coded.headers["ETag"])
+
+
+def test_a_pooled_csv_serves_a_damaged_objects_rows_up_to_the_damage(
+    damaged: tuple[Env, list[bytes], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from events import csv_objects
+
+    monkeypatch.setattr(csv_objects, "POOLED_DAY_BYTES", 0)
+    env, expected, _from_damaged = damaged
+    body = env.client.get(URL + "?format=csv&chunk_size=7", headers=env.admin)
+    assert body.status_code == 200
+    assert data.parse_csv(body.data) == data.expected_csv(expected)
+    half = len(body.data) // 2
+    ranged = env.client.get(URL + "?format=csv&chunk_size=7", headers={**env.admin, "Range": f"bytes={half}-"})
+    assert (ranged.status_code, ranged.data) == (206, body.data[half:])
+
+
+def test_a_pooled_csv_aborts_at_an_object_gone_mid_stream(pooled: Env, caplog: pytest.LogCaptureFixture) -> None:
+    env = pooled
+    env.client.head(URL + "?format=csv", headers=env.admin)  # warm: the object list is now fixed
+    response = env.client.get(URL + "?format=csv&chunk_size=1", headers=env.admin, buffered=False)
+    pieces = iter(response.response)
+    received = [next(pieces)]  # the header row: no object handed to the pool yet
+    missing = "2026/11/26/01/analytics-1-2026-11-26-01-15-00-eeee"
+    os.remove(env.root / missing)
+    with caplog.at_level(logging.ERROR), pytest.raises(Exception, match=missing):
+        received.extend(pieces)
+    assert any(missing in record.getMessage() for record in caplog.records)
+    # Every row of the objects before it arrived, none of its own (``data.day_files``: events 1000+ are its).
+    rows = data.parse_csv(b"".join(received))
+    before = {name: raw for name, raw in env.files.items() if name != missing}
+    assert rows == data.expected_csv(data.expected_events(before, data.DAY, 1), rows[0])
+
+
+def test_closing_a_pooled_csv_stops_its_reads_and_frees_the_pool(pooled: Env) -> None:
+    env = pooled
+    response = env.client.get(URL + "?format=csv&chunk_size=1", headers=env.admin, buffered=False)
+    pieces = iter(response.response)
+    next(pieces), next(pieces)  # the header and the first row
+    response.close()
+    deadline = time.monotonic() + 30
+    while _processes_reading(env.root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_reading(env.root) == []
+    # The pool is not left busy or blocked: the whole day again, at once.
+    again = env.client.get(URL + "?format=csv", headers=env.admin)
+    assert data.parse_csv(again.data) == data.expected_csv(data.expected_events(env.files, data.DAY, 1))
+
+
+def test_a_pooled_csv_is_whole_when_a_worker_was_killed(pooled: Env) -> None:
+    from events import processes
+
+    env = pooled
+    pool = processes.shared()
+    assert pool is not None
+    os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)  # the pool is broken from now on
+    body = env.client.get(URL + "?format=csv", headers=env.admin)
+    assert data.parse_csv(body.data) == data.expected_csv(data.expected_events(env.files, data.DAY, 1))
+    assert processes.shared() is not pool  # the next download gets a new pool

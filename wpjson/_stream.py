@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import csv
-import io
 import itertools
 import json
 import logging
@@ -52,10 +50,16 @@ import zlib
 import orjson
 
 from events.catalog import EventFilter
+from events.csv_objects import ObjectTask, Rows, choose_pool, in_order
 from events.csv_rows import row_maker
+from events.csv_text import CsvText as _Csv
+from events.csv_text import Part
 from events.layout import day_bounds_ms
-from events.records import JSON_WHITESPACE, event_in, iter_events, loads, timestamp_ms
-from events.sources import CorruptObjectError, ObjectChangedError, SourceError
+from events.object_events import events_of as _events_of
+from events.object_events import object_lines
+from events.object_events import strip_line as _strip
+from events.records import event_in, iter_events, loads, timestamp_ms
+from events.sources import CorruptObjectError, SourceError
 from wpjson import _parquet
 from wpjson._fields import FieldTree, select, select_columns
 from wpjson._projection import projection
@@ -114,9 +118,6 @@ class StreamAborted(Exception):
         self.key = key
 
 
-_strip = operator.methodcaller("strip", JSON_WHITESPACE)
-
-
 @contextlib.contextmanager
 def _reading(key: str) -> t.Iterator[None]:
     """Around the reading of one object: a corrupt object ends at its damage
@@ -129,53 +130,11 @@ def _reading(key: str) -> t.Iterator[None]:
         raise StreamAborted(key, exc) from exc
 
 
-@contextlib.contextmanager
 def _object_lines(
     source: Source, summary: DaySummary, key: str, strict: bool = False
-) -> t.Iterator[tuple[t.Iterator[bytes], bytes | None]]:
-    """An object's lines and the catalog's selector of the site's day in them,
-    or None: the selector is used only on the version it was computed from
-    (``open_lines`` with its ETag); an object replaced since is parsed and
-    filtered, so a cached line map never picks another site's lines.
-    ``strict``: only the version summarized is read (ObjectChangedError, a
-    SourceError, otherwise)."""
-    selection = summary.selection(key)
-    if strict:
-        with source.open_lines(key, summary.versions.get(key)) as lines:
-            yield lines, selection[0] if selection is not None else None
-        return
-    if selection is not None:
-        selector, etag = selection
-        try:
-            opened = source.open_lines(key, etag)
-        except ObjectChangedError as exc:
-            logger.warning("parsing and filtering instead of using the summary: %s", exc)
-        else:
-            with opened as lines:
-                yield lines, selector
-            return
-    with source.open_lines(key) as lines:
-        yield lines, None
-
-
-def _events_of(
-    lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, raw: bool
-) -> t.Iterator[t.Any]:
-    """The events of the site's day in one open object: raw texts (``raw``)
-    or parsed dicts. With the catalog's ``selector`` only the selected lines
-    are taken (and none parsed for ``raw``); otherwise every line is parsed
-    and filtered."""
-    if selector is None:
-        return _parsed(lines, key, start, end, blog_id, raw)
-    # filter(None): a line blanked in place (same ETag) must not become an empty event.
-    selected = filter(None, map(_strip, itertools.compress(lines, selector)))
-    return selected if raw else map(loads, selected)
-
-
-def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: int, raw: bool) -> t.Iterator[t.Any]:
-    for event in iter_events(lines, key):
-        if event_in(event.data, start, end, blog_id):
-            yield event.raw if raw else event.data
+) -> t.ContextManager[tuple[t.Iterator[bytes], bytes | None]]:
+    """``object_events.object_lines`` of ``key`` with the summary's selection and version."""
+    return object_lines(source, key, summary.selection(key), summary.versions.get(key), strict)
 
 
 def _raw_chunks(
@@ -402,7 +361,7 @@ def _cut_events(
     ``tree``. The lines the catalog's ``selector`` picks are read only as far
     as ``tree`` goes (``_projection``); others are parsed whole to be filtered."""
     if selector is None:
-        return (select(data, tree) for data in _parsed(lines, key, start, end, blog_id, raw=False))
+        return (select(data, tree) for data in _events_of(lines, key, None, start, end, blog_id, raw=False))
     # filter(None): a line blanked in place (same ETag) must not become an empty event.
     return map(projection(tree).cut, filter(None, map(_strip, itertools.compress(lines, selector))))
 
@@ -418,34 +377,92 @@ def _day_data(
             yield from _events_of(lines, info.key, selector, start, end, blog_id, raw=False)
 
 
+class _Cut:
+    """Cuts CSV text into a response's pieces: each at most ``size`` rows and
+    ``cap`` bytes, as many rows as fit (a row longer than ``cap`` alone). A
+    piece comes out as soon as it is decided (full, or the next row does not
+    fit), so rows written before a read failure are sent as they would be row
+    by row. The cuts depend only on the rows' lengths, not on where the text
+    was written (here or in a worker): a gzip-coded body, flushed per piece,
+    has the same bytes either way (its ``ETag`` promises it)."""
+
+    def __init__(self, size: int, cap: int) -> None:
+        self.size = size
+        self.cap = cap
+        self.pending: list[memoryview] = []
+        self.count = 0  # rows of ``pending``
+        self.held = 0  # bytes of ``pending``
+
+    def feed(self, part: Part) -> t.Iterator[bytes]:
+        """The pieces ``part`` completes; its last rows may stay for the next part."""
+        data, ends = memoryview(part.data), part.ends
+        size, cap = self.size, self.cap
+        rows = len(ends)
+        first = offset = 0  # the first row not taken, where it starts in ``data``
+        while first < rows:
+            # Rows first..last-1 fit: their ends are at most ``offset + cap - held``.
+            last = bisect.bisect_right(ends, offset + cap - self.held, first, min(rows, first + size - self.count))
+            if last == first:
+                if self.count:
+                    yield self.take()
+                    continue
+                last = first + 1  # a row longer than cap, alone
+            stop = ends[last - 1]
+            self.pending.append(data[offset:stop])
+            self.held += stop - offset
+            self.count += last - first
+            first, offset = last, stop
+            if first < rows or self.count == size or self.held >= cap:
+                yield self.take()
+
+    def take(self) -> bytes:
+        piece = b"".join(self.pending)
+        self.pending = []
+        self.count = self.held = 0
+        return piece
+
+
+def _cut_parts(parts: t.Iterator[Part], size: int, cap: int) -> t.Iterator[bytes]:
+    """``parts`` cut into pieces of at most ``size`` rows and ``cap`` bytes (``_Cut``)."""
+    cut = _Cut(size, cap)
+    with contextlib.closing(parts):  # type: ignore[type-var]
+        for part in parts:
+            yield from cut.feed(part)
+    if cut.count:
+        yield cut.take()
+
+
 def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Csv) -> t.Iterator[bytes]:
     """The CSV text of ``rows`` (each a row's cells), in pieces of at most
-    ``size`` rows and ``cap`` bytes (a row longer than ``cap`` alone). Rows
-    are written as they come; the row that passes ``cap`` starts the next piece."""
-    writerow = writer.writerow
-    tell = writer.buffer.tell
-    count = 0
-    for cells in rows:
-        before = tell()
-        writerow(cells)
-        count += 1
-        if count > 1 and tell() > cap:
-            yield writer.take(before)
-            count = 1
-        if count == size or tell() >= cap:
-            yield writer.take()
-            count = 0
-    if count:
-        yield writer.take()
+    ``size`` rows and ``cap`` bytes (a row longer than ``cap`` alone; ``_Cut``)."""
+    return _cut_parts(writer.parts(rows, cap, size), size, cap)
 
 
-def _csv_rows(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, fields: list[str], strict: bool = False
-) -> t.Iterator[t.Iterable[str]]:
-    """The cells of each of the day's events under ``fields``, as
-    ``records.flatten`` gives them, by code compiled per shape of event
-    (``csv_rows.row_maker``) as each event is read."""
-    return map(row_maker(fields).row, _day_data(source, summary, day, blog_id, strict))
+def _csv_parts(
+    source: Source, summary: DaySummary, day: dt.date, blog_id: int, rows: Rows, strict: bool = False
+) -> t.Iterator[Part]:
+    """The CSV rows of each of the day's events of the site, object after
+    object (``csv_objects.object_csv``); a big day's objects are written by
+    the process pool, in order (``csv_objects.in_order``). A read error is
+    raised, or logged for a damaged object, as ``_reading`` does for every
+    format, after the rows before it."""
+    start, end = day_bounds_ms(day)
+    jobs = [
+        (
+            info,
+            ObjectTask(
+                info.key, summary.selectors.get(info.key), summary.versions.get(info.key), strict, start, end, blog_id
+            ),
+        )
+        for info in summary.objects
+    ]
+    written = in_order(source, jobs, rows, choose_pool(summary.objects))
+    with contextlib.closing(written):  # type: ignore[type-var]
+        for key, parts, error in written:
+            with _reading(key):
+                yield from parts
+                if error is not None:
+                    raise error
 
 
 def _split(pieces: t.Iterator[bytes], cap: int = PIECE_BYTES) -> t.Iterator[bytes]:
@@ -499,14 +516,15 @@ def day_body(
     elif fmt == "csv":
         writer = _Csv(columns(summary, shape), shape.csv_safe)
         opening = (BOM if shape.csv_bom and writer.fields else b"") + writer.opening()
-        cells: t.Iterator[t.Iterable[str]]
         if not writer.fields:
-            cells = iter(())  # no column (``_fields`` naming none): an empty body, not a blank line per event
+            # no column (``_fields`` naming none): an empty body, not a blank line per event
+            pieces = _csv_cut(iter(()), chunk_size, PIECE_BYTES, writer)
         elif shape.plain:
-            cells = _csv_rows(source, summary, day, blog_id, writer.fields, strict)
+            whole = Rows(tuple(writer.fields), shape.csv_safe, part_rows=chunk_size)
+            pieces = _cut_parts(_csv_parts(source, summary, day, blog_id, whole, strict), chunk_size, PIECE_BYTES)
         else:
             cells = _cell_rows(source, summary, day, blog_id, shape, writer.fields, strict)
-        pieces = _csv_cut(cells, chunk_size, PIECE_BYTES, writer)
+            pieces = _csv_cut(cells, chunk_size, PIECE_BYTES, writer)
     else:
         if shape.plain:
             chunks = _raw_chunks(source, summary, day, blog_id, chunk_size, strict)
@@ -529,81 +547,3 @@ def day_body(
         closing = gz.compress(closing) + gz.flush(zlib.Z_FINISH)
     if closing:
         yield closing
-
-
-#: OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.
-FORMULA_STARTS = frozenset("=+-@\t\r")
-
-
-def neutralise_formula(cell: str) -> str:
-    """``cell`` with a ``'`` before it when it starts like a formula (``=``,
-    ``+``, ``-``, ``@``, tab, carriage return), as OWASP's "CSV Injection" page
-    recommends; spreadsheets then show it as text. The price: a number such as
-    ``-3`` is text too, and the ``'`` is in the file for any other reader."""
-    return "'" + cell if cell[:1] in FORMULA_STARTS else cell
-
-
-class _Csv:
-    """RFC 4180 rows (CRLF, quotes doubled) through the C csv writer into a
-    byte buffer (``buffer``: its ``tell`` is the piece's size in bytes) that
-    ``take`` empties once per piece. The header row is written
-    even when no row follows (an empty day); no columns at all (a site with
-    no event summarized on any day, ``_fields`` naming none) means an empty body.
-
-    Text is written as UTF-8. A lone surrogate (from a JSON string such as
-    ``"Great news \\ud83d"``, which RFC 8259 allows) has no UTF-8 form: it is
-    written as its JSON escape text (``\\ud83d``, Python's ``backslashreplace``),
-    so the body stays valid UTF-8 for BI tools and keeps what the event said.
-
-    ``safe``: every cell, header names too (they come from the events), goes
-    through ``neutralise_formula`` before it is written."""
-
-    def __init__(self, fields: t.Sequence[str], safe: bool = False) -> None:
-        self.fields = list(fields)
-        #: The encoded rows; ``tell`` is the exact byte count of the piece so far.
-        self.buffer = io.BytesIO()
-        text = io.TextIOWrapper(self.buffer, "utf-8", "backslashreplace", newline="", write_through=True)
-        self.writer = csv.writer(text, lineterminator="\r\n")
-        self._text = text  # the writer's file: kept so that collecting it does not close ``buffer``
-        self._commas = len(self.fields) - 1
-        self._safe = safe
-
-    def writerow(self, cells: t.Iterable[str]) -> None:
-        """One row. A row none of whose cells needs quotes (no comma, quote,
-        CR, LF or NUL in it: the C writer's ``QUOTE_MINIMAL`` test; the usual
-        case) is joined and encoded here, in two C calls instead of the
-        writer's cell-by-cell pass; any other row goes through the C writer
-        (tests/test_csv_rows.py compares the two on generated rows)."""
-        if self._safe:
-            cells = list(map(neutralise_formula, cells))
-        elif type(cells) is not list:
-            cells = list(cells)
-        line = ",".join(cells)
-        if (
-            line
-            and line.count(",") == self._commas
-            and '"' not in line
-            and "\r" not in line
-            and "\n" not in line
-            and "\x00" not in line
-        ):
-            self.buffer.write((line + "\r\n").encode("utf-8", "backslashreplace"))
-        else:
-            self.writer.writerow(cells)
-
-    def take(self, upto: int | None = None) -> bytes:
-        """The bytes written since the last ``take``, or their first ``upto``
-        (the rest stays for the next)."""
-        data = self.buffer.getvalue()
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        if upto is None:
-            return data
-        self.buffer.write(data[upto:])
-        return data[:upto]
-
-    def opening(self) -> bytes:
-        if not self.fields:
-            return b""
-        self.writerow(self.fields)
-        return self.take()

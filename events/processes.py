@@ -1,0 +1,112 @@
+"""Worker processes for CPU-bound work on whole objects (summaries, CSV rows).
+
+Parsing and flattening events is Python that holds the GIL, so a second core
+is used only through another process. Processes come from a ``forkserver``
+(a clean single-threaded process started once, with the modules of
+``PRELOAD`` imported), never forked from the caller, which may be a threaded
+gunicorn worker holding locks. As with any such pool, the main module is
+imported by the workers and must be import-safe (gunicorn's, rq's, flask's
+and pytest's are).
+
+Two kinds of pool use this module: the catalog makes one for a batch of
+summaries and shuts it down after (``executor``); a download hands objects to
+the process's long-lived pool (``shared``), made at its first use and kept,
+so a request does not pay the start of processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import threading
+import typing as t
+
+from events.sources import open_source
+
+if t.TYPE_CHECKING:
+    from config import SourceLocation
+    from events.sources import Source
+
+logger = logging.getLogger(__name__)
+
+#: Modules imported once by the forkserver, so each worker starts with them (the first
+#: ``set_forkserver_preload`` before the server starts is the one that counts: one list for every pool).
+PRELOAD = ["events.catalog", "events.csv_objects"]
+
+#: Per worker process: the source it opened, by location (an S3 client is costly to build).
+_sources: dict[SourceLocation, Source] = {}
+
+_shared: concurrent.futures.ProcessPoolExecutor | None = None
+_owner: tuple[int, dict[str, str]] = (0, {})  # the pid and environment that made ``_shared``
+_shared_lock = threading.Lock()
+
+
+def _adopt_environment(environ: dict[str, str]) -> None:
+    """Run a pool's worker with the environment of the process that made the
+    pool (credentials, endpoints), not that of the forkserver's start."""
+    os.environ.clear()
+    os.environ.update(environ)
+    _sources.clear()
+
+
+def worker_source(location: SourceLocation) -> Source:
+    """In a worker: the source of ``location``, opened once per process."""
+    source = _sources.get(location)
+    if source is None:
+        source = _sources[location] = open_source(location)
+    return source
+
+
+def executor(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A new pool of ``workers`` processes from the forkserver, with this
+    process's environment; the caller shuts it down. OSError when processes
+    cannot be made."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ),)
+    )
+
+
+def cores() -> int:
+    """CPUs this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def shared() -> concurrent.futures.ProcessPoolExecutor | None:
+    """This process's long-lived pool, one process per core, made at the
+    first call (its processes start as work is submitted); None on a single
+    core or when no pool can be made (then the caller works alone). A pool
+    made before a fork (gunicorn's ``preload_app``) is not the child's: the
+    child makes its own; one made under another environment (its workers
+    adopted the old one: credentials, endpoints) is replaced."""
+    global _shared, _owner
+    workers = cores()
+    if workers < 2:
+        return None
+    environ = dict(os.environ)
+    with _shared_lock:
+        if _shared is not None and _owner == (os.getpid(), environ):
+            return _shared
+        if _shared is not None and _owner[0] == os.getpid():
+            _shared.shutdown(wait=False)  # its queued work still runs; its processes then exit
+        try:
+            _shared, _owner = executor(workers), (os.getpid(), environ)
+            atexit.register(_shared.shutdown, wait=False, cancel_futures=True)  # before the interpreter's teardown
+        except OSError as exc:
+            logger.warning("no process pool, working in this process: %s", exc)
+            _shared = None
+        return _shared
+
+
+def discard(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Forget ``pool`` as the shared one (it broke: a worker was killed), so
+    that the next ``shared`` makes another; its processes are let go."""
+    global _shared
+    with _shared_lock:
+        if _shared is pool:
+            _shared = None
+    pool.shutdown(wait=False, cancel_futures=True)
