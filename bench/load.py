@@ -243,14 +243,23 @@ def workers(server: Server) -> list[psutil.Process]:
 
 
 def open_files(procs: list[psutil.Process]) -> int:
-    """The workers' file descriptors, not counting their Redis connections: the
-    Redis client's pool keeps a connection per thread that needed one at once."""
+    """The workers' file descriptors, not counting their Redis connections (the
+    Redis client's pool keeps a connection per thread that needed one at once)
+    nor pipes and Unix sockets: those are the process pool's (events/processes.py,
+    started by a worker's first big CSV download and kept for its life); what
+    a download could leak is a client's TCP socket or an event file."""
     port = int(harness.redis_url().rsplit(":", 1)[1].split("/")[0])
     total = 0
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             redis = sum(1 for c in proc.net_connections("tcp") if c.raddr and c.raddr.port == port)
-            total += proc.num_fds() - redis
+            pool = sum(1 for c in proc.net_connections("unix"))
+            fd_dir = Path(f"/proc/{proc.pid}/fd")
+            pipes = 0
+            for fd in fd_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    pipes += os.readlink(fd).startswith("pipe:")
+            total += proc.num_fds() - redis - pool - pipes
     return total
 
 
