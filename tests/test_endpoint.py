@@ -32,7 +32,7 @@ from accounts import Accounts
 from app_settings import APP_CONFIG_KEY
 from tests import endpoint_data as data
 from tests.conftest import TEST_PREFIX, free_port
-from wpjson import SUMMARIZED_HEADER
+from wpjson import SUMMARIZED_HEADER, _parquet
 
 if t.TYPE_CHECKING:
     import redis as redis_lib
@@ -596,9 +596,24 @@ def test_each_variant_of_a_day_has_its_own_strong_etag(env: Env) -> None:
     assert len(set(gzip_tags.values()) | set(tags.values())) == len(variants) + 2, gzip_tags
 
 
-def test_a_parquet_body_left_mid_way_ends_its_writer_thread(env: Env) -> None:
+def test_a_parquet_row_group_holds_at_least_a_thousand_rows_whatever_the_chunk_size(env: Env) -> None:
+    # README "Parquet": one row group per chunk_size rows, at least 1,000: one-row groups made a worker
+    # hold GBs (Arrow keeps each group's footer entry until the end) and a file 120x the size.
+    for size in ("1", "7"):
+        response = env.client.get(URL + f"?format=parquet&chunk_size={size}", headers=env.admin)
+        assert response.status_code == 200
+        total = int(response.headers["X-WP-Total"])
+        assert 2 <= total < 1000
+        back = pyarrow.parquet.ParquetFile(io.BytesIO(response.data))
+        assert back.metadata.num_rows == total
+        assert back.num_row_groups == 1, size
+
+
+def test_a_parquet_body_left_mid_way_ends_its_writer_thread(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     # Row groups are encoded in a thread of the download's own (wpjson/_parquet.py); a client that goes
     # makes the server close the body (PEP 3333), which must end that thread, not leave it behind.
+    # The test day is under one 1,000-row group: groups of 2 rows here, so the body is left mid-file.
+    monkeypatch.setattr(_parquet, "MIN_ROW_GROUP_ROWS", 2)
     def writers() -> list[threading.Thread]:
         return [thread for thread in threading.enumerate() if thread.name.startswith("parquet-writer")]
 

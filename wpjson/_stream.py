@@ -512,7 +512,8 @@ def day_body(
         names = columns(summary, shape)
         rows = _cell_rows(source, summary, day, blog_id, shape, names, strict, missing=None)
         opening = b""
-        pieces = _split(_parquet.pieces(rows, names, summary.number_kinds(), chunk_size))
+        group = max(chunk_size, _parquet.MIN_ROW_GROUP_ROWS)
+        pieces = _split(_parquet.pieces(rows, names, summary.number_kinds(), group))
     elif fmt == "csv":
         writer = _Csv(columns(summary, shape), shape.csv_safe)
         opening = (BOM if shape.csv_bom and writer.fields else b"") + writer.opening()
