@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import typing as t
 
 from events.sources import open_source
@@ -44,12 +45,31 @@ _owner: tuple[int, dict[str, str]] = (0, {})  # the pid and environment that mad
 _shared_lock = threading.Lock()
 
 
-def _adopt_environment(environ: dict[str, str]) -> None:
+#: Seconds between a worker's checks that the process which made its pool is alive.
+OWNER_CHECK_SECONDS = 1.0
+
+
+def _adopt_environment(environ: dict[str, str], owner: int) -> None:
     """Run a pool's worker with the environment of the process that made the
-    pool (credentials, endpoints), not that of the forkserver's start."""
+    pool (credentials, endpoints), not that of the forkserver's start; and end
+    it when that process (pid ``owner``) is gone without shutting the pool
+    down (SIGKILL: gunicorn's worker time-out, the OOM killer), since a worker
+    waits on the pool's queue forever and keeps the resource tracker alive."""
     os.environ.clear()
     os.environ.update(environ)
     _sources.clear()
+    threading.Thread(target=_end_with, args=(owner,), name="pool-owner-watch", daemon=True).start()
+
+
+def _end_with(owner: int) -> None:
+    while True:
+        time.sleep(OWNER_CHECK_SECONDS)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)  # no teardown: the owner that would read our results is gone
+        except PermissionError:
+            continue  # pid taken by another user's process: not ours, but alive is the safe reading
 
 
 def worker_source(location: SourceLocation) -> Source:
@@ -67,7 +87,7 @@ def executor(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ),)
+        workers, mp_context=context, initializer=_adopt_environment, initargs=(dict(os.environ), os.getpid())
     )
 
 
