@@ -1,48 +1,52 @@
-"""One object's CSV rows of a site's day, written in this process or in a worker.
+"""One object's rows of a site's day, written in this process or in a worker.
 
-A CSV download spends most of its time in Python per event (parsing, rows),
-so a big day's objects are handed, whole, to the process pool
-(``processes.shared``) and their text comes back in key order
-(``wpjson._stream``). The same function writes an object in the download's
-own thread (a small day, a single core, an object too large to hold), so
-both give the same bytes: ``object_csv`` is the one way an object becomes rows.
+A CSV or Parquet download spends most of its time in Python per event
+(parsing, rows), so a big day's objects are handed, whole, to the process
+pool (``processes.shared``) and what they become comes back in key order
+(``in_order``, used by ``wpjson._stream``). The same function writes an
+object in the download's own thread (a small day, a single core, an object
+too large to hold), so both give the same bytes: ``object_csv`` is the one
+way an object becomes CSV rows, ``parquet.object_cells`` the one way it
+becomes Parquet cells.
 
-What a worker returns is its object's text in parts (``csv_text.Part``: the
-bytes and where each row ends), and the read error that stopped it, if any,
-as a value: the download raises it where it would have been raised reading
-the object itself, after the rows before it.
+What a worker returns is its object's rows in parts (CSV: ``csv_text.Part``,
+the bytes and where each row ends; Parquet: Arrow arrays of cells), and the
+read error that stopped it, if any, as a value: the download raises it where
+it would have been raised reading the object itself, after the rows before it.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import typing as t
 
 from events import processes
-from events.catalog import line_selector
+from events.catalog import EventFilter, line_selector
 from events.csv_rows import row_maker
 from events.csv_text import CsvText, Part
-from events.object_events import events_of, object_lines
+from events.object_events import object_events, object_lines
 from events.sources import SourceError
 
 if t.TYPE_CHECKING:
     from config import SourceLocation
+    from events.fields import FieldTree
     from events.sources import ObjectInfo, Source
 
 logger = logging.getLogger(__name__)
 
-#: Cuts an event before its row is made (``_fields``' ``select`` with its tree); module-level, so it pickles.
-Cut = t.Callable[[dict[str, t.Any]], dict[str, t.Any]]
+T = t.TypeVar("T")
 
 
 class ObjectTask(t.NamedTuple):
-    """One object of a site's day to write as CSV: its key, the catalog's
-    packed selection (``DaySummary.selectors``: bitmap, lines, ETag) or None
-    (parse and filter), the version summarized (``strict``: only that one is
-    read), the day's bounds in ms and the blog id."""
+    """One object of a site's day to write: its key, the catalog's packed
+    selection (``DaySummary.selectors``: bitmap, lines, ETag) or None (parse
+    and filter), the version summarized (``strict``: only that one is read),
+    the day's bounds in ms, the blog id and the events wanted (``event_type``,
+    ``hour``, ``from``/``to``)."""
 
     key: str
     selection: tuple[bytes, int, str] | None
@@ -51,47 +55,60 @@ class ObjectTask(t.NamedTuple):
     start: int
     end: int
     blog_id: int
+    wanted: EventFilter = EventFilter()
 
 
 class Rows(t.NamedTuple):
-    """What to write of each event: the CSV ``fields``, ``safe`` (``csv_safe``:
-    formulas neutralised), ``cut`` (None: the whole event), and ``part_rows``,
-    the most rows of a part (the response's chunk size: ``CsvText.parts``)."""
+    """What to write of each event: the ``fields`` (columns), ``safe``
+    (``csv_safe``: formulas neutralised), ``tree`` (``_fields``; None: the
+    whole event), ``missing`` (the cell of a field an event lacks: CSV's
+    empty text, Parquet's None) and ``part_rows``, the most rows of a part
+    (CSV: the response's chunk size; Parquet: a row group)."""
 
     fields: tuple[str, ...]
     safe: bool = False
-    cut: Cut | None = None
+    tree: FieldTree | None = None
+    missing: str | None = ""
     part_rows: int | None = None
 
 
-def object_csv(source: Source, task: ObjectTask, rows: Rows) -> t.Iterator[Part]:
-    """The CSV rows (no header) of ``task``'s events, in parts
-    (``CsvText.parts``), read from ``source`` as ``object_events`` reads an
-    object. A read error (SourceError; CorruptObjectError at a gzip stream's
-    damage) is raised after the part holding the rows read before it."""
+@contextlib.contextmanager
+def object_rows(source: Source, task: ObjectTask, rows: Rows) -> t.Iterator[t.Iterator[list[t.Any]]]:
+    """While ``task``'s object is open in ``source``: the cells
+    under ``rows.fields`` of each of its events (``object_events``: filtered,
+    cut down to ``rows.tree``), made by code compiled per shape of event
+    (``csv_rows.row_maker``). A read error (SourceError; CorruptObjectError at
+    a gzip stream's damage) is raised by the rows' iterator where it happens."""
     selection = None
     if task.selection is not None:
         packed, lines, etag = task.selection
         selection = (line_selector(packed, lines), etag)
-    writer = CsvText(rows.fields, rows.safe)
-    row = row_maker(rows.fields).row
+    row = row_maker(rows.fields, rows.missing).row
     with object_lines(source, task.key, selection, task.version, task.strict) as (lines_of, selector):
-        events = events_of(lines_of, task.key, selector, task.start, task.end, task.blog_id, raw=False)
-        if rows.cut is not None:
-            events = map(rows.cut, events)
-        yield from writer.parts(map(row, events), count=rows.part_rows)
+        events = object_events(lines_of, task.key, selector, task.start, task.end, task.blog_id, task.wanted, rows.tree)
+        yield map(row, events)
 
 
-def object_csv_in_worker(
-    location: SourceLocation, task: ObjectTask, rows: Rows
-) -> tuple[list[Part], SourceError | None]:
-    """In a pool's worker: ``object_csv`` of ``task`` from the worker's own
-    source of ``location``, every part, and the read error that ended it (None:
-    none). Other exceptions (a bug) propagate to the caller's future."""
-    parts: list[Part] = []
+def object_csv(source: Source, task: ObjectTask, rows: Rows) -> t.Iterator[Part]:
+    """The CSV rows (no header) of ``task``'s events, in parts
+    (``CsvText.parts``). A read error is raised after the part holding the
+    rows read before it."""
+    writer = CsvText(rows.fields, rows.safe)
+    with object_rows(source, task, rows) as cells:
+        yield from writer.parts(cells, count=rows.part_rows)
+
+
+def in_worker(
+    write: t.Callable[[Source, ObjectTask, Rows], t.Iterator[T]], location: SourceLocation, task: ObjectTask, rows: Rows
+) -> tuple[list[T], SourceError | None]:
+    """In a pool's worker: every part ``write`` makes of ``task`` from the
+    worker's own source of ``location`` (one part: a whole object goes back at
+    once, parts of a chunk's rows would only be more to pickle), and the read
+    error that ended it (None: none). Other exceptions (a bug) propagate to
+    the caller's future."""
+    parts: list[T] = []
     try:
-        # Whole objects go back at once: parts of a chunk's rows would only be more to pickle.
-        for part in object_csv(processes.worker_source(location), task, rows._replace(part_rows=None)):
+        for part in write(processes.worker_source(location), task, rows._replace(part_rows=None)):
             parts.append(part)
     except SourceError as exc:
         return parts, exc
@@ -116,7 +133,8 @@ def choose_pool(objects: t.Sequence[ObjectInfo]) -> concurrent.futures.Executor 
     return processes.shared()
 
 
-Written = tuple[str, t.Iterable[Part], SourceError | None]
+#: ``in_order``'s item: an object's key, its parts, and the read error that ended them (None: none).
+Written = tuple[str, t.Iterable[T], SourceError | None]
 
 
 class _Budget:
@@ -146,7 +164,9 @@ class _Budget:
 
 budget = _Budget(POOLED_BYTES_IN_FLIGHT)
 
-_Result = concurrent.futures.Future[tuple[list[Part], SourceError | None]]
+
+#: A worker's answer: ``in_worker``'s parts and read error.
+_Future = concurrent.futures.Future[tuple[list[T], SourceError | None]]
 
 
 def in_order(
@@ -154,17 +174,23 @@ def in_order(
     jobs: t.Sequence[tuple[ObjectInfo, ObjectTask]],
     rows: Rows,
     pool: concurrent.futures.Executor | None,
-) -> t.Iterator[Written]:
+    write: t.Callable[[Source, ObjectTask, Rows], t.Iterator[T]],
+) -> t.Iterator[Written[T]]:
     """Each object's ``(key, parts, read error or None)``, in the order of
-    ``jobs``. With a ``pool``, up to one object per worker plus one is being
-    written there while the caller takes the earliest. An object is written
+    ``jobs``, its parts made by ``write`` (``object_csv``, or
+    ``parquet.object_cells``: a module-level function, which pickles). With a
+    ``pool``, up to one object per worker plus one is being written there
+    (``in_worker``) while the caller takes the earliest. An object is written
     lazily here instead (its parts raise its read error) when it is over
     ``POOLED_OBJECT_BYTES``, when the process's ``budget`` has no room, or
     once the pool broke (a worker killed). Closing the iterator cancels what
     has not started; what has finishes in its worker and is dropped (at most
     one object per worker)."""
     workers = processes.cores() if pool is not None else 0
-    ahead: collections.deque[tuple[ObjectTask, _Result | None, int]] = collections.deque()
+    ahead: collections.deque[
+        tuple[ObjectTask, concurrent.futures.Future[tuple[list[T], SourceError | None]] | None, int]
+    ]
+    ahead = collections.deque()
     queue = iter(jobs)
 
     def fill() -> None:
@@ -178,7 +204,7 @@ def in_order(
             if pool is not None and info.size <= POOLED_OBJECT_BYTES and budget.take(info.size):
                 held = info.size
                 try:
-                    future = pool.submit(object_csv_in_worker, source.location, task, rows)
+                    future = pool.submit(in_worker, write, source.location, task, rows)
                 except (concurrent.futures.process.BrokenProcessPool, RuntimeError) as exc:
                     _broken(pool, exc)
                     pool = None
@@ -203,7 +229,7 @@ def in_order(
             ahead.popleft()
             budget.give(held)
             fill()
-            yield task.key, object_csv(source, task, rows), None
+            yield task.key, write(source, task, rows), None
     finally:
         for _task, future, held in ahead:
             if future is not None:
@@ -213,6 +239,6 @@ def in_order(
 
 def _broken(pool: concurrent.futures.Executor, exc: BaseException) -> None:
     """No more pool for this download (the rest is written here) nor for the next (``processes.discard``)."""
-    logger.warning("writing CSV in this process, the process pool failed: %s", exc)
+    logger.warning("writing rows in this process, the process pool failed: %s", exc)
     if isinstance(pool, concurrent.futures.ProcessPoolExecutor):
         processes.discard(pool)

@@ -5,7 +5,11 @@ site (its line selector, true of one version of the object: its ETag), only
 those lines are taken, and a raw copy parses none of them; any other object,
 or a version other than the one summarized, is parsed and filtered
 (``records.event_in``). Shared by the response body (``wpjson._stream``) and
-the worker processes that write an object's CSV (``csv_objects``).
+the worker processes that write an object's CSV or Parquet cells
+(``csv_objects``, ``parquet``): ``object_events`` gives what a download
+writes of one object, its events filtered (``EventFilter``) and cut down to
+``_fields`` (``fields.select``; ``projection`` where the catalog selected the
+lines and no filter needs whole events).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import logging
 import operator
 import typing as t
 
-from events.records import JSON_WHITESPACE, event_in, iter_events, loads
+from events.fields import FieldTree, select
+from events.projection import projection
+from events.records import JSON_WHITESPACE, event_in, iter_events, loads, timestamp_ms
 from events.sources import ObjectChangedError
 
 if t.TYPE_CHECKING:
+    from events.catalog import EventFilter
     from events.sources import Source
 
 logger = logging.getLogger(__name__)
@@ -75,3 +82,51 @@ def _parsed(lines: t.Iterator[bytes], key: str, start: int, end: int, blog_id: i
     for event in iter_events(lines, key):
         if event_in(event.data, start, end, blog_id):
             yield event.raw if raw else event.data
+
+
+def wanted_by(wanted: EventFilter, start: int) -> t.Callable[[dict[str, t.Any]], bool]:
+    """Whether a parsed event of the day starting at ``start`` (ms) is one
+    ``wanted`` keeps, as the catalog counts it (``EventFilter.wants``: its
+    ``event_type`` and minute of the day, from ``event_timestamp`` or, where
+    that is not an integer, ``records.timestamp_ms``)."""
+    wants = wanted.wants
+
+    def keeps(data: dict[str, t.Any]) -> bool:
+        ts = data.get("event_timestamp")
+        if type(ts) is not int:
+            ts = timestamp_ms(data) or 0
+        return wants(data.get("event_type"), (ts - start) // 60_000)
+
+    return keeps
+
+
+def cut_events(
+    lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, tree: FieldTree
+) -> t.Iterator[dict[str, t.Any]]:
+    """``events_of``'s parsed events of one open object, each cut down to
+    ``tree`` (``select``). The lines the catalog's ``selector`` picks are read
+    only as far as ``tree`` goes (``projection``); others are parsed whole to be filtered."""
+    if selector is None:
+        return (select(data, tree) for data in events_of(lines, key, None, start, end, blog_id, raw=False))
+    # filter(None): a line blanked in place (same ETag) must not become an empty event.
+    return map(projection(tree).cut, filter(None, map(strip_line, itertools.compress(lines, selector))))
+
+
+def object_events(
+    lines: t.Iterator[bytes],
+    key: str,
+    selector: bytes | None,
+    start: int,
+    end: int,
+    blog_id: int,
+    wanted: EventFilter,
+    tree: FieldTree | None,
+) -> t.Iterator[dict[str, t.Any]]:
+    """The parsed events of the site's day in one open object that
+    ``wanted`` keeps (``wanted_by``), each cut down to ``tree`` (None: whole)."""
+    if wanted.everything:
+        if tree is not None:
+            return cut_events(lines, key, selector, start, end, blog_id, tree)
+        return events_of(lines, key, selector, start, end, blog_id, raw=False)
+    events = filter(wanted_by(wanted, start), events_of(lines, key, selector, start, end, blog_id, raw=False))
+    return events if tree is None else (select(data, tree) for data in events)

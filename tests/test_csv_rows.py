@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from events import csv_rows
 from events.csv_rows import RowMaker
+from events.fields import parse_fields, select, select_columns
 from events.records import flatten, flatten_into
-from wpjson._fields import parse_fields, select, select_columns
 from wpjson._stream import _Csv
 
 # Few key names, dots included (their flattened names can collide), so shapes repeat.
@@ -210,7 +210,7 @@ FIELD_PATHS = st.lists(st.sampled_from(["a", "b", "c", "x", "a.b", "b.c", "a.0",
 def test_fields_rows_equal_flatten_of_the_cut_events(
     templates: list[dict[str, t.Any]], replacements: list[t.Any], paths: list[str], missing: str | None
 ) -> None:
-    """The ``_fields`` CSV and Parquet rows (wpjson._stream._cell_rows: compiled
+    """The ``_fields`` CSV and Parquet rows (csv_objects.object_rows: compiled
     rows of the cut-down event) against the generic path they replaced:
     ``flatten_into`` of ``select(event, tree)`` looked up per kept column."""
     tree = parse_fields(",".join(paths))

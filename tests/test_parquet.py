@@ -1,4 +1,4 @@
-"""The Parquet body's writer (``wpjson._parquet.pieces``): row groups encoded in
+"""The Parquet body's writer (``wpjson.parquet.pieces``): row groups encoded in
 a thread of their own while the next group's rows are made.
 
 Expected values come from the rows given (read back with pyarrow's reader)
@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wpjson import _parquet
+from events import parquet
 
 COLUMNS = ["event_type", "metrics.count", "metrics.ratio", "attributes.title"]
 KINDS = {"metrics.count": "int", "metrics.ratio": "float"}
@@ -33,7 +33,7 @@ def make_rows(count: int) -> list[list[str | None]]:
 
 
 def writer_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name.startswith(_parquet.WRITER_THREAD)]
+    return [thread for thread in threading.enumerate() if thread.name.startswith(parquet.WRITER_THREAD)]
 
 
 class Counted:
@@ -55,7 +55,7 @@ class Counted:
 @pytest.mark.parametrize(("count", "group"), [(0, 4), (1, 4), (11, 4), (12, 4), (12, 10_000)])
 def test_the_file_is_the_one_pyarrows_own_writer_writes(count: int, group: int) -> None:
     rows = make_rows(count)
-    body = b"".join(_parquet.pieces(iter(rows), COLUMNS, KINDS, group))
+    body = b"".join(parquet.pieces(iter(rows), COLUMNS, KINDS, group))
 
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
     types = [pa.string(), pa.int64(), pa.float64(), pa.string()]
@@ -82,7 +82,7 @@ def test_a_lone_surrogate_in_a_later_group_is_written_as_its_escape_text() -> No
     # in whichever group the cell comes.
     rows = make_rows(9)
     rows[6][3] = "Great news \ud83d"
-    table = pq.read_table(io.BytesIO(b"".join(_parquet.pieces(iter(rows), COLUMNS, KINDS, 4))))
+    table = pq.read_table(io.BytesIO(b"".join(parquet.pieces(iter(rows), COLUMNS, KINDS, 4))))
     titles = table.column("attributes.title").to_pylist()
     assert titles[6] == "Great news \\ud83d"
     assert titles[:6] + titles[7:] == [row[3] for row in rows[:6] + rows[7:]]
@@ -94,7 +94,7 @@ def test_an_error_of_the_writer_thread_ends_the_body_with_that_error() -> None:
     # footer) instead of waiting for a group that never comes, and the thread is gone.
     rows = make_rows(16)
     rows[9][1] = "lots"
-    body = _parquet.pieces(iter(rows), COLUMNS, KINDS, 4)
+    body = parquet.pieces(iter(rows), COLUMNS, KINDS, 4)
     got = []
     with pytest.raises(pa.ArrowInvalid, match="lots"):
         for piece in body:
@@ -106,7 +106,7 @@ def test_an_error_of_the_writer_thread_ends_the_body_with_that_error() -> None:
 def test_a_client_gone_mid_body_ends_the_writer_thread_and_stops_reading_rows() -> None:
     # A WSGI server closes the body's iterator when the client goes (PEP 3333); gunicorn does.
     rows = Counted(make_rows(40))
-    body = _parquet.pieces(rows, COLUMNS, KINDS, 4)
+    body = parquet.pieces(rows, COLUMNS, KINDS, 4)
     first = next(body)
     assert first.startswith(b"PAR1")
     assert writer_threads() != []  # group 2 is being written (or was), its thread waits for more

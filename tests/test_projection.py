@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events.fields import parse_fields, select
+from events.projection import MAX_DEPTH, Projection, projection
 from events.records import loads
-from wpjson._fields import parse_fields, select
-from wpjson._projection import MAX_DEPTH, Projection, projection
 
 BENCH_FIELDS = "event_type,event_timestamp,attributes.url,attributes.title,session.session_id"
 EVENT = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing as t
 
-from wpjson._fields import parse_fields, select, select_columns
+from events.fields import parse_fields, select, select_columns
 
 EVENT: dict[str, t.Any] = {
     "event_type": "pageView",

@@ -22,13 +22,13 @@ import orjson
 from flask import Response, current_app, g, request
 
 import config
-from events import catalog, manifest
+from events import catalog, manifest, parquet
 from events.catalog import EventFilter
+from events.fields import FieldTree, parse_fields, select
 from events.sources import open_source
-from wpjson import _parquet, _ranges, _request, _stream
+from wpjson import _ranges, _request, _stream
 from wpjson._auth import current_user, require_capability, settings
 from wpjson._errors import JSON_CONTENT_TYPE, RestError, invalid_params
-from wpjson._fields import FieldTree, parse_fields, select
 from wpjson._php import is_numeric, to_float
 
 if t.TYPE_CHECKING:
@@ -256,7 +256,7 @@ def _etag(day: dt.date, blog_id: int, summary: DaySummary, args: Arguments, comp
     if shape.fmt in ("csv", "parquet"):
         described.append(_stream.columns(summary, shape))
     if shape.fmt == "parquet":
-        described += [summary.number_kinds(), args.chunk_size, _parquet.writer_version()]
+        described += [summary.number_kinds(), args.chunk_size, parquet.writer_version()]
     if compress:
         described += [args.chunk_size, _stream.PIECE_BYTES, _stream.GZIP_LEVEL, zlib.ZLIB_RUNTIME_VERSION]
     text = json.dumps(described, sort_keys=True, separators=(",", ":"))

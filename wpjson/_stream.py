@@ -14,16 +14,18 @@ read, through the ``open_lines`` context manager, and reads nothing more.
 catalog knows which lines of an object hold the day's events of the site
 (``DaySummary.selector``): those lines, stripped, are the raw events, so a
 chunk is only bytes, moved by C-level ``itertools`` from the read to the join.
-Other objects are parsed and filtered. CSV must parse to flatten, but parses
-only the selected lines, and writes each row at once instead of holding a
-chunk of parsed events.
+Other objects are parsed and filtered. CSV and Parquet must parse to
+flatten, but parse only the selected lines; each object's rows are made by
+``csv_objects`` (CSV text, or Parquet's Arrow cells: ``parquet.object_cells``),
+in the process pool's workers for a big day, and come back in key order
+(``_object_parts``), ``_fields`` and event filters applied there.
 
-Field selection (``_fields``), event filters (``event_type``, ``hour``,
-``from``/``to``) and Parquet take the general path: the day's wanted events as
-``(raw, data)`` pairs (``_wanted_events``), then written. The plain JSON and
-NDJSON copy above is untouched by them. With ``_fields`` and no filter, the
-catalog's selected lines are read only as far as the fields go
-(``_day_cut``, wpjson/_projection.py), not parsed whole and then cut.
+JSON and NDJSON with field selection (``_fields``) or event filters
+(``event_type``, ``hour``, ``from``/``to``) take the general path: the day's
+wanted events as ``(raw, data)`` pairs (``_wanted_events``), then written. The
+plain JSON and NDJSON copy above is untouched by them. With ``_fields`` and no
+filter, the catalog's selected lines are read only as far as the fields go
+(``_day_cut``, events/projection.py), not parsed whole and then cut.
 
 With ``strict`` (a 206 answer, whose bytes must be those the client already
 has the beginning of), every object is read only in the version the catalog
@@ -49,20 +51,18 @@ import zlib
 
 import orjson
 
+from events import parquet
 from events.catalog import EventFilter
-from events.csv_objects import ObjectTask, Rows, choose_pool, in_order
-from events.csv_rows import row_maker
+from events.csv_objects import ObjectTask, Rows, choose_pool, in_order, object_csv
 from events.csv_text import CsvText as _Csv
 from events.csv_text import Part
+from events.fields import FieldTree, select, select_columns
 from events.layout import day_bounds_ms
+from events.object_events import cut_events, object_lines, wanted_by
 from events.object_events import events_of as _events_of
-from events.object_events import object_lines
 from events.object_events import strip_line as _strip
-from events.records import event_in, iter_events, loads, timestamp_ms
+from events.records import event_in, iter_events, loads
 from events.sources import CorruptObjectError, SourceError
-from wpjson import _parquet
-from wpjson._fields import FieldTree, select, select_columns
-from wpjson._projection import projection
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -72,6 +72,8 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+T = t.TypeVar("T")
+
 #: zlib level of on-the-fly gzip: fast, most of the gain on JSON text.
 GZIP_LEVEL = 1
 FORMATS = ("json", "csv", "ndjson", "parquet")
@@ -79,7 +81,7 @@ CONTENT_TYPES = {
     "json": "application/json; charset=UTF-8",
     "csv": "text/csv; charset=UTF-8",
     "ndjson": "application/x-ndjson; charset=UTF-8",
-    "parquet": _parquet.CONTENT_TYPE,
+    "parquet": parquet.CONTENT_TYPE,
 }
 #: The most bytes one response piece holds (before gzip): a piece ends at
 #: ``chunk_size`` records or at this many bytes, whichever comes first, so a
@@ -244,10 +246,9 @@ def _wanted_events(
     source: Source, summary: DaySummary, day: dt.date, blog_id: int, wanted: EventFilter, strict: bool
 ) -> t.Iterator[tuple[bytes, dict[str, t.Any]]]:
     """``(raw text, parsed data)`` of each of the day's events of the site
-    that ``wanted`` keeps (``EventFilter.wants``: as the catalog counts them)."""
+    that ``wanted`` keeps (``object_events.wanted_by``: as the catalog counts them)."""
     start, end = day_bounds_ms(day)
-    everything = wanted.everything
-    wants = wanted.wants
+    keeps = None if wanted.everything else wanted_by(wanted, start)
     for info in summary.objects:
         with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
             if selector is None:
@@ -260,13 +261,8 @@ def _wanted_events(
                 # filter(None): a line blanked in place (same ETag) must not become an empty event.
                 pairs = ((raw, loads(raw)) for raw in filter(None, map(_strip, itertools.compress(lines, selector))))
             for raw, data in pairs:
-                if not everything:
-                    ts = data.get("event_timestamp")
-                    if type(ts) is not int:
-                        ts = timestamp_ms(data) or 0
-                    if not wants(data.get("event_type"), (ts - start) // 60_000):
-                        continue
-                yield raw, data
+                if keeps is None or keeps(data):
+                    yield raw, data
 
 
 def _dumps(value: t.Any) -> bytes:
@@ -314,67 +310,15 @@ def _shaped_chunks(
         yield pending
 
 
-def _cell_rows(
-    source: Source,
-    summary: DaySummary,
-    day: dt.date,
-    blog_id: int,
-    shape: Shape,
-    fields: list[str],
-    strict: bool,
-    missing: str | None = "",
-) -> t.Iterator[list[t.Any]]:
-    """The cells under ``fields`` of each event ``shape`` wants, cut down to
-    its ``_fields``: ``[flatten(select(data, tree)).get(name, missing) for
-    name in fields]``, by code compiled per shape of event (``csv_rows.row_maker``).
-    The cut comes first: flattening whole events under the kept columns could
-    differ (``_fields=a.0`` keeps one item of list ``a``, column ``a``)."""
-    tree = shape.fields
-    row = row_maker(fields, missing).row
-    if tree is not None and shape.wanted.everything:
-        return map(row, _day_cut(source, summary, day, blog_id, tree, strict))
-    events: t.Iterator[dict[str, t.Any]]
-    if shape.wanted.everything:
-        events = _day_data(source, summary, day, blog_id, strict)
-    else:
-        events = (data for _raw, data in _wanted_events(source, summary, day, blog_id, shape.wanted, strict))
-    if tree is None:
-        return map(row, events)
-    return (row(select(data, tree)) for data in events)
-
-
 def _day_cut(
     source: Source, summary: DaySummary, day: dt.date, blog_id: int, tree: FieldTree, strict: bool
 ) -> t.Iterator[dict[str, t.Any]]:
     """Each of the day's events of the site cut down to ``tree``
-    (``select(data, tree)`` of ``_day_data``'s events)."""
+    (``object_events.cut_events``)."""
     start, end = day_bounds_ms(day)
     for info in summary.objects:
         with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
-            yield from _cut_events(lines, info.key, selector, start, end, blog_id, tree)
-
-
-def _cut_events(
-    lines: t.Iterator[bytes], key: str, selector: bytes | None, start: int, end: int, blog_id: int, tree: FieldTree
-) -> t.Iterator[dict[str, t.Any]]:
-    """``_events_of``'s parsed events of one open object, each cut down to
-    ``tree``. The lines the catalog's ``selector`` picks are read only as far
-    as ``tree`` goes (``_projection``); others are parsed whole to be filtered."""
-    if selector is None:
-        return (select(data, tree) for data in _events_of(lines, key, None, start, end, blog_id, raw=False))
-    # filter(None): a line blanked in place (same ETag) must not become an empty event.
-    return map(projection(tree).cut, filter(None, map(_strip, itertools.compress(lines, selector))))
-
-
-def _day_data(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, strict: bool
-) -> t.Iterator[dict[str, t.Any]]:
-    """Each of the day's events of the site, parsed (``_wanted_events``'s data
-    when it wants them all), without pairing each with its raw text."""
-    start, end = day_bounds_ms(day)
-    for info in summary.objects:
-        with _reading(info.key), _object_lines(source, summary, info.key, strict) as (lines, selector):
-            yield from _events_of(lines, info.key, selector, start, end, blog_id, raw=False)
+            yield from cut_events(lines, info.key, selector, start, end, blog_id, tree)
 
 
 class _Cut:
@@ -432,31 +376,34 @@ def _cut_parts(parts: t.Iterator[Part], size: int, cap: int) -> t.Iterator[bytes
         yield cut.take()
 
 
-def _csv_cut(rows: t.Iterator[t.Iterable[str]], size: int, cap: int, writer: _Csv) -> t.Iterator[bytes]:
-    """The CSV text of ``rows`` (each a row's cells), in pieces of at most
-    ``size`` rows and ``cap`` bytes (a row longer than ``cap`` alone; ``_Cut``)."""
-    return _cut_parts(writer.parts(rows, cap, size), size, cap)
-
-
-def _csv_parts(
-    source: Source, summary: DaySummary, day: dt.date, blog_id: int, rows: Rows, strict: bool = False
-) -> t.Iterator[Part]:
-    """The CSV rows of each of the day's events of the site, object after
-    object (``csv_objects.object_csv``); a big day's objects are written by
-    the process pool, in order (``csv_objects.in_order``). A read error is
-    raised, or logged for a damaged object, as ``_reading`` does for every
-    format, after the rows before it."""
+def _object_parts(
+    source: Source,
+    summary: DaySummary,
+    day: dt.date,
+    blog_id: int,
+    shape: Shape,
+    rows: Rows,
+    strict: bool,
+    write: t.Callable[[Source, ObjectTask, Rows], t.Iterator[T]],
+) -> t.Iterator[T]:
+    """What ``write`` makes of each object of the day (``csv_objects.object_csv``:
+    CSV text; ``parquet.object_cells``: Parquet cells) for the events ``shape``
+    wants, object after object; a big day's objects are written by the
+    process pool, in order (``csv_objects.in_order``). A read error is raised,
+    or logged for a damaged object, as ``_reading`` does for every format,
+    after the rows before it."""
     start, end = day_bounds_ms(day)
+    selectors, versions = summary.selectors, summary.versions
     jobs = [
         (
             info,
             ObjectTask(
-                info.key, summary.selectors.get(info.key), summary.versions.get(info.key), strict, start, end, blog_id
+                info.key, selectors.get(info.key), versions.get(info.key), strict, start, end, blog_id, shape.wanted
             ),
         )
         for info in summary.objects
     ]
-    written = in_order(source, jobs, rows, choose_pool(summary.objects))
+    written = in_order(source, jobs, rows, choose_pool(summary.objects), write)
     with contextlib.closing(written):  # type: ignore[type-var]
         for key, parts, error in written:
             with _reading(key):
@@ -472,6 +419,11 @@ def _split(pieces: t.Iterator[bytes], cap: int = PIECE_BYTES) -> t.Iterator[byte
         for piece in pieces:
             for offset in range(0, len(piece), cap):
                 yield piece[offset : offset + cap]
+
+
+def _nothing() -> t.Iterator[bytes]:
+    """No piece, as a generator (``day_body`` closes its pieces)."""
+    yield from ()
 
 
 def columns(summary: DaySummary, shape: Shape) -> list[str]:
@@ -510,22 +462,21 @@ def day_body(
     closing = b""
     if fmt == "parquet":
         names = columns(summary, shape)
-        rows = _cell_rows(source, summary, day, blog_id, shape, names, strict, missing=None)
+        group = max(chunk_size, parquet.MIN_ROW_GROUP_ROWS)
+        cells = Rows(tuple(names), tree=shape.fields, missing=None, part_rows=group)
+        arrays = _object_parts(source, summary, day, blog_id, shape, cells, strict, parquet.object_cells)
         opening = b""
-        group = max(chunk_size, _parquet.MIN_ROW_GROUP_ROWS)
-        pieces = _split(_parquet.pieces(rows, names, summary.number_kinds(), group))
+        pieces = _split(parquet.file_pieces(arrays, names, summary.number_kinds(), group))
     elif fmt == "csv":
         writer = _Csv(columns(summary, shape), shape.csv_safe)
         opening = (BOM if shape.csv_bom and writer.fields else b"") + writer.opening()
         if not writer.fields:
             # no column (``_fields`` naming none): an empty body, not a blank line per event
-            pieces = _csv_cut(iter(()), chunk_size, PIECE_BYTES, writer)
-        elif shape.plain:
-            whole = Rows(tuple(writer.fields), shape.csv_safe, part_rows=chunk_size)
-            pieces = _cut_parts(_csv_parts(source, summary, day, blog_id, whole, strict), chunk_size, PIECE_BYTES)
+            pieces = _nothing()
         else:
-            cells = _cell_rows(source, summary, day, blog_id, shape, writer.fields, strict)
-            pieces = _csv_cut(cells, chunk_size, PIECE_BYTES, writer)
+            text = Rows(tuple(writer.fields), shape.csv_safe, shape.fields, part_rows=chunk_size)
+            parts = _object_parts(source, summary, day, blog_id, shape, text, strict, object_csv)
+            pieces = _cut_parts(parts, chunk_size, PIECE_BYTES)
     else:
         if shape.plain:
             chunks = _raw_chunks(source, summary, day, blog_id, chunk_size, strict)

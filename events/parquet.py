@@ -13,6 +13,10 @@ pyarrow is imported on the first Parquet answer, not with the app: it costs
 a worker some 50 MB of resident memory (its libraries), which JSON, NDJSON
 and CSV answers never need.
 
+A big day's rows are made and converted to Arrow cells by the process pool,
+object by object (``object_cells`` through ``csv_objects.in_order``, as CSV
+text is); the download regroups them into row groups and encodes those.
+
 A Parquet file ends with its footer (the schema and where each row group
 lies), so a body cut short is not a readable file, which is the point: a
 client can tell.
@@ -25,8 +29,13 @@ import importlib.metadata
 import itertools
 import typing as t
 
+from events.csv_objects import object_rows
+
 if t.TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
+
+    from events.csv_objects import ObjectTask, Rows
+    from events.sources import Source
 
 #: IANA's media type for Parquet (registered 2024).
 CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -89,24 +98,85 @@ def schema(columns: t.Sequence[str], kinds: t.Mapping[str, str]) -> pa.Schema:
     return pa.schema([pa.field(_utf8(name), types.get(kinds.get(name, ""), pa.string())) for name in columns])
 
 
+def cells(rows: t.Iterator[t.Sequence[str | None]], width: int, most: int | None = None) -> t.Iterator[pa.Array]:
+    """``rows`` (each a row's ``width`` cells; None for a null) as Arrow
+    text, ``most`` rows at a time (None: all): one array of the rows' cells,
+    row after row. When ``rows`` raises, the rows made before it come out
+    first, then the error (a damaged object's rows up to the damage are kept,
+    as in CSV)."""
+    import pyarrow as pa
+
+    row_type = pa.list_(pa.string(), width)
+    while True:
+        batch: list[t.Sequence[str | None]] = []
+        try:
+            # extend, not list(): the rows made before an error stay in ``batch``
+            batch.extend(itertools.islice(rows, most))
+        except Exception:
+            if batch:
+                yield _row_cells(batch, row_type)
+            raise
+        if not batch:
+            return
+        array = _row_cells(batch, row_type)
+        batch.clear()  # the rows' strings go before the next batch is made: one batch in memory, not two
+        yield array
+        del array
+        if most is None:
+            return
+
+
+def _row_cells(batch: list[t.Sequence[str | None]], row_type: pa.DataType) -> pa.Array:
+    """``batch``'s cells in one call, row by row (a fixed-size list per row,
+    flattened): about 4x cheaper than one conversion per column, which walks
+    the cells in an order scattered over memory (bench/FINDINGS.md, issue 14's
+    Parquet rows)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(batch, type=row_type, memory_pool=pa.system_memory_pool()).flatten()
+    except UnicodeEncodeError:
+        # A lone surrogate ("Great news \ud83d", which RFC 8259 allows) has no UTF-8 form:
+        # written as its JSON escape text, as the CSV body writes it.
+        fixed = [[_utf8(value) for value in row] for row in batch]
+        return pa.array(fixed, type=row_type, memory_pool=pa.system_memory_pool()).flatten()
+
+
+def object_cells(source: Source, task: ObjectTask, rows: Rows) -> t.Iterator[pa.Array]:
+    """The cells of ``task``'s rows (``csv_objects.object_rows``, with
+    ``rows.missing`` None) as ``cells`` gives them, ``rows.part_rows`` rows
+    at a time (None: the whole object at once, as a pool's worker returns it)."""
+    with object_rows(source, task, rows) as made:
+        yield from cells(made, len(rows.fields), rows.part_rows)
+
+
 def pieces(
     rows: t.Iterator[t.Sequence[str | None]], columns: t.Sequence[str], kinds: t.Mapping[str, str], row_group: int
 ) -> t.Iterator[bytes]:
+    """``file_pieces`` of ``rows``, each a row's cells under ``columns``, in
+    their order; None for a null."""
+    return file_pieces(cells(rows, len(columns), row_group), columns, kinds, row_group)
+
+
+def file_pieces(
+    arrays: t.Iterator[pa.Array], columns: t.Sequence[str], kinds: t.Mapping[str, str], row_group: int
+) -> t.Iterator[bytes]:
     """The bytes of the file: the header magic, then one piece per row group
-    of ``row_group`` rows (each a row's cells under ``columns``, in their
-    order; None for a null), then the footer. Raises pyarrow's ArrowInvalid
-    if a number column holds a value that is not a number (the catalog said
-    it would not). Arrow allocates
-    from the system's allocator, which gives memory back between row groups.
+    of ``row_group`` rows, then the footer. ``arrays`` are rows' cells as
+    ``cells`` makes them (each holding whole rows of ``columns``, any number);
+    with no column nothing is read (the file has no row). Raises pyarrow's
+    ArrowInvalid if a number column holds a value that is not a number (the
+    catalog said it would not). Arrow allocates from the system's allocator,
+    which gives memory back between row groups.
 
     Row group N is typed and encoded (casts, dictionary, Snappy: Arrow's C++,
-    without the GIL) in a thread of its own while group N+1's rows are made,
-    so memory holds at most two groups; an error there is raised here, at
-    the next group or at the end. The writer thread makes few Python calls
-    (its output stays in a C++ buffer until this generator moves it to the
-    response): each waits for the GIL, up to the interpreter's switch
-    interval (5 ms). Closing the generator (a client gone) waits for the
-    group being written, then ends the thread."""
+    without the GIL) in a thread of its own while group N+1 is gathered, so
+    memory holds at most two groups and the arrays not yet grouped; an error
+    there is raised here, at the next group or at the end. The writer thread
+    makes few Python calls (its output stays in a C++ buffer until this
+    generator moves it to the response): each waits for the GIL, up to the
+    interpreter's switch interval (5 ms). Closing the generator (a client
+    gone) waits for the group being written, then ends the thread."""
     import pyarrow as pa
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -123,18 +193,14 @@ def pieces(
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=WRITER_THREAD) as background:
         writing: concurrent.futures.Future[None] | None = None
         try:
-            while True:
-                batch = list(itertools.islice(rows, row_group))
-                if not batch:
-                    break
-                strings = groups.strings(batch) if columns else None
-                batch.clear()
+            for count, group in _regrouped(arrays if columns else iter(()), len(columns), row_group):
+                strings = groups.strings(group, count)
+                del group
                 if writing is not None:
                     writing.result()
                     writing = None
                     stream.flush()
-                if strings is not None:
-                    writing = background.submit(write, strings)
+                writing = background.submit(write, strings)
                 del strings
                 piece = sink.take()
                 if piece:
@@ -149,13 +215,44 @@ def pieces(
     yield sink.take()
 
 
+def _regrouped(arrays: t.Iterator[pa.Array], width: int, row_group: int) -> t.Iterator[tuple[int, pa.Array]]:
+    """``(rows, cells)`` of each group of ``row_group`` rows of ``arrays``
+    (the last group: what is left), each group's cells in one array. Only a
+    group's own cells are copied: what an array holds beyond it stays a
+    zero-copy slice for the next."""
+    import pyarrow as pa
+
+    held: list[pa.Array] = []
+    held_rows = 0
+    want = row_group * width
+    for array in arrays:
+        if not len(array):
+            continue
+        held.append(array)
+        held_rows += len(array) // width
+        while held_rows >= row_group:
+            taken: list[pa.Array] = []
+            cells = 0
+            while cells < want:
+                first = held[0]
+                need = want - cells
+                if len(first) <= need:
+                    taken.append(held.pop(0))
+                    cells += len(first)
+                else:
+                    taken.append(first.slice(0, need))
+                    held[0] = first.slice(need)
+                    cells = want
+            held_rows -= row_group
+            yield row_group, taken[0] if len(taken) == 1 else pa.concat_arrays(taken)
+    if held_rows:
+        yield held_rows, held[0] if len(held) == 1 else pa.concat_arrays(held)
+
+
 class _RowGroups:
-    """Arrow data of row groups under one schema. ``strings`` converts a
-    group's cells in one call, row by row (a fixed-size list per row), then
-    puts them in column order by one ``take``: about 4x cheaper than one
-    conversion per column (bench/FINDINGS.md, issue 14's Parquet rows), which
-    walks the cells in an order scattered over memory. ``table`` casts the
-    number columns from their text, all in one call."""
+    """Arrow data of row groups under one schema. ``strings`` puts a
+    group's cells (row after row) in column order by one ``take``; ``table``
+    casts the number columns from their text, all in one call."""
 
     def __init__(self, file_schema: pa.Schema, pool: pa.MemoryPool) -> None:
         import pyarrow as pa
@@ -163,26 +260,18 @@ class _RowGroups:
         self._schema = file_schema
         self._pool = pool
         self._width = len(file_schema)
-        self._row_type = pa.list_(pa.string(), self._width)
         self._text_fields = [field.with_type(pa.string()) for field in file_schema]
         self._typed = pa.struct(list(file_schema))
         self._numbers = any(field.type != pa.string() for field in file_schema)
         self._orders: dict[int, pa.Array] = {}
 
-    def strings(self, batch: list[t.Sequence[str | None]]) -> pa.StructArray:
-        """``batch`` (rows of one cell per column, None for a null) as text
-        columns, the fields of one struct array."""
+    def strings(self, cells: pa.Array, count: int) -> pa.StructArray:
+        """``count`` rows' ``cells`` (row after row, as ``cells`` makes them)
+        as text columns, the fields of one struct array: one ``take`` puts
+        them in column order, then each column is a zero-copy slice."""
         import pyarrow as pa
         import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-        try:
-            cells = pa.array(batch, type=self._row_type, memory_pool=self._pool).flatten()
-        except UnicodeEncodeError:
-            # A lone surrogate ("Great news \ud83d", which RFC 8259 allows) has no UTF-8 form:
-            # written as its JSON escape text, as the CSV body writes it.
-            fixed = [[_utf8(value) for value in row] for row in batch]
-            cells = pa.array(fixed, type=self._row_type, memory_pool=self._pool).flatten()
-        count = len(batch)
         by_column = pc.take(cells, self._order(count), memory_pool=self._pool)
         arrays = [by_column.slice(index * count, count) for index in range(self._width)]
         return pa.StructArray.from_arrays(arrays, fields=self._text_fields, memory_pool=self._pool)

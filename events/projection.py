@@ -38,8 +38,8 @@ import typing as t
 import msgspec
 import orjson
 
+from events.fields import FieldTree, select
 from events.records import loads
-from wpjson._fields import FieldTree, select
 
 #: Projections kept per process, by tree (the ``_fields`` of recent downloads).
 PROJECTIONS_KEPT = 32
