@@ -1,4 +1,4 @@
-"""The Parquet body's writer (``wpjson.parquet.pieces``): row groups encoded in
+"""The Parquet body's writer (``events.parquet.pieces``, ``file_pieces``): row groups encoded in
 a thread of their own while the next group's rows are made.
 
 Expected values come from the rows given (read back with pyarrow's reader)
@@ -75,6 +75,24 @@ def test_the_file_is_the_one_pyarrows_own_writer_writes(count: int, group: int) 
     assert table.column("metrics.ratio").to_pylist() == [number + 0.5 for number in range(count)]
     assert table.column("attributes.title").to_pylist() == [row[3] for row in rows]
     assert writer_threads() == []
+
+
+@pytest.mark.parametrize("sizes", [[5, 0, 1, 3, 7, 2], [13], [1] * 9, [4, 4, 4]])
+def test_cells_from_objects_of_any_size_make_the_same_row_groups(sizes: list[int]) -> None:
+    # A pool's workers return each object's cells whole, however many rows it has; the download
+    # regroups them: the file must be the one written from the same rows given one by one.
+    rows = make_rows(sum(sizes))
+    arrays, start = [], 0
+    for size in sizes:
+        arrays += list(parquet.cells(iter(rows[start : start + size]), len(COLUMNS)))
+        start += size
+    regrouped = b"".join(parquet.file_pieces(iter(arrays), COLUMNS, KINDS, 4))
+    assert regrouped == b"".join(parquet.pieces(iter(rows), COLUMNS, KINDS, 4))
+    back = pq.ParquetFile(io.BytesIO(regrouped))
+    assert [back.metadata.row_group(i).num_rows for i in range(back.num_row_groups)] == [
+        min(4, len(rows) - first) for first in range(0, len(rows), 4)
+    ]
+    assert back.read().column("event_type").to_pylist() == [row[0] for row in rows]
 
 
 def test_a_lone_surrogate_in_a_later_group_is_written_as_its_escape_text() -> None:
