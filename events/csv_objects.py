@@ -118,10 +118,12 @@ def in_worker(
 #: A day of fewer stored bytes than this is written in the download's thread: handing objects over
 #: costs more than a second core gains on it (bench/FINDINGS.md, "CSV objects in worker processes").
 POOLED_DAY_BYTES = 8 * 1024 * 1024
-#: An object of more stored bytes than this is written in the download's thread, part by part: a
-#: worker returns an object's text whole, and memory must not hold several such texts at once.
+#: An object of more bytes than this (``in_order``'s size: stored, or its site's day's events as text,
+#: whichever is more) is written in the download's thread, part by part: a worker returns an object's
+#: rows whole, and memory must not hold several such at once.
 POOLED_OBJECT_BYTES = 16 * 1024 * 1024
-#: Stored bytes of the objects handed to the pool by all of a process's downloads at once, at most (``budget``).
+#: Bytes (``in_order``'s sizes) of the objects handed to the pool by all of a process's downloads at
+#: once, at most (``budget``).
 POOLED_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 
@@ -138,8 +140,8 @@ Written = tuple[str, t.Iterable[T], SourceError | None]
 
 
 class _Budget:
-    """Stored bytes of the objects this process's downloads have handed to
-    the pool and not taken back yet, at most ``limit``: a worker's result
+    """Bytes of the objects this process's downloads have handed to the
+    pool and not taken back yet (``in_order``'s sizes), at most ``limit``: a worker's result
     waits in this process until its download takes it, so the sum bounds
     the memory they hold however many downloads run. When the pool has no
     room left, a download writes its next object itself (the pool is busy
@@ -171,13 +173,15 @@ _Future = concurrent.futures.Future[tuple[list[T], SourceError | None]]
 
 def in_order(
     source: Source,
-    jobs: t.Sequence[tuple[ObjectInfo, ObjectTask]],
+    jobs: t.Sequence[tuple[int, ObjectTask]],
     rows: Rows,
     pool: concurrent.futures.Executor | None,
     write: t.Callable[[Source, ObjectTask, Rows], t.Iterator[T]],
 ) -> t.Iterator[Written[T]]:
     """Each object's ``(key, parts, read error or None)``, in the order of
-    ``jobs``, its parts made by ``write`` (``object_csv``, or
+    ``jobs`` (``(size, task)``: the bytes its rows will hold, at least its
+    stored size and its site's day's events as JSON text, ``GroupDetail.size``,
+    since a gzip object's text is many times its stored size), its parts made by ``write`` (``object_csv``, or
     ``parquet.object_cells``: a module-level function, which pickles). With a
     ``pool``, up to one object per worker plus one is being written there
     (``in_worker``) while the caller takes the earliest. An object is written
@@ -199,10 +203,10 @@ def in_order(
             job = next(queue, None)
             if job is None:
                 return
-            info, task = job
+            size, task = job
             future, held = None, 0
-            if pool is not None and info.size <= POOLED_OBJECT_BYTES and budget.take(info.size):
-                held = info.size
+            if pool is not None and size <= POOLED_OBJECT_BYTES and budget.take(size):
+                held = size
                 try:
                     future = pool.submit(in_worker, write, source.location, task, rows)
                 except (concurrent.futures.process.BrokenProcessPool, RuntimeError) as exc:

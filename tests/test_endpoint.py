@@ -927,6 +927,35 @@ def test_a_pooled_csv_and_parquet_with_fields_and_filters_hold_the_events_asked(
     assert [list(row.values()) for row in table.to_pylist()] == rows
 
 
+def test_the_pool_counts_an_object_at_its_events_text_not_its_gzip_size(
+    pooled: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker's rows wait in the web process until the download takes them, so the pool's memory bound
+    # (README: at most 64 MiB at once) must count what they hold: a gzip object's text is many times its
+    # stored bytes (the 13h object here: 12 events in about a tenth of their text).
+    from events import csv_objects
+
+    class Recorded(csv_objects._Budget):
+        def take(self, size: int) -> bool:
+            taken.append(size)
+            return super().take(size)
+
+    taken: list[int] = []
+    monkeypatch.setattr(csv_objects, "budget", Recorded(csv_objects.POOLED_BYTES_IN_FLIGHT))
+    env = pooled
+    response = env.client.get(URL + "?format=csv", headers=env.admin)
+    assert data.parse_csv(response.data) == data.expected_csv(data.expected_events(env.files, data.DAY, 1))
+    expected = []  # per object holding events of the day and site, read from the files
+    for key in sorted(env.files):
+        texts = data.expected_events({key: env.files[key]}, data.DAY, 1)
+        if texts:
+            expected.append(max(len(env.files[key]), sum(map(len, texts))))
+    gzipped = env.files["2026/11/25/13/analytics-1-2026-11-25-13-05-00-cccc"]
+    assert max(expected) > 2 * len(gzipped)  # the gzip object's text: the largest, twice its stored size at least
+    assert sorted(taken) == sorted(expected)
+    assert csv_objects.budget.used == 0  # every object's bytes given back once taken
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_pooled_body_serves_a_damaged_objects_rows_up_to_the_damage(
     damaged: tuple[Env, list[bytes], int], monkeypatch: pytest.MonkeyPatch, fmt: str

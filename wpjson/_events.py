@@ -23,7 +23,7 @@ from flask import Response, current_app, g, request
 
 import config
 from events import catalog, manifest, parquet
-from events.catalog import EventFilter
+from events.catalog import EventFilter, GroupDetail
 from events.fields import FieldTree, parse_fields, select
 from events.sources import open_source
 from wpjson import _ranges, _request, _stream
@@ -400,14 +400,17 @@ def _coding(
 
 def _streamed(summary: DaySummary, shape: _stream.Shape) -> DaySummary:
     """The part of ``summary`` that ``_stream.day_body`` reads: the objects,
-    their selectors and versions, the columns, and for Parquet the details
-    (``number_kinds``). The body holds it for as long as the client reads --
+    their selectors and versions, the columns, each object's ``GroupDetail.size``
+    (the process pool's budget: ``csv_objects.in_order``) and for Parquet the
+    whole details (``number_kinds``). The body holds it for as long as the client reads --
     one that stopped reading, until ``ANALYTICS_SEND_TIMEOUT`` drops it -- and
     the whole summary (every object summary of the day in ``listed``, each
     object's field names and histogram in ``details``) is about 7.4 MB on
     bench/load's large day (147 objects; 0.1 MB without them): a worker's 32
     threads streaming it went past issue 12's 200 MB."""
-    details = summary.details if shape.fmt == "parquet" else {}
+    details = summary.details
+    if shape.fmt != "parquet":
+        details = {key: GroupDetail("", detail.size, [], []) for key, detail in details.items()}
     return dataclasses.replace(summary, listed=(), details=details)
 
 

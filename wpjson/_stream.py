@@ -393,10 +393,10 @@ def _object_parts(
     or logged for a damaged object, as ``_reading`` does for every format,
     after the rows before it."""
     start, end = day_bounds_ms(day)
-    selectors, versions = summary.selectors, summary.versions
+    selectors, versions, details = summary.selectors, summary.versions, summary.details
     jobs = [
         (
-            info,
+            max(info.size, detail.size if (detail := details.get(info.key)) is not None else 0),
             ObjectTask(
                 info.key, selectors.get(info.key), versions.get(info.key), strict, start, end, blog_id, shape.wanted
             ),
