@@ -309,6 +309,12 @@ def events(date: str) -> Response:
     blog_id, args, summary, read = _day(date)
     day, shape = args.day, args.shape
     g.analytics_format = shape.fmt  # the downloads metric's label (_download_metrics)
+    if shape.fmt == "parquet" and not _stream.columns(summary, shape):
+        # A Parquet file of no column is valid to Arrow but not to DuckDB or Spark ("Need at least
+        # one non-root column"), and loses its row count in pandas: a clear error, not such a file.
+        raise invalid_params(
+            {"_fields": ("rest_invalid_param", "_fields keeps none of this day's columns: a Parquet file needs one.")}
+        )
     rest = _request.current()
     store = source()
     count, _size = summary.matching(shape.wanted)
