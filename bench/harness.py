@@ -1383,7 +1383,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, help="events of the big day over 3 sites (default 500,000)")
     parser.add_argument("--small", type=int, help="events of the small day over 3 sites (default 50,000)")
     parser.add_argument("--repeat", type=int, help="samples of each measure (default 3)")
-    parser.add_argument("--quick", action="store_true", help="40,000 / 4,000 events, 2 samples (< 2 minutes)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="40,000 / 4,000 events, 2 samples (< 2 minutes); --events, --small and --repeat still apply",
+    )
     parser.add_argument(
         "--scale",
         action="store_true",
@@ -1403,7 +1407,7 @@ def main(argv: list[str] | None = None) -> None:
 
     defaults = QUICK if args.quick else scale.DEFAULTS if args.scale else DEFAULTS
     for name, value in defaults.items():
-        if args.quick or getattr(args, name) is None:
+        if getattr(args, name) is None:
             setattr(args, name, value)
     if args.events <= args.small or args.small < 1000 or args.repeat < 1:
         parser.error("need --events > --small >= 1000 and --repeat >= 1")
