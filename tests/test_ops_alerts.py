@@ -6,7 +6,9 @@ event; the lag alert fires once and clears; quarantine and reconciliation alert.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
+import threading
 import time
 import typing as t
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 import config
 import hooks
 from jobs import alerts, export_hooks
+from jobs import lock as run_lock
 from jobs.export import run_export
 from jobs.state import DeliveryState
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
@@ -34,6 +37,7 @@ class Received:
         self.alerts: list[tuple[str, str, str, dict[str, t.Any]]] = []
         self.failing = True
         self.calls = 0
+        self.after_batch: t.Callable[[], None] | None = None
 
 
 got = Received()
@@ -44,6 +48,8 @@ def subscriber(data: str) -> None:
     if got.failing:
         raise RuntimeError("BI tool is down")
     got.batches.append(data)
+    if got.after_batch is not None:
+        got.after_batch()
 
 
 def on_alert(code: str, message: str, subscriber: str, details: dict[str, t.Any]) -> None:
@@ -348,3 +354,93 @@ def test_a_recovery_alerts_once_and_resets_the_retry_metrics(
     assert f"Subscriber {NAME} recovered: a batch was delivered." in logs
     assert _sample("analytics_export_consecutive_failures", NAME) == 0
     assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == 0
+
+
+def test_a_failed_batch_is_logged_with_its_objects_error_and_retry_time(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """What a person reads of a failure (the log action often feeds email or
+    chat): the batch's objects, three by name and then how many more, the
+    error as ``<exception type>: <message>`` and the retry time in UTC
+    (ANALYTICS_EXPORT_RETRY_BASE 60 s, doubling). Then the recovery's batches
+    and events, counted in the run's report and the metrics (README "Metrics")."""
+    env = {"ANALYTICS_SOURCE": str(local.root), "ANALYTICS_EXPORT_START": "beginning"}
+    settings = make_settings(**env, ANALYTICS_EXPORT_RETRY_BASE="60", ANALYTICS_EXPORT_RETRY_MAX="3600")
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    keys = sorted(local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 2)) for i in range(3))
+    now = float(int(time.time()))
+
+    def failure(events: int, named: str, wait: int) -> str:
+        when = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + wait))
+        return (
+            f"Subscriber {NAME} failed on a batch of {events} events ({named}): RuntimeError: BI tool is down. "
+            f"It will be retried from there after {when}; other subscribers are not affected."
+        )
+
+    report = run_export(settings, clock=lambda: now)
+    assert report.failures == {NAME: "RuntimeError: BI tool is down"}
+    assert failure(6, ", ".join(keys), 60) in logs, logs
+    keys = sorted([*keys, *(local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 2)) for i in (3, 4))])
+    now += 61
+    run_export(settings, clock=lambda: now)
+    assert failure(10, ", ".join(keys[:3]) + " and 2 more", 120) in logs, logs
+
+    got.failing = False
+    now += 121
+    small = make_settings(**env, ANALYTICS_EXPORT_BATCH_BYTES="1024")
+    batches, events = (
+        _sample("analytics_export_delivered_batches_total", NAME),
+        _sample("analytics_export_delivered_events_total", NAME),
+    )
+    report = run_export(small, clock=lambda: now)
+    delivered = [tag for data in got.batches for tag in tags(data)]
+    assert delivered == [f"x{i}-{n}" for i in range(5) for n in range(2)]
+    assert len(got.batches) > 1, "ten events of about 300 bytes exceed 1024 bytes"
+    assert (report.batches, report.events, report.failures) == (len(got.batches), 10, {})
+    assert _sample("analytics_export_delivered_batches_total", NAME) - batches == len(got.batches)
+    assert _sample("analytics_export_delivered_events_total", NAME) - events == 10
+
+
+def test_a_run_whose_lock_expired_stops_before_the_next_batch(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README: each subscriber's lock has a TTL renewed while its run lives, so
+    none is served by two runs. A run that could not renew it (here: the key
+    gone, as after Redis lost it) stops, says why, and records no progress, not
+    even for the batch the subscriber returned from (another run may own it
+    now): the next run delivers that batch again, then the rest."""
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_LOCK_TTL="1", ANALYTICS_EXPORT_BATCH_BYTES="1024",
+    )  # fmt: skip
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    local.put(hour_ago(2), "s-1", event_lines("x", 4))
+    local.put(hour_ago(1), "s-2", event_lines("y", 4))
+    lost = threading.Event()
+
+    class Lost(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "lost the export lock" in record.getMessage():
+                lost.set()
+
+    def expire() -> None:
+        if len(got.batches) == 1:
+            redis.delete(run_lock.lock_name(settings.redis_prefix, NAME))
+            assert lost.wait(30), "the renewal never noticed"
+
+    got.failing, got.after_batch = False, expire
+    handler = Lost()
+    logging.getLogger("jobs.lock").addHandler(handler)
+    try:
+        run_export(settings)
+    finally:
+        logging.getLogger("jobs.lock").removeHandler(handler)
+    assert len(got.batches) == 1
+    first = tags(got.batches[0])
+    assert 0 < len(first) < 8, "1024 bytes hold some of the eight events of about 170 bytes"
+    assert "Export run aborted: a subscriber's lock expired; another run may have started" in logs, logs
+    run_export(settings)
+    everything = [f"{s}-{n}" for s in "xy" for n in range(4)]
+    assert [tag for data in got.batches for tag in tags(data)] == first + everything
