@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
+import re
 import time
 import typing as t
 from pathlib import Path
@@ -269,6 +270,26 @@ def test_lines_are_delivered_as_stored_and_invalid_ones_reported_by_line(
     assert logged(E_USER_WARNING, "; line 8: not JSON")
 
 
+def test_invalid_lines_are_counted_over_the_run_and_the_first_five_named(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """The run's count of skipped lines (``export run`` prints it) adds up every
+    object's; an object's warning names its first five (a broken file may hold
+    thousands), by physical line number."""
+    settings = settings_for(make_settings, local)
+    subscribe(a=False)
+    ev = event_lines("v", 3)
+    local.put(hour_ago(2), "one", [ev[0], b"{nope"])
+    many = local.put(hour_ago(1), "many", [b"{bad" for _ in range(6)] + [ev[1], ev[2]])
+
+    report = run_export(settings)
+
+    assert all_tags(d for d, _ in got.b) == ["v-0", "v-1", "v-2"]
+    assert report.invalid_lines == 7
+    [message] = logged(E_USER_WARNING, f"Skipped 6 invalid line(s) in {many} (")
+    assert re.findall(r"line (\d+): ", message) == ["1", "2", "3", "4", "5"]
+
+
 def test_read_failing_halfway_takes_the_objects_events_out_of_the_batch(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:
@@ -357,12 +378,16 @@ def test_read_failure_is_retried_never_skipped(
         assert archived in report.read_errors
         assert logged(E_USER_ERROR, f"Could not read {archived} (failure {attempt})")
     assert sorted(all_tags(got.a)) == ["a-0", "c-0"]
+    runner = wsgi.create_app(settings).test_cli_runner()
+    status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
+    # S3's own error for an archived object, as the last read's error of the object
+    assert "InvalidObjectState" in report.read_errors[archived]
+    assert status["unreadable"] == [{"key": archived, "count": 2, "error": report.read_errors[archived]}]
 
     s3_bucket.Object(archived).restore_object(RestoreRequest={"Days": 1})
     report = run_export(settings)
     assert report.read_errors == {}
     assert sorted(all_tags(got.a)) == ["a-0", "b-0", "c-0"]
-    runner = wsgi.create_app(settings).test_cli_runner()
     status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
     assert status["unreadable"] == [], "a read that succeeds clears the object's failures"
     run_export(settings)

@@ -9,6 +9,7 @@ expected values are worked out by hand from the README's rules."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import threading
 import typing as t
 from pathlib import Path
@@ -208,6 +209,40 @@ def test_each_subscriber_gets_what_it_lacks_when_they_differ(
     run_export(settings)
     assert ahead.tags() == ["new-0"]
     assert behind.tags() == ["old-0", "new-0"]
+
+
+def test_an_object_unreadable_in_this_run_holds_up_no_subscriber(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """README: an object that cannot be read is retried on later runs, never
+    skipped, and holds up nothing after it. Here two subscribers at different
+    positions (two groups of one run) both lack a corrupt gzip object: each
+    still gets the objects after it in this run, the second too, for which
+    the object had already failed once in this run."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    older = store.put(hour_ago(4), "older", event_lines("old", 1))
+    whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("cut", 4)))
+    store.put(hour_ago(3), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    ahead, behind = Inbox(), Inbox()
+
+    def ahead_subscriber(data: str) -> None:
+        ahead.batches.append(data)
+
+    def behind_subscriber(data: str) -> None:
+        behind.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, ahead_subscriber)
+    hooks.add_action(export_hooks.DATA_PROCESS, behind_subscriber)
+    (name, _) = [s.name for s in subscribers.current()]
+    state = DeliveryState(redis, settings.redis_prefix)
+    state.ensure(name, "beginning", 0.0)
+    state.record_success(name, [older], None, 0.0)
+    report = run_export(settings)
+    assert ahead.tags() == ["new-0"]
+    assert behind.tags() == ["old-0", "new-0"]
+    assert len(report.read_errors) == 1
 
 
 # ------------------------------------------------------------------ how long the ledger remembers

@@ -402,21 +402,24 @@ def test_a_failed_batch_is_logged_with_its_objects_error_and_retry_time(
     assert _sample("analytics_export_delivered_events_total", NAME) - events == 10
 
 
+@pytest.mark.parametrize("lost_while", ["delivering", "reading"])
 def test_a_run_whose_lock_expired_stops_before_the_next_batch(
-    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store, lost_while: str
 ) -> None:
     """README: each subscriber's lock has a TTL renewed while its run lives, so
     none is served by two runs. A run that could not renew it (here: the key
     gone, as after Redis lost it) stops, says why, and records no progress, not
-    even for the batch the subscriber returned from (another run may own it
-    now): the next run delivers that batch again, then the rest."""
+    even for a batch the subscriber returned from (another run may own it now):
+    the next run delivers that batch again, then the rest. Lost while the
+    subscriber had a batch, or between two batches (while the run read objects:
+    at the warning about the first object's invalid line)."""
     settings = make_settings(
         ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
         ANALYTICS_EXPORT_LOCK_TTL="1", ANALYTICS_EXPORT_BATCH_BYTES="1024",
     )  # fmt: skip
     logs: list[str] = []
     hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
-    local.put(hour_ago(2), "s-1", event_lines("x", 4))
+    local.put(hour_ago(2), "s-1", [*event_lines("x", 4), b"{nope"])
     local.put(hour_ago(1), "s-2", event_lines("y", 4))
     lost = threading.Event()
 
@@ -426,21 +429,27 @@ def test_a_run_whose_lock_expired_stops_before_the_next_batch(
                 lost.set()
 
     def expire() -> None:
-        if len(got.batches) == 1:
-            redis.delete(run_lock.lock_name(settings.redis_prefix, NAME))
-            assert lost.wait(30), "the renewal never noticed"
+        redis.delete(run_lock.lock_name(settings.redis_prefix, NAME))
+        assert lost.wait(30), "the renewal never noticed"
 
-    got.failing, got.after_batch = False, expire
+    got.failing = False
+    if lost_while == "delivering":
+        got.after_batch = lambda: expire() if len(got.batches) == 1 else None
+    else:
+        hooks.add_action(export_hooks.LOG, lambda message, level: message.startswith("Skipped") and expire(), 20, 2)
     handler = Lost()
     logging.getLogger("jobs.lock").addHandler(handler)
     try:
         run_export(settings)
     finally:
         logging.getLogger("jobs.lock").removeHandler(handler)
-    assert len(got.batches) == 1
-    first = tags(got.batches[0])
-    assert 0 < len(first) < 8, "1024 bytes hold some of the eight events of about 170 bytes"
+    assert lost.is_set()
     assert "Export run aborted: a subscriber's lock expired; another run may have started" in logs, logs
+    first = [tag for data in got.batches for tag in tags(data)]
+    if lost_while == "delivering":
+        assert len(got.batches) == 1 and 0 < len(first) < 8, "1024 bytes hold some of eight events of ~170 bytes"
+    else:
+        assert first == []
     run_export(settings)
     everything = [f"{s}-{n}" for s in "xy" for n in range(4)]
     assert [tag for data in got.batches for tag in tags(data)] == first + everything
