@@ -290,6 +290,31 @@ def test_invalid_lines_are_counted_over_the_run_and_the_first_five_named(
     assert re.findall(r"line (\d+): ", message) == ["1", "2", "3", "4", "5"]
 
 
+def test_a_redis_that_comes_back_empty_resumes_from_the_checkpoint(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store, tmp_path: Path
+) -> None:
+    """README: ANALYTICS_EXPORT_CHECKPOINT keeps a copy of each subscriber's
+    position "for a Redis that comes back empty": emptied after a run, the next
+    run delivers only what is new. A checkpoint place that cannot be used (a
+    path through a file) is a warning saying what to set; the export goes on."""
+    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "checkpoint"))
+    subscribe(a=False)
+    local.put(hour_ago(3), "first", event_lines("first", 2))
+    run_export(settings)
+    redis.flushdb()
+    local.put(hour_ago(2), "second", event_lines("second", 1))
+    run_export(settings)
+    assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
+
+    (tmp_path / "a-file").write_bytes(b"")
+    unwritable = settings_for(make_settings, local, ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "a-file" / "dir"))
+    local.put(hour_ago(1), "third", event_lines("third", 1))
+    run_export(unwritable)
+    assert all_tags(d for d, _ in got.b)[-1] == "third-0"
+    [warning] = logged(E_USER_WARNING, f"the export checkpoint {tmp_path / 'a-file' / 'dir'}")
+    assert warning.endswith(". Set ANALYTICS_EXPORT_CHECKPOINT to a writable place.")
+
+
 def test_read_failing_halfway_takes_the_objects_events_out_of_the_batch(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:
@@ -540,6 +565,29 @@ def test_cli_status_replay_and_one_line_errors(
     assert result.exit_code == 1
     assert result.output.strip().startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_store_that_cannot_be_listed_is_reported_and_retried(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], s3_endpoint: str, tmp_path: Path
+) -> None:
+    """A listing that fails (here: the bucket does not exist) delivers nothing
+    and is retried on the next run: ``export run`` fails with what it could not
+    read, the log says which store and that it retries. (The checkpoint is
+    kept elsewhere: beside the events, its read would fail first.)"""
+    import wsgi
+
+    settings = make_settings(
+        ANALYTICS_SOURCE="s3://analytics-test-no-such-bucket", ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "checkpoint"),
+    )  # fmt: skip
+    subscribe(b=False)
+    result = wsgi.create_app(settings).test_cli_runner().invoke(args=["export", "run"])
+    assert result.exit_code == 1
+    assert "could not read the listing: " in result.output and "(retried on the next run)" in result.output
+    [error] = logged(E_USER_ERROR, "Could not list ")
+    assert "analytics-test-no-such-bucket" in error and error.endswith(". Retrying on the next run.")
+    assert "NoSuchBucket" in error and "NoSuchBucket" in result.output
+    assert got.a == []
 
 
 def test_disabled_export_does_nothing(

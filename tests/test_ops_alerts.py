@@ -150,11 +150,17 @@ def test_pause_after_zero_never_pauses(
     assert got.calls == 25 and codes(lag=False) == [alerts.FAILING]
 
 
+def punctual(data: str) -> None:
+    """A second subscriber, which never fails (so never lags)."""
+
+
 def test_lag_alert_fires_once_and_clears(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:
     settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
     assert settings.alert_lag == 3600, "the documented default: one hour"
+    # Checked before the lagging one (priority 5): a subscriber whose lag did not change holds up no other's.
+    hooks.add_action(export_hooks.DATA_PROCESS, punctual, 5)
     key = local.put(hour_ago(3), "s-1", event_lines("x", 2))
     written = time.time() - 2 * 3600  # the object arrived two hours ago
     os.utime(local.root / key, (written, written))  # type: ignore[operator]
@@ -163,6 +169,9 @@ def test_lag_alert_fires_once_and_clears(
     run_export(settings, clock=lambda: now[0])  # fails: two hours behind
     lag = [a for a in got.alerts if a[0] == alerts.LAGGING]
     assert len(lag) == 1 and lag[0][2] == NAME and lag[0][3]["lag_seconds"] >= 7200 and key in lag[0][1]
+    # README "Alerts": subscriber_lagging's details; "Metrics": analytics_export_lag_seconds per subscriber.
+    assert lag[0][3] == {"lag_seconds": lag[0][3]["lag_seconds"], "threshold_seconds": 3600, "oldest": key}
+    assert _sample("analytics_export_lag_seconds", NAME) == lag[0][3]["lag_seconds"]
     now[0] += 3601
     run_export(settings, clock=lambda: now[0])  # fails again, still behind: no second alert
     assert codes().count(alerts.LAGGING) == 1
@@ -171,8 +180,53 @@ def test_lag_alert_fires_once_and_clears(
     now[0] += 3601
     run_export(settings, clock=lambda: now[0])
     cleared = [a for a in got.alerts if a[0] == alerts.LAG_CLEARED]
-    assert len(cleared) == 1 and cleared[0][3]["lag_seconds"] == 0
+    assert len(cleared) == 1 and cleared[0][3] == {"lag_seconds": 0, "threshold_seconds": 3600}
+    assert cleared[0][1:3] == (f"Subscriber {NAME} caught up: lag 0 s.", NAME)
+    assert _sample("analytics_export_lag_seconds", NAME) == 0
     run_export(settings, clock=lambda: now[0])
+    assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED, alerts.LAG_CLEARED]
+
+
+def test_a_lag_of_exactly_alert_lag_is_not_lagging(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README: ANALYTICS_ALERT_LAG is the seconds a subscriber "may lag" before
+    the alert: an oldest undelivered object exactly that old raises nothing;
+    at the next try, an hour later, it does."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    key = local.put(hour_ago(3), "s-1", event_lines("x", 1))
+    now = float(int(time.time()))
+    os.utime(local.root / key, (now - 3600, now - 3600))  # type: ignore[operator]
+    run_export(settings, clock=lambda: now)
+    assert codes() == [alerts.FAILING]
+    run_export(settings, clock=lambda: now + 3601)  # past the first retry (60 s); the object 7201 s old
+    assert codes() == [alerts.FAILING, alerts.LAGGING]
+
+
+def test_a_full_selection_leaves_the_lag_as_it_was(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """A run that got altis.analytics.export.max.files objects may have left
+    more behind: its lag is unknown, so a lagging subscriber is not "caught
+    up" until a run finds nothing more; a subscriber checked before it (here
+    one also held to a full selection) holds up no other's check."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    hooks.add_filter(export_hooks.MAX_FILES, lambda files: 1)
+    hooks.add_action(export_hooks.DATA_PROCESS, punctual, 5)
+    written = time.time() - 2 * 3600
+    for i in range(2):
+        key = local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 1))
+        os.utime(local.root / key, (written, written))  # type: ignore[operator]
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])  # fails, two hours behind
+    assert codes() == [alerts.FAILING, alerts.LAGGING]
+    got.failing = False
+    for _ in range(2):  # one object each: full selections
+        now[0] += 3601
+        run_export(settings, clock=lambda: now[0])
+    assert [tag for data in got.batches for tag in tags(data)] == ["x0-0", "x1-0"]
+    assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED]
+    run_export(settings, clock=lambda: now[0])  # nothing left
     assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED, alerts.LAG_CLEARED]
 
 
