@@ -295,14 +295,38 @@ def test_a_redis_that_comes_back_empty_resumes_from_the_checkpoint(
 ) -> None:
     """README: ANALYTICS_EXPORT_CHECKPOINT keeps a copy of each subscriber's
     position "for a Redis that comes back empty": emptied after a run, the next
-    run delivers only what is new. A checkpoint place that cannot be used (a
-    path through a file) is a warning saying what to set; the export goes on."""
+    run delivers only what is new, and says so. Emptied while the checkpoint
+    cannot be read, the subscriber is not started afresh (that could skip
+    events; here, from the beginning, repeat them): the run says why and waits.
+    A checkpoint place that cannot be used (a path through a file) is a
+    warning saying what to set; the export goes on."""
+    import wsgi
+
     settings = settings_for(make_settings, local, ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "checkpoint"))
     subscribe(a=False)
-    local.put(hour_ago(3), "first", event_lines("first", 2))
+    name = f"{__name__}.subscriber_b"
+    first = local.put(hour_ago(3), "first", event_lines("first", 2))
     run_export(settings)
     redis.flushdb()
     local.put(hour_ago(2), "second", event_lines("second", 1))
+    run_export(settings)
+    assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
+    [file] = (tmp_path / "checkpoint").iterdir()
+    [restored] = logged(E_USER_WARNING, f"Redis had lost the export state of {name} (")
+    assert f"restored from the checkpoint {file} at position {first}, " in restored
+    assert restored.endswith(". Objects delivered after that checkpoint was written are delivered again.")
+
+    saved = file.read_bytes()
+    file.unlink()
+    file.mkdir()  # unreadable
+    redis.flushdb()
+    result = wsgi.create_app(settings).test_cli_runner().invoke(args=["export", "run"])
+    assert result.exit_code == 1 and "could not read checkpoint: cannot read the export checkpoint " in result.output
+    [error] = logged(E_USER_ERROR, f"Redis has no export state for {name} and cannot read the export checkpoint ")
+    assert error.endswith("; not starting them afresh (that could skip events). Retrying on the next run.")
+    assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
+    file.rmdir()
+    file.write_bytes(saved)
     run_export(settings)
     assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
 

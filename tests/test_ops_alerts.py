@@ -213,6 +213,8 @@ def test_a_full_selection_leaves_the_lag_as_it_was(
     settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
     hooks.add_filter(export_hooks.MAX_FILES, lambda files: 1)
     hooks.add_action(export_hooks.DATA_PROCESS, punctual, 5)
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
     written = time.time() - 2 * 3600
     for i in range(2):
         key = local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 1))
@@ -226,6 +228,9 @@ def test_a_full_selection_leaves_the_lag_as_it_was(
         run_export(settings, clock=lambda: now[0])
     assert [tag for data in got.batches for tag in tags(data)] == ["x0-0", "x1-0"]
     assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED]
+    # A run's message names every subscriber it served.
+    served = [m for m in logs if m.startswith("Exported ")]
+    assert served and served[-1].endswith(f" to {__name__}.punctual, {NAME}."), served
     run_export(settings, clock=lambda: now[0])  # nothing left
     assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED, alerts.LAG_CLEARED]
 
@@ -250,6 +255,8 @@ def test_quarantine_and_reconciliation_alert(
     assert report.late == [late]
     (found,) = [a for a in got.alerts if a[0] == alerts.LATE_OBJECTS]
     assert found[3] == {"keys": [late], "count": 1}
+    run_export(settings, mode="reconcile")  # nothing late any more: no alert
+    assert len([a for a in got.alerts if a[0] == alerts.LATE_OBJECTS]) == 1
 
 
 def test_a_raising_alert_callback_does_not_stop_the_export(
@@ -452,6 +459,14 @@ def test_a_failed_batch_is_logged_with_its_objects_error_and_retry_time(
     assert delivered == [f"x{i}-{n}" for i in range(5) for n in range(2)]
     assert len(got.batches) > 1, "ten events of about 300 bytes exceed 1024 bytes"
     assert (report.batches, report.events, report.failures) == (len(got.batches), 10, {})
+    exported = f"Exported 10 events from 5 file(s) in {len(got.batches)} batch deliveries to {NAME}."
+    assert exported in logs, logs
+    # README "export status": the last run, as its job recorded it.
+    status = orjson.loads(create_app(small).test_cli_runner().invoke(args=["export", "status", "--json"]).output)
+    assert status["last_run"] == {
+        "mode": "run", "started": now, "finished": now, "objects": 5, "events": 10, "batches": len(got.batches),
+        "failures": {}, "read_errors": {}, "subscribers": [NAME],
+    }  # fmt: skip
     assert _sample("analytics_export_delivered_batches_total", NAME) - batches == len(got.batches)
     assert _sample("analytics_export_delivered_events_total", NAME) - events == 10
 
