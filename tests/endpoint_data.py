@@ -219,6 +219,16 @@ def keep_mtime_replace(path: Path, data: bytes) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def replace_like_rsync(path: Path, content: bytes) -> None:
+    """What ``rsync -a`` does: write a temporary file, give it the old mtime,
+    rename it over the object. Same size, same mtime: only the inode differs."""
+    st = path.stat()
+    temporary = path.with_name("." + path.name + ".tmp")
+    temporary.write_bytes(content)
+    os.utime(temporary, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(temporary, path)
+
+
 #: An object of 400 gzipped events of blog 1 at 10:00-10:06 of DAY whose bytes were cut in half.
 DAMAGED = "2026/11/25/10/analytics-1-2026-11-25-10-20-00-trnc"
 

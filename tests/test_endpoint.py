@@ -734,6 +734,109 @@ def test_a_damaged_gzip_object_serves_its_events_up_to_the_damage(
         assert inner == (orjson.loads(body) if fmt == "json" else body.decode())
 
 
+# ------------------------------------------------------------------ a ranged answer's measured length
+
+FIELDS_QUERY = URL + "?format=ndjson&_fields=event_type"
+
+
+def _event_types(raw_events: list[bytes]) -> list[dict[str, t.Any]]:
+    return [{"event_type": orjson.loads(raw)["event_type"]} for raw in raw_events]
+
+
+def _bodies_made(env: Env, caplog: pytest.LogCaptureFixture, headers: dict[str, str]) -> tuple[t.Any, int]:
+    """A request of FIELDS_QUERY, and how many times its answer read DAMAGED,
+    whose damage is logged at each read: the bodies made to answer it."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="wpjson._stream"):
+        response = env.client.get(FIELDS_QUERY, headers={**env.admin, **headers})
+    return response, sum(DAMAGED in record.getMessage() for record in caplog.records)
+
+
+def test_a_ranged_answer_measures_its_body_once_and_keeps_the_length_a_day(
+    damaged: tuple[Env, list[bytes], int], redis: redis_lib.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # README "Resumable downloads": for CSV, Parquet and _fields answers "the first ranged request makes
+    # the body once to measure it (kept in Redis 24 h under <prefix>wpjson:length:<ETag>)".
+    env, expected, _from_damaged = damaged
+    whole, made = _bodies_made(env, caplog, {})
+    assert [orjson.loads(line) for line in whole.data.splitlines()] == _event_types(expected)
+    assert made == 1
+    half = len(whole.data) // 2
+    for bodies in (2, 1):  # measured and sent; then sent only, the length remembered
+        part, made = _bodies_made(env, caplog, {"Range": f"bytes={half}-"})
+        assert (part.status_code, part.data) == (206, whole.data[half:])
+        assert part.headers["Content-Range"] == f"bytes {half}-{len(whole.data) - 1}/{len(whole.data)}"
+        assert made == bodies
+    [key] = t.cast("list[bytes]", redis.keys(f"{TEST_PREFIX}wpjson:length:*"))
+    assert whole.headers["ETag"].strip('"') in key.decode()
+    assert int(redis.get(key) or b"0") == len(whole.data)
+    assert 86_400 - 60 <= redis.ttl(key) <= 86_400
+
+
+def test_a_day_changed_while_a_range_is_measured_answers_the_whole_body(
+    damaged: tuple[Env, list[bytes], int], caplog: pytest.LogCaptureFixture
+) -> None:
+    # README: a range is honoured "only while the day has not changed: a changed day (an object added,
+    # removed or replaced) answers 200 with the whole new body"; "A 206 reads only the object versions the
+    # catalog summarized". An object read after DAMAGED is replaced (same bytes, another file: rsync's way)
+    # when DAMAGED's damage is logged: while the length is measured, after the catalog summarized the day.
+    env, expected, _from_damaged = damaged
+    later = "2026/11/26/01/analytics-1-2026-11-26-01-15-00-eeee"
+    assert later > DAMAGED and later in env.files  # objects are read in key order
+    env.client.head(FIELDS_QUERY, headers=env.admin)  # warm
+
+    class ReplaceOnce(logging.Handler):
+        done = False
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if not self.done and DAMAGED in record.getMessage():
+                self.done = True
+                data.replace_like_rsync(env.root / later, env.files[later])
+
+    handler = ReplaceOnce(logging.WARNING)
+    stream_logger = logging.getLogger("wpjson._stream")
+    stream_logger.addHandler(handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="wpjson._events"):
+            response = env.client.get(FIELDS_QUERY, headers={**env.admin, "Range": "bytes=10-"})
+    finally:
+        stream_logger.removeHandler(handler)
+    assert handler.done
+    assert response.status_code == 200, response.data[:300]
+    assert "Content-Range" not in response.headers
+    assert [orjson.loads(line) for line in response.data.splitlines()] == _event_types(expected)
+    assert any(later in record.getMessage() for record in caplog.records)  # the range dropped, and why
+
+
+# ------------------------------------------------------------------ the manifest's answer
+
+
+def test_the_manifest_is_never_cached_and_says_what_it_summarized(env: Env) -> None:
+    # README "Headers": a day's answers are never stored by caches; X-Analytics-Objects-Summarized: the
+    # objects read to answer (0 when the day was warm).
+    cold = env.client.get(URL + "/manifest", headers=env.admin)
+    warm = env.client.get(URL + "/manifest", headers=env.admin)
+    for response in (cold, warm):
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert orjson.loads(response.data)["total"] == len(data.expected_events(env.files, data.DAY, 1))
+    assert cold.headers[SUMMARIZED_HEADER] == str(len(env.files))
+    assert warm.headers[SUMMARIZED_HEADER] == "0"
+
+
+def test_the_manifest_counts_only_the_events_the_filters_keep(env: Env) -> None:
+    # README: the manifest "takes the events' filters (event_type, hour, from/to): its counts are then of
+    # the events they keep, so total equals the X-WP-Total of the same filtered download".
+    start = data._DAY_START_MS + 13 * data.HOUR_MS
+    day = data.expected_events(env.files, data.DAY, 1)
+    in_hour = [raw for raw in day if start <= orjson.loads(raw)["event_timestamp"] < start + data.HOUR_MS]
+    assert 0 < len(in_hour) < len(day)
+    manifest = orjson.loads(env.client.get(URL + "/manifest?hour=13", headers=env.admin).data)
+    assert manifest["total"] == len(in_hour)
+    assert manifest["filters"] == {"event_type": None, "from": "13:00", "to": "14:00"}
+
+
 # ------------------------------------------------------------------ _fields read only as far as they go
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
+import re
 import time
 import typing as t
 from pathlib import Path
@@ -269,6 +270,75 @@ def test_lines_are_delivered_as_stored_and_invalid_ones_reported_by_line(
     assert logged(E_USER_WARNING, "; line 8: not JSON")
 
 
+def test_invalid_lines_are_counted_over_the_run_and_the_first_five_named(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """The run's count of skipped lines (``export run`` prints it) adds up every
+    object's; an object's warning names its first five (a broken file may hold
+    thousands), by physical line number."""
+    settings = settings_for(make_settings, local)
+    subscribe(a=False)
+    ev = event_lines("v", 3)
+    local.put(hour_ago(2), "one", [ev[0], b"{nope"])
+    many = local.put(hour_ago(1), "many", [b"{bad" for _ in range(6)] + [ev[1], ev[2]])
+
+    report = run_export(settings)
+
+    assert all_tags(d for d, _ in got.b) == ["v-0", "v-1", "v-2"]
+    assert report.invalid_lines == 7
+    [message] = logged(E_USER_WARNING, f"Skipped 6 invalid line(s) in {many} (")
+    assert re.findall(r"line (\d+): ", message) == ["1", "2", "3", "4", "5"]
+
+
+def test_a_redis_that_comes_back_empty_resumes_from_the_checkpoint(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store, tmp_path: Path
+) -> None:
+    """README: ANALYTICS_EXPORT_CHECKPOINT keeps a copy of each subscriber's
+    position "for a Redis that comes back empty": emptied after a run, the next
+    run delivers only what is new, and says so. Emptied while the checkpoint
+    cannot be read, the subscriber is not started afresh (that could skip
+    events; here, from the beginning, repeat them): the run says why and waits.
+    A checkpoint place that cannot be used (a path through a file) is a
+    warning saying what to set; the export goes on."""
+    import wsgi
+
+    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "checkpoint"))
+    subscribe(a=False)
+    name = f"{__name__}.subscriber_b"
+    first = local.put(hour_ago(3), "first", event_lines("first", 2))
+    run_export(settings)
+    redis.flushdb()
+    local.put(hour_ago(2), "second", event_lines("second", 1))
+    run_export(settings)
+    assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
+    [file] = (tmp_path / "checkpoint").iterdir()
+    [restored] = logged(E_USER_WARNING, f"Redis had lost the export state of {name} (")
+    assert f"restored from the checkpoint {file} at position {first}, " in restored
+    assert restored.endswith(". Objects delivered after that checkpoint was written are delivered again.")
+
+    saved = file.read_bytes()
+    file.unlink()
+    file.mkdir()  # unreadable
+    redis.flushdb()
+    result = wsgi.create_app(settings).test_cli_runner().invoke(args=["export", "run"])
+    assert result.exit_code == 1 and "could not read checkpoint: cannot read the export checkpoint " in result.output
+    [error] = logged(E_USER_ERROR, f"Redis has no export state for {name} and cannot read the export checkpoint ")
+    assert error.endswith("; not starting them afresh (that could skip events). Retrying on the next run.")
+    assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
+    file.rmdir()
+    file.write_bytes(saved)
+    run_export(settings)
+    assert all_tags(d for d, _ in got.b) == ["first-0", "first-1", "second-0"]
+
+    (tmp_path / "a-file").write_bytes(b"")
+    unwritable = settings_for(make_settings, local, ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "a-file" / "dir"))
+    local.put(hour_ago(1), "third", event_lines("third", 1))
+    run_export(unwritable)
+    assert all_tags(d for d, _ in got.b)[-1] == "third-0"
+    [warning] = logged(E_USER_WARNING, f"the export checkpoint {tmp_path / 'a-file' / 'dir'}")
+    assert warning.endswith(". Set ANALYTICS_EXPORT_CHECKPOINT to a writable place.")
+
+
 def test_read_failing_halfway_takes_the_objects_events_out_of_the_batch(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:
@@ -357,12 +427,16 @@ def test_read_failure_is_retried_never_skipped(
         assert archived in report.read_errors
         assert logged(E_USER_ERROR, f"Could not read {archived} (failure {attempt})")
     assert sorted(all_tags(got.a)) == ["a-0", "c-0"]
+    runner = wsgi.create_app(settings).test_cli_runner()
+    status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
+    # S3's own error for an archived object, as the last read's error of the object
+    assert "InvalidObjectState" in report.read_errors[archived]
+    assert status["unreadable"] == [{"key": archived, "count": 2, "error": report.read_errors[archived]}]
 
     s3_bucket.Object(archived).restore_object(RestoreRequest={"Days": 1})
     report = run_export(settings)
     assert report.read_errors == {}
     assert sorted(all_tags(got.a)) == ["a-0", "b-0", "c-0"]
-    runner = wsgi.create_app(settings).test_cli_runner()
     status = orjson.loads(runner.invoke(args=["export", "status", "--json"]).output)
     assert status["unreadable"] == [], "a read that succeeds clears the object's failures"
     run_export(settings)
@@ -515,6 +589,29 @@ def test_cli_status_replay_and_one_line_errors(
     assert result.exit_code == 1
     assert result.output.strip().startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_store_that_cannot_be_listed_is_reported_and_retried(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], s3_endpoint: str, tmp_path: Path
+) -> None:
+    """A listing that fails (here: the bucket does not exist) delivers nothing
+    and is retried on the next run: ``export run`` fails with what it could not
+    read, the log says which store and that it retries. (The checkpoint is
+    kept elsewhere: beside the events, its read would fail first.)"""
+    import wsgi
+
+    settings = make_settings(
+        ANALYTICS_SOURCE="s3://analytics-test-no-such-bucket", ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "checkpoint"),
+    )  # fmt: skip
+    subscribe(b=False)
+    result = wsgi.create_app(settings).test_cli_runner().invoke(args=["export", "run"])
+    assert result.exit_code == 1
+    assert "could not read the listing: " in result.output and "(retried on the next run)" in result.output
+    [error] = logged(E_USER_ERROR, "Could not list ")
+    assert "analytics-test-no-such-bucket" in error and error.endswith(". Retrying on the next run.")
+    assert "NoSuchBucket" in error and "NoSuchBucket" in result.output
+    assert got.a == []
 
 
 def test_disabled_export_does_nothing(

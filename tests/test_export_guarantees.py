@@ -9,6 +9,7 @@ expected values are worked out by hand from the README's rules."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import threading
 import typing as t
 from pathlib import Path
@@ -180,16 +181,9 @@ def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
     assert inbox.logged(export_hooks.E_USER_ERROR, f"Could not read {gone} (failure 2)")
 
 
-def test_each_subscriber_gets_what_it_lacks_when_they_differ(
-    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
-) -> None:
-    """README: "each subscriber with its own progress". One subscriber already
-    has the older object (its ledger says so), the other has nothing: in one
-    run the first gets only the newer object, the second both, once each."""
-    store = Store("local", root=tmp_path / "events")
-    settings = settings_for(make_settings, str(store.root))
-    older = store.put(hour_ago(3), "older", event_lines("old", 1))
-    store.put(hour_ago(2), "newer", event_lines("new", 1))
+def _ahead_and_behind(redis: redis_lib.Redis, settings: config.Settings, older: str) -> tuple[Inbox, Inbox]:
+    """Two subscribers, hooked in this order: the first has ``older`` already
+    (its ledger says so), the second has nothing yet. Their inboxes."""
     ahead, behind = Inbox(), Inbox()
 
     def ahead_subscriber(data: str) -> None:
@@ -205,9 +199,44 @@ def test_each_subscriber_gets_what_it_lacks_when_they_differ(
     state = DeliveryState(redis, settings.redis_prefix)
     state.ensure(name, "beginning", 0.0)
     state.record_success(name, [older], None, 0.0)
+    return ahead, behind
+
+
+def test_each_subscriber_gets_what_it_lacks_when_they_differ(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """README: "each subscriber with its own progress". One subscriber already
+    has the older object (its ledger says so), the other has nothing: in one
+    run the first gets only the newer object, the second both, once each."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    older = store.put(hour_ago(3), "older", event_lines("old", 1))
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    ahead, behind = _ahead_and_behind(redis, settings, older)
     run_export(settings)
     assert ahead.tags() == ["new-0"]
     assert behind.tags() == ["old-0", "new-0"]
+
+
+def test_an_object_unreadable_in_this_run_holds_up_no_subscriber(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """README: an object that cannot be read is retried on later runs, never
+    skipped, and holds up nothing after it. Here two subscribers at different
+    positions (two groups of one run) both lack a corrupt gzip object: each
+    still gets the objects after it in this run, the second too, for which
+    the object had already failed once in this run."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    older = store.put(hour_ago(4), "older", event_lines("old", 1))
+    whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("cut", 4)))
+    store.put(hour_ago(3), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    ahead, behind = _ahead_and_behind(redis, settings, older)
+    report = run_export(settings)
+    assert ahead.tags() == ["new-0"]
+    assert behind.tags() == ["old-0", "new-0"]
+    assert len(report.read_errors) == 1
 
 
 # ------------------------------------------------------------------ how long the ledger remembers

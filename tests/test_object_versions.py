@@ -10,7 +10,6 @@ count, but every line the summary selected for blog 2 now holds a blog-1 event.
 from __future__ import annotations
 
 import base64
-import os
 import typing as t
 from pathlib import Path
 
@@ -74,16 +73,6 @@ def s3_site(make_settings: t.Callable[..., config.Settings], redis: redis_lib.Re
     return _site(make_settings(ANALYTICS_SITES=SITES, ANALYTICS_SOURCE=f"s3://{s3_bucket.name}/fh"), redis, files)
 
 
-def replace_like_rsync(path: Path, content: bytes) -> None:
-    """What ``rsync -a`` does: write a temporary file, give it the old mtime,
-    rename it over the object. Same size, same mtime: only the inode differs."""
-    st = path.stat()
-    temporary = path.with_name("." + path.name + ".tmp")
-    temporary.write_bytes(content)
-    os.utime(temporary, ns=(st.st_atime_ns, st.st_mtime_ns))
-    os.replace(temporary, path)
-
-
 def _blog_ids(body: bytes, fmt: str) -> set[str]:
     events = orjson.loads(body) if fmt == "json" else [orjson.loads(line) for line in body.splitlines()]
     return {event["attributes"]["blogId"] for event in events}
@@ -96,7 +85,7 @@ def test_a_local_object_replaced_keeping_size_and_mtime_is_summarized_again(
     site = local_site
     warm = site.client.get(URL + f"?format={fmt}", headers=site.shop)
     assert warm.headers["X-WP-Total"] == str(len(data.expected_events(site.files, data.DAY, 2)))
-    replace_like_rsync(tmp_path / "events" / MIXED, mixed_object(swapped=True))
+    data.replace_like_rsync(tmp_path / "events" / MIXED, mixed_object(swapped=True))
     files = {**site.files, MIXED: mixed_object(swapped=True)}
 
     after = site.client.get(URL + f"?format={fmt}", headers=site.shop)
@@ -127,7 +116,7 @@ def test_a_local_object_replaced_during_a_warm_download_is_parsed_not_trusted(
 ) -> None:
     site = local_site
     path = tmp_path / "events" / MIXED
-    body, total = _stream_replacing_midway(site, fmt, lambda: replace_like_rsync(path, mixed_object(swapped=True)))
+    body, total = _stream_replacing_midway(site, fmt, lambda: data.replace_like_rsync(path, mixed_object(swapped=True)))
     _check_body(site, body, total, fmt)
 
 
@@ -171,7 +160,7 @@ def test_local_open_lines_refuses_another_version_checked_on_the_open_file(
     before = source.stat(MIXED)
     with source.open_lines(MIXED, etag=before.etag) as lines:
         assert b"".join(lines) == mixed_object(swapped=False)
-    replace_like_rsync(tmp_path / "events" / MIXED, mixed_object(swapped=True))
+    data.replace_like_rsync(tmp_path / "events" / MIXED, mixed_object(swapped=True))
     after = source.stat(MIXED)
     assert (after.size, after.last_modified) == (before.size, before.last_modified)
     assert after.etag != before.etag  # the inode is part of a local ETag
@@ -209,7 +198,7 @@ def test_a_summary_describes_the_version_it_read_not_the_one_listed(
         source = open_source(make_settings(ANALYTICS_SOURCE=f"s3://{s3_bucket.name}/fh").source)
     listed = source.stat(MIXED)
     if kind == "local":
-        replace_like_rsync(tmp_path / "events" / MIXED, mixed_object(swapped=True))
+        data.replace_like_rsync(tmp_path / "events" / MIXED, mixed_object(swapped=True))
     else:
         s3_bucket.put_object(Key="fh/" + MIXED, Body=mixed_object(swapped=True))
     summary = catalog.summarize_object(source, listed)

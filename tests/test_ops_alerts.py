@@ -6,7 +6,9 @@ event; the lag alert fires once and clears; quarantine and reconciliation alert.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
+import threading
 import time
 import typing as t
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 import config
 import hooks
 from jobs import alerts, export_hooks
+from jobs import lock as run_lock
 from jobs.export import run_export
 from jobs.state import DeliveryState
 from tests.integrations_fixtures.objects import Store, event_lines, hour_ago, tags
@@ -34,6 +37,7 @@ class Received:
         self.alerts: list[tuple[str, str, str, dict[str, t.Any]]] = []
         self.failing = True
         self.calls = 0
+        self.after_batch: t.Callable[[], None] | None = None
 
 
 got = Received()
@@ -44,6 +48,8 @@ def subscriber(data: str) -> None:
     if got.failing:
         raise RuntimeError("BI tool is down")
     got.batches.append(data)
+    if got.after_batch is not None:
+        got.after_batch()
 
 
 def on_alert(code: str, message: str, subscriber: str, details: dict[str, t.Any]) -> None:
@@ -144,11 +150,17 @@ def test_pause_after_zero_never_pauses(
     assert got.calls == 25 and codes(lag=False) == [alerts.FAILING]
 
 
+def punctual(data: str) -> None:
+    """A second subscriber, which never fails (so never lags)."""
+
+
 def test_lag_alert_fires_once_and_clears(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:
     settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
     assert settings.alert_lag == 3600, "the documented default: one hour"
+    # Checked before the lagging one (priority 5): a subscriber whose lag did not change holds up no other's.
+    hooks.add_action(export_hooks.DATA_PROCESS, punctual, 5)
     key = local.put(hour_ago(3), "s-1", event_lines("x", 2))
     written = time.time() - 2 * 3600  # the object arrived two hours ago
     os.utime(local.root / key, (written, written))  # type: ignore[operator]
@@ -157,6 +169,9 @@ def test_lag_alert_fires_once_and_clears(
     run_export(settings, clock=lambda: now[0])  # fails: two hours behind
     lag = [a for a in got.alerts if a[0] == alerts.LAGGING]
     assert len(lag) == 1 and lag[0][2] == NAME and lag[0][3]["lag_seconds"] >= 7200 and key in lag[0][1]
+    # README "Alerts": subscriber_lagging's details; "Metrics": analytics_export_lag_seconds per subscriber.
+    assert lag[0][3] == {"lag_seconds": lag[0][3]["lag_seconds"], "threshold_seconds": 3600, "oldest": key}
+    assert _sample("analytics_export_lag_seconds", NAME) == lag[0][3]["lag_seconds"]
     now[0] += 3601
     run_export(settings, clock=lambda: now[0])  # fails again, still behind: no second alert
     assert codes().count(alerts.LAGGING) == 1
@@ -165,8 +180,58 @@ def test_lag_alert_fires_once_and_clears(
     now[0] += 3601
     run_export(settings, clock=lambda: now[0])
     cleared = [a for a in got.alerts if a[0] == alerts.LAG_CLEARED]
-    assert len(cleared) == 1 and cleared[0][3]["lag_seconds"] == 0
+    assert len(cleared) == 1 and cleared[0][3] == {"lag_seconds": 0, "threshold_seconds": 3600}
+    assert cleared[0][1:3] == (f"Subscriber {NAME} caught up: lag 0 s.", NAME)
+    assert _sample("analytics_export_lag_seconds", NAME) == 0
     run_export(settings, clock=lambda: now[0])
+    assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED, alerts.LAG_CLEARED]
+
+
+def test_a_lag_of_exactly_alert_lag_is_not_lagging(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README: ANALYTICS_ALERT_LAG is the seconds a subscriber "may lag" before
+    the alert: an oldest undelivered object exactly that old raises nothing;
+    at the next try, an hour later, it does."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    key = local.put(hour_ago(3), "s-1", event_lines("x", 1))
+    now = float(int(time.time()))
+    os.utime(local.root / key, (now - 3600, now - 3600))  # type: ignore[operator]
+    run_export(settings, clock=lambda: now)
+    assert codes() == [alerts.FAILING]
+    run_export(settings, clock=lambda: now + 3601)  # past the first retry (60 s); the object 7201 s old
+    assert codes() == [alerts.FAILING, alerts.LAGGING]
+
+
+def test_a_full_selection_leaves_the_lag_as_it_was(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """A run that got altis.analytics.export.max.files objects may have left
+    more behind: its lag is unknown, so a lagging subscriber is not "caught
+    up" until a run finds nothing more; a subscriber checked before it (here
+    one also held to a full selection) holds up no other's check."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    hooks.add_filter(export_hooks.MAX_FILES, lambda files: 1)
+    hooks.add_action(export_hooks.DATA_PROCESS, punctual, 5)
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    written = time.time() - 2 * 3600
+    for i in range(2):
+        key = local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 1))
+        os.utime(local.root / key, (written, written))  # type: ignore[operator]
+    now = [time.time()]
+    run_export(settings, clock=lambda: now[0])  # fails, two hours behind
+    assert codes() == [alerts.FAILING, alerts.LAGGING]
+    got.failing = False
+    for _ in range(2):  # one object each: full selections
+        now[0] += 3601
+        run_export(settings, clock=lambda: now[0])
+    assert [tag for data in got.batches for tag in tags(data)] == ["x0-0", "x1-0"]
+    assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED]
+    # A run's message names every subscriber it served.
+    served = [m for m in logs if m.startswith("Exported ")]
+    assert served and served[-1].endswith(f" to {__name__}.punctual, {NAME}."), served
+    run_export(settings, clock=lambda: now[0])  # nothing left
     assert codes() == [alerts.FAILING, alerts.LAGGING, alerts.RECOVERED, alerts.LAG_CLEARED]
 
 
@@ -190,6 +255,8 @@ def test_quarantine_and_reconciliation_alert(
     assert report.late == [late]
     (found,) = [a for a in got.alerts if a[0] == alerts.LATE_OBJECTS]
     assert found[3] == {"keys": [late], "count": 1}
+    run_export(settings, mode="reconcile")  # nothing late any more: no alert
+    assert len([a for a in got.alerts if a[0] == alerts.LATE_OBJECTS]) == 1
 
 
 def test_a_raising_alert_callback_does_not_stop_the_export(
@@ -348,3 +415,110 @@ def test_a_recovery_alerts_once_and_resets_the_retry_metrics(
     assert f"Subscriber {NAME} recovered: a batch was delivered." in logs
     assert _sample("analytics_export_consecutive_failures", NAME) == 0
     assert _sample("analytics_export_retry_at_timestamp_seconds", NAME) == 0
+
+
+def test_a_failed_batch_is_logged_with_its_objects_error_and_retry_time(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """What a person reads of a failure (the log action often feeds email or
+    chat): the batch's objects, three by name and then how many more, the
+    error as ``<exception type>: <message>`` and the retry time in UTC
+    (ANALYTICS_EXPORT_RETRY_BASE 60 s, doubling). Then the recovery's batches
+    and events, counted in the run's report and the metrics (README "Metrics")."""
+    env = {"ANALYTICS_SOURCE": str(local.root), "ANALYTICS_EXPORT_START": "beginning"}
+    settings = make_settings(**env, ANALYTICS_EXPORT_RETRY_BASE="60", ANALYTICS_EXPORT_RETRY_MAX="3600")
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    keys = sorted(local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 2)) for i in range(3))
+    now = float(int(time.time()))
+
+    def failure(events: int, named: str, wait: int) -> str:
+        when = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now + wait))
+        return (
+            f"Subscriber {NAME} failed on a batch of {events} events ({named}): RuntimeError: BI tool is down. "
+            f"It will be retried from there after {when}; other subscribers are not affected."
+        )
+
+    report = run_export(settings, clock=lambda: now)
+    assert report.failures == {NAME: "RuntimeError: BI tool is down"}
+    assert failure(6, ", ".join(keys), 60) in logs, logs
+    keys = sorted([*keys, *(local.put(hour_ago(3), f"s-{i}", event_lines(f"x{i}", 2)) for i in (3, 4))])
+    now += 61
+    run_export(settings, clock=lambda: now)
+    assert failure(10, ", ".join(keys[:3]) + " and 2 more", 120) in logs, logs
+
+    got.failing = False
+    now += 121
+    small = make_settings(**env, ANALYTICS_EXPORT_BATCH_BYTES="1024")
+    batches, events = (
+        _sample("analytics_export_delivered_batches_total", NAME),
+        _sample("analytics_export_delivered_events_total", NAME),
+    )
+    report = run_export(small, clock=lambda: now)
+    delivered = [tag for data in got.batches for tag in tags(data)]
+    assert delivered == [f"x{i}-{n}" for i in range(5) for n in range(2)]
+    assert len(got.batches) > 1, "ten events of about 300 bytes exceed 1024 bytes"
+    assert (report.batches, report.events, report.failures) == (len(got.batches), 10, {})
+    exported = f"Exported 10 events from 5 file(s) in {len(got.batches)} batch deliveries to {NAME}."
+    assert exported in logs, logs
+    # README "export status": the last run, as its job recorded it.
+    status = orjson.loads(create_app(small).test_cli_runner().invoke(args=["export", "status", "--json"]).output)
+    assert status["last_run"] == {
+        "mode": "run", "started": now, "finished": now, "objects": 5, "events": 10, "batches": len(got.batches),
+        "failures": {}, "read_errors": {}, "subscribers": [NAME],
+    }  # fmt: skip
+    assert _sample("analytics_export_delivered_batches_total", NAME) - batches == len(got.batches)
+    assert _sample("analytics_export_delivered_events_total", NAME) - events == 10
+
+
+@pytest.mark.parametrize("lost_while", ["delivering", "reading"])
+def test_a_run_whose_lock_expired_stops_before_the_next_batch(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store, lost_while: str
+) -> None:
+    """README: each subscriber's lock has a TTL renewed while its run lives, so
+    none is served by two runs. A run that could not renew it (here: the key
+    gone, as after Redis lost it) stops, says why, and records no progress, not
+    even for a batch the subscriber returned from (another run may own it now):
+    the next run delivers that batch again, then the rest. Lost while the
+    subscriber had a batch, or between two batches (while the run read objects:
+    at the warning about the first object's invalid line)."""
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
+        ANALYTICS_EXPORT_LOCK_TTL="1", ANALYTICS_EXPORT_BATCH_BYTES="1024",
+    )  # fmt: skip
+    logs: list[str] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    local.put(hour_ago(2), "s-1", [*event_lines("x", 4), b"{nope"])
+    local.put(hour_ago(1), "s-2", event_lines("y", 4))
+    lost = threading.Event()
+
+    class Lost(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "lost the export lock" in record.getMessage():
+                lost.set()
+
+    def expire() -> None:
+        redis.delete(run_lock.lock_name(settings.redis_prefix, NAME))
+        assert lost.wait(30), "the renewal never noticed"
+
+    got.failing = False
+    if lost_while == "delivering":
+        got.after_batch = lambda: expire() if len(got.batches) == 1 else None
+    else:
+        hooks.add_action(export_hooks.LOG, lambda message, level: message.startswith("Skipped") and expire(), 20, 2)
+    handler = Lost()
+    logging.getLogger("jobs.lock").addHandler(handler)
+    try:
+        run_export(settings)
+    finally:
+        logging.getLogger("jobs.lock").removeHandler(handler)
+    assert lost.is_set()
+    assert "Export run aborted: a subscriber's lock expired; another run may have started" in logs, logs
+    first = [tag for data in got.batches for tag in tags(data)]
+    if lost_while == "delivering":
+        assert len(got.batches) == 1 and 0 < len(first) < 8, "1024 bytes hold some of eight events of ~170 bytes"
+    else:
+        assert first == []
+    run_export(settings)
+    everything = [f"{s}-{n}" for s in "xy" for n in range(4)]
+    assert [tag for data in got.batches for tag in tags(data)] == first + everything
