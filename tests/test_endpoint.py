@@ -1013,6 +1013,15 @@ def test_a_pooled_body_with_fields_filters_or_parquet_has_the_bytes_of_one_writt
     assert (here_coded.data, here_coded.headers["ETag"]) == (coded.data, coded.headers["ETag"])
 
 
+def test_parquet_whose_fields_keep_no_column_is_a_wordpress_error(env: Env) -> None:
+    # A file of no column is one DuckDB and Spark refuse to read (README): 400, where CSV is an empty body.
+    body = assert_wp_error(
+        env.client.get(URL + "?format=parquet&_fields=nope", headers=env.admin), 400, "rest_invalid_param"
+    )
+    assert list(body["data"]["params"]) == ["_fields"]
+    assert env.client.get(URL + "?format=csv&_fields=nope", headers=env.admin).data == b""
+
+
 def test_a_pooled_csv_and_parquet_with_fields_and_filters_hold_the_events_asked(pooled: Env) -> None:
     env = pooled
     # Read independently: the day's events of blog 1 (the files), kept by type and by hour of event_timestamp.
