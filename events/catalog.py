@@ -260,6 +260,23 @@ class EventFilter(t.NamedTuple):
         return self.types is None or (type(event_type) is str and event_type in self.types)
 
 
+class ListedObject(t.NamedTuple):
+    """What the manifest and its digest keep of one object read for a day
+    (``DaySummary.listed``): the version summarized (ETag, size), the events
+    of the day and site in it, whether it was read whole, and its invalid
+    lines (how many, the first numbers). Not the whole ``ObjectSummary``:
+    that holds every site's bitmaps and histograms, 12-25 KB an object, and a
+    day of 2,662 objects held them all at once (bench/FINDINGS.md, the 10 M day)."""
+
+    info: ObjectInfo
+    etag: str
+    size: int
+    events: int
+    complete: bool
+    invalid_count: int
+    invalid_lines: list[int]
+
+
 @dataclasses.dataclass(frozen=True)
 class DaySummary:
     """One site's day: how many events, their sorted field names, the objects
@@ -269,8 +286,8 @@ class DaySummary:
     ``columns`` is the CSV header: the sorted union of ``fields`` and the
     site's field names of every other day summarized (``site_columns``).
     ``details`` has each object's ``GroupDetail`` of the day and site (by key),
-    and ``listed`` every object that can hold events of the day with its
-    summary, events of the site or not (the manifest's objects read)."""
+    and ``listed`` every object that can hold events of the day (``ListedObject``),
+    events of the site or not (the manifest's objects read)."""
 
     count: int
     fields: tuple[str, ...]
@@ -278,7 +295,7 @@ class DaySummary:
     selectors: t.Mapping[str, tuple[bytes, int, str]] = dataclasses.field(default_factory=dict)
     columns: tuple[str, ...] = ()
     details: t.Mapping[str, GroupDetail] = dataclasses.field(default_factory=dict)
-    listed: tuple[tuple[ObjectInfo, ObjectSummary], ...] = ()
+    listed: tuple[ListedObject, ...] = ()
     #: Per object of ``objects``: the ETag of the version summarized (whose events were counted).
     versions: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -578,7 +595,6 @@ def day_summary(
     is called for each). Raises SourceError when the store cannot be listed or
     an object cannot be read, and redis errors when Redis is unreachable."""
     infos = list_day_objects(source, day, late_hours)
-    summaries = summaries_of(source, redis, prefix, infos, on_read=on_read)
     wanted = (day.isoformat(), str(blog_id))
     count = 0
     fields: set[str] = set()
@@ -586,19 +602,33 @@ def day_summary(
     selectors: dict[str, tuple[bytes, int, str]] = {}
     details: dict[str, GroupDetail] = {}
     versions: dict[str, str] = {}
-    listed: list[tuple[ObjectInfo, ObjectSummary]] = []
-    for info, summary in zip(infos, summaries, strict=True):
-        listed.append((info, summary))
-        group = summary.groups.get(wanted)
-        if group:
-            count += group[0]
-            fields.update(group[1])
-            objects.append(info)
-            versions[info.key] = summary.etag
-            details[info.key] = summary.details.get(wanted, _NO_DETAIL)
-            packed = summary.selections.get(wanted)
-            if packed is not None:
-                selectors[info.key] = (packed, summary.lines, summary.etag)
+    listed: list[ListedObject] = []
+    # Batch by batch: only one batch's object summaries (every site's bitmaps and histograms) are
+    # held at once, so memory does not grow with the number of objects of the day.
+    for start in range(0, len(infos), MGET_BATCH):
+        batch = infos[start : start + MGET_BATCH]
+        for info, summary in zip(batch, summaries_of(source, redis, prefix, batch, on_read=on_read), strict=True):
+            group = summary.groups.get(wanted)
+            listed.append(
+                ListedObject(
+                    info,
+                    summary.etag,
+                    summary.size,
+                    group[0] if group else 0,
+                    summary.complete,
+                    summary.invalid_count,
+                    summary.invalid_lines,
+                )
+            )
+            if group:
+                count += group[0]
+                fields.update(group[1])
+                objects.append(info)
+                versions[info.key] = summary.etag
+                details[info.key] = summary.details.get(wanted, _NO_DETAIL)
+                packed = summary.selections.get(wanted)
+                if packed is not None:
+                    selectors[info.key] = (packed, summary.lines, summary.etag)
     columns = tuple(sorted(site_columns(redis, prefix, blog_id).union(fields)))
     return DaySummary(count, tuple(sorted(fields)), objects, selectors, columns, details, tuple(listed), versions)
 

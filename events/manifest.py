@@ -54,8 +54,8 @@ def digest(day: dt.date, blog_id: int, summary: DaySummary) -> str:
     """``sha256:<hex>`` of the day, the site and each object read (key, ETag
     and size of the version summarized), in key order."""
     hasher = hashlib.sha256(f"{day.isoformat()}\n{blog_id}\n".encode())
-    for info, object_summary in summary.listed:
-        hasher.update(f"{info.key}\t{object_summary.etag}\t{object_summary.size}\n".encode("utf-8", "surrogatepass"))
+    for listed in summary.listed:
+        hasher.update(f"{listed.info.key}\t{listed.etag}\t{listed.size}\n".encode("utf-8", "surrogatepass"))
     return "sha256:" + hasher.hexdigest()
 
 
@@ -82,25 +82,24 @@ def build(day: dt.date, blog_id: int, summary: DaySummary, wanted: EventFilter =
             else:
                 types[event_type] = types.get(event_type, 0) + count
         per_object[key] = kept
-    group = (day.isoformat(), str(blog_id))
     last_hour = dt.datetime(day.year, day.month, day.day, 23, tzinfo=dt.UTC)
     objects = []
     late = []
-    for info, object_summary in summary.listed:
-        counted = object_summary.groups.get(group)
-        events = (counted[0] if counted else 0) if wanted.everything else per_object.get(info.key, 0)
+    for listed in summary.listed:
+        key = listed.info.key
+        events = listed.events if wanted.everything else per_object.get(key, 0)
         objects.append({
-            "key": info.key,
-            "etag": object_summary.etag,
-            "size": object_summary.size,
+            "key": key,
+            "etag": listed.etag,
+            "size": listed.size,
             "events": events,
-            "complete": object_summary.complete,
-            "invalid_lines": object_summary.invalid_count,
-            "invalid_line_numbers": object_summary.invalid_lines,
+            "complete": listed.complete,
+            "invalid_lines": listed.invalid_count,
+            "invalid_line_numbers": listed.invalid_lines,
         })  # fmt: skip
-        folder = hour_of_key(info.key)
+        folder = hour_of_key(key)
         if events and folder is not None and folder > last_hour:
-            late.append({"key": info.key, "events": events})
+            late.append({"key": key, "events": events})
     return {
         "day": day.isoformat(),
         "site": blog_id,

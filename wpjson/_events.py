@@ -410,10 +410,10 @@ def _streamed(summary: DaySummary, shape: _stream.Shape) -> DaySummary:
     (the process pool's budget: ``csv_objects.in_order``) and for Parquet the
     whole details (``number_kinds``). The body holds it for as long as the client reads --
     one that stopped reading, until ``ANALYTICS_SEND_TIMEOUT`` drops it -- and
-    the whole summary (every object summary of the day in ``listed``, each
-    object's field names and histogram in ``details``) is about 7.4 MB on
-    bench/load's large day (147 objects; 0.1 MB without them): a worker's 32
-    threads streaming it went past issue 12's 200 MB."""
+    the whole summary (every object read in ``listed``, each object's field
+    names and histogram in ``details``) was about 7.4 MB on bench/load's large
+    day (147 objects; 0.1 MB without them) when ``listed`` held whole object
+    summaries: a worker's 32 threads streaming it went past issue 12's 200 MB."""
     details = summary.details
     if shape.fmt != "parquet":
         details = {key: GroupDetail("", detail.size, [], []) for key, detail in details.items()}
