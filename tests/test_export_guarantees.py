@@ -246,11 +246,12 @@ def test_an_object_read_at_last_by_one_subscribers_job_still_reaches_the_other(
     """README: an unreadable object is retried, never skipped, for every
     subscriber. Scheduled runs serve one subscriber each: the first one's job
     reads the mended object and gets it; the other's job, later, must get it
-    too, though both had moved past it."""
+    too, though both had moved well past it (more than the late-object
+    lookback, ANALYTICS_LATE_HOURS: 2)."""
     store = Store("local", root=tmp_path / "events")
     settings = settings_for(make_settings, str(store.root))
     whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("mended", 2)))
-    broken = store.put(hour_ago(3), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    broken = store.put(hour_ago(30), "broken", [], raw=whole[:-20] + b"garbage" * 3)
     store.put(hour_ago(2), "newer", event_lines("new", 1))
     first, second = Inbox(), Inbox()
 
@@ -266,7 +267,7 @@ def test_an_object_read_at_last_by_one_subscribers_job_still_reaches_the_other(
     assert len(run_export(settings).read_errors) == 1
     assert first.tags() == second.tags() == ["new-0"]
 
-    store.put(hour_ago(3), "broken", [], raw=whole)  # mended, under the same key
+    store.put(hour_ago(30), "broken", [], raw=whole)  # mended, under the same key
     assert store.root is not None and (store.root / broken).read_bytes() == whole
     run_export(settings, only=[names[0]], trigger="schedule")
     assert first.tags() == ["new-0", "mended-0", "mended-1"]
