@@ -131,6 +131,23 @@ def test_a_requeued_object_goes_now_even_to_a_subscriber_in_backoff(
     assert inbox.tags() == ["q-0", "q-1"]
 
 
+def _two_subscribers() -> tuple[Inbox, Inbox, list[str]]:
+    """Two subscribers hooked in this order: their inboxes and their names."""
+    first, second = Inbox(), Inbox()
+
+    def first_subscriber(data: str) -> None:
+        first.batches.append(data)
+
+    def second_subscriber(data: str) -> None:
+        second.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, first_subscriber)
+    hooks.add_action(export_hooks.DATA_PROCESS, second_subscriber)
+    names = [s.name for s in subscribers.current()]
+    assert names[0].endswith("first_subscriber") and names[1].endswith("second_subscriber")
+    return first, second, names
+
+
 def test_a_requeued_object_far_behind_goes_now_to_each_subscriber_that_lacks_it(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
 ) -> None:
@@ -140,17 +157,7 @@ def test_a_requeued_object_far_behind_goes_now_to_each_subscriber_that_lacks_it(
     settings = settings_for(make_settings, str(store.root))
     old = store.put(hour_ago(10), "old", event_lines("old", 1))
     store.put(hour_ago(1), "new", event_lines("new", 1))
-    has, lacks = Inbox(), Inbox()
-
-    def has_subscriber(data: str) -> None:
-        has.batches.append(data)
-
-    def lacks_subscriber(data: str) -> None:
-        lacks.batches.append(data)
-
-    hooks.add_action(export_hooks.DATA_PROCESS, has_subscriber)
-    hooks.add_action(export_hooks.DATA_PROCESS, lacks_subscriber)
-    (has_name, _) = [s.name for s in subscribers.current()]
+    has, lacks, (has_name, _) = _two_subscribers()
     state = DeliveryState(redis, settings.redis_prefix)
     state.ensure(has_name, "beginning", 0.0)
     state.record_success(has_name, [old], None, 0.0)  # it got the old object before it was set aside
@@ -185,18 +192,7 @@ def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
 def _ahead_and_behind(redis: redis_lib.Redis, settings: config.Settings, older: str) -> tuple[Inbox, Inbox]:
     """Two subscribers, hooked in this order: the first has ``older`` already
     (its ledger says so), the second has nothing yet. Their inboxes."""
-    ahead, behind = Inbox(), Inbox()
-
-    def ahead_subscriber(data: str) -> None:
-        ahead.batches.append(data)
-
-    def behind_subscriber(data: str) -> None:
-        behind.batches.append(data)
-
-    hooks.add_action(export_hooks.DATA_PROCESS, ahead_subscriber)
-    hooks.add_action(export_hooks.DATA_PROCESS, behind_subscriber)
-    (name, _) = [s.name for s in subscribers.current()]
-    assert name.endswith("ahead_subscriber")
+    ahead, behind, (name, _) = _two_subscribers()
     state = DeliveryState(redis, settings.redis_prefix)
     state.ensure(name, "beginning", 0.0)
     state.record_success(name, [older], None, 0.0)
@@ -253,17 +249,7 @@ def test_an_object_read_at_last_by_one_subscribers_job_still_reaches_the_other(
     whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("mended", 2)))
     broken = store.put(hour_ago(30), "broken", [], raw=whole[:-20] + b"garbage" * 3)
     store.put(hour_ago(2), "newer", event_lines("new", 1))
-    first, second = Inbox(), Inbox()
-
-    def first_subscriber(data: str) -> None:
-        first.batches.append(data)
-
-    def second_subscriber(data: str) -> None:
-        second.batches.append(data)
-
-    hooks.add_action(export_hooks.DATA_PROCESS, first_subscriber)
-    hooks.add_action(export_hooks.DATA_PROCESS, second_subscriber)
-    names = [s.name for s in subscribers.current()]
+    first, second, names = _two_subscribers()
     assert len(run_export(settings).read_errors) == 1
     assert first.tags() == second.tags() == ["new-0"]
 
@@ -303,21 +289,24 @@ def test_an_object_mended_counts_toward_max_files(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
 ) -> None:
     """README: altis.analytics.export.max.files, at most this many objects a
-    run; with 1, the run after an unreadable object is mended delivers that
-    object alone (the oldest first), the next run the newer one."""
+    run. An object that could not be read, far behind the position by the
+    time it is mended: with 1, the next run delivers that object alone (the
+    oldest first), the run after it the newer one."""
     store = Store("local", root=tmp_path / "events")
     settings = settings_for(make_settings, str(store.root))
-    hooks.add_filter(export_hooks.MAX_FILES, lambda files: 1)
     hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
     whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("mended", 1)))
-    store.put(hour_ago(3), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    store.put(hour_ago(30), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    store.put(hour_ago(3), "read", event_lines("read", 1))
     assert len(run_export(settings).read_errors) == 1
-    store.put(hour_ago(3), "broken", [], raw=whole)
+    assert inbox.tags() == ["read-0"]
+    store.put(hour_ago(30), "broken", [], raw=whole)
     store.put(hour_ago(2), "newer", event_lines("new", 1))
+    hooks.add_filter(export_hooks.MAX_FILES, lambda files: 1)
     assert run_export(settings).objects == 1
-    assert inbox.tags() == ["mended-0"]
+    assert inbox.tags() == ["read-0", "mended-0"]
     run_export(settings)
-    assert inbox.tags() == ["mended-0", "new-0"]
+    assert inbox.tags() == ["read-0", "mended-0", "new-0"]
 
 
 def test_an_unreadable_object_from_before_a_subscribers_start_is_not_its_to_get(
