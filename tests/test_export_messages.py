@@ -36,11 +36,12 @@ def deliver(data: str) -> None:
     pass
 
 
+@pytest.mark.parametrize("objects", [4, 5])
 def test_a_failed_batch_names_three_objects_and_the_count_of_the_others(
-    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, objects: int
 ) -> None:
     store = Store("local", root=tmp_path / "events")
-    keys = [store.put(hour_ago(2), f"obj{i}", event_lines(f"o{i}", 2)) for i in range(5)]
+    keys = [store.put(hour_ago(2), f"obj{i}", event_lines(f"o{i}", 2)) for i in range(objects)]
     logs: list[tuple[str, int]] = []
     hooks.add_action(export_hooks.LOG, lambda message, level: logs.append((message, level)), 10, 2)
     hooks.add_action(export_hooks.DATA_PROCESS, refuse)
@@ -50,7 +51,7 @@ def test_a_failed_batch_names_three_objects_and_the_count_of_the_others(
     errors = [m for m, level in logs if level == export_hooks.E_USER_ERROR]
     assert len(errors) == 1, errors
     shown = [key for key in keys if key in errors[0]]
-    assert len(shown) == 3 and "and 2 more" in errors[0]
+    assert len(shown) == 3 and f"and {objects - 3} more" in errors[0]
     assert not [m for m, _ in logs if m.startswith("Exported")], "nothing was exported"
 
 
