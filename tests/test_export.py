@@ -339,6 +339,32 @@ def test_a_redis_that_comes_back_empty_resumes_from_the_checkpoint(
     assert warning.endswith(". Set ANALYTICS_EXPORT_CHECKPOINT to a writable place.")
 
 
+def test_a_redis_emptied_before_anything_was_delivered_says_so_for_each_subscriber(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store, tmp_path: Path
+) -> None:
+    """Two subscribers checkpointed before their first object (nothing
+    delivered, history from the export start, "beginning"): after Redis is
+    emptied each one's warning says so in words, not with an empty field; with
+    the checkpoint unreadable too, the error names both."""
+    settings = settings_for(make_settings, local, ANALYTICS_EXPORT_CHECKPOINT=str(tmp_path / "checkpoint"))
+    subscribe()
+    names = [f"{__name__}.subscriber_a", f"{__name__}.subscriber_b"]
+    run_export(settings)  # nothing to deliver yet: both are recorded, and checkpointed
+    redis.flushdb()
+    run_export(settings)
+    for name in names:
+        [restored] = logged(E_USER_WARNING, f"Redis had lost the export state of {name} (")
+        assert " at position (none), history from the beginning. Objects delivered " in restored, restored
+
+    [file] = (tmp_path / "checkpoint").iterdir()
+    file.unlink()
+    file.mkdir()  # unreadable
+    redis.flushdb()
+    run_export(settings)
+    [error] = logged(E_USER_ERROR, "Redis has no export state for ")
+    assert error.startswith(f"Redis has no export state for {names[0]}, {names[1]} and cannot read "), error
+
+
 def test_read_failing_halfway_takes_the_objects_events_out_of_the_batch(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
 ) -> None:

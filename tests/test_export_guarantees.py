@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -130,6 +131,23 @@ def test_a_requeued_object_goes_now_even_to_a_subscriber_in_backoff(
     assert inbox.tags() == ["q-0", "q-1"]
 
 
+def _two_subscribers() -> tuple[Inbox, Inbox, list[str]]:
+    """Two subscribers hooked in this order: their inboxes and their names."""
+    first, second = Inbox(), Inbox()
+
+    def first_subscriber(data: str) -> None:
+        first.batches.append(data)
+
+    def second_subscriber(data: str) -> None:
+        second.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, first_subscriber)
+    hooks.add_action(export_hooks.DATA_PROCESS, second_subscriber)
+    names = [s.name for s in subscribers.current()]
+    assert names[0].endswith("first_subscriber") and names[1].endswith("second_subscriber")
+    return first, second, names
+
+
 def test_a_requeued_object_far_behind_goes_now_to_each_subscriber_that_lacks_it(
     redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
 ) -> None:
@@ -139,17 +157,7 @@ def test_a_requeued_object_far_behind_goes_now_to_each_subscriber_that_lacks_it(
     settings = settings_for(make_settings, str(store.root))
     old = store.put(hour_ago(10), "old", event_lines("old", 1))
     store.put(hour_ago(1), "new", event_lines("new", 1))
-    has, lacks = Inbox(), Inbox()
-
-    def has_subscriber(data: str) -> None:
-        has.batches.append(data)
-
-    def lacks_subscriber(data: str) -> None:
-        lacks.batches.append(data)
-
-    hooks.add_action(export_hooks.DATA_PROCESS, has_subscriber)
-    hooks.add_action(export_hooks.DATA_PROCESS, lacks_subscriber)
-    (has_name, _) = [s.name for s in subscribers.current()]
+    has, lacks, (has_name, _) = _two_subscribers()
     state = DeliveryState(redis, settings.redis_prefix)
     state.ensure(has_name, "beginning", 0.0)
     state.record_success(has_name, [old], None, 0.0)  # it got the old object before it was set aside
@@ -184,18 +192,7 @@ def test_an_unread_object_that_is_gone_is_reported_and_the_run_goes_on(
 def _ahead_and_behind(redis: redis_lib.Redis, settings: config.Settings, older: str) -> tuple[Inbox, Inbox]:
     """Two subscribers, hooked in this order: the first has ``older`` already
     (its ledger says so), the second has nothing yet. Their inboxes."""
-    ahead, behind = Inbox(), Inbox()
-
-    def ahead_subscriber(data: str) -> None:
-        ahead.batches.append(data)
-
-    def behind_subscriber(data: str) -> None:
-        behind.batches.append(data)
-
-    hooks.add_action(export_hooks.DATA_PROCESS, ahead_subscriber)
-    hooks.add_action(export_hooks.DATA_PROCESS, behind_subscriber)
-    (name, _) = [s.name for s in subscribers.current()]
-    assert name.endswith("ahead_subscriber")
+    ahead, behind, (name, _) = _two_subscribers()
     state = DeliveryState(redis, settings.redis_prefix)
     state.ensure(name, "beginning", 0.0)
     state.record_success(name, [older], None, 0.0)
@@ -237,6 +234,105 @@ def test_an_object_unreadable_in_this_run_holds_up_no_subscriber(
     assert ahead.tags() == ["new-0"]
     assert behind.tags() == ["old-0", "new-0"]
     assert len(report.read_errors) == 1
+
+
+def test_an_object_read_at_last_by_one_subscribers_job_still_reaches_the_other(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """README: an unreadable object is retried, never skipped, for every
+    subscriber. Scheduled runs serve one subscriber each: the first one's job
+    reads the mended object and gets it; the other's job, later, must get it
+    too, though both had moved well past it (more than the late-object
+    lookback, ANALYTICS_LATE_HOURS: 2)."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("mended", 2)))
+    broken = store.put(hour_ago(30), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    first, second, names = _two_subscribers()
+    assert len(run_export(settings).read_errors) == 1
+    assert first.tags() == second.tags() == ["new-0"]
+
+    store.put(hour_ago(30), "broken", [], raw=whole)  # mended, under the same key
+    assert store.root is not None and (store.root / broken).read_bytes() == whole
+    run_export(settings, only=[names[0]], trigger="schedule")
+    assert first.tags() == ["new-0", "mended-0", "mended-1"]
+    run_export(settings, only=[names[1]], trigger="schedule")
+    assert second.tags() == ["new-0", "mended-0", "mended-1"]
+
+
+def test_mended_objects_reach_in_the_next_run_each_subscriber_that_lacks_them_and_no_other(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """README: an unreadable object is retried on later runs, never skipped,
+    and delivered once. Two objects far behind both positions cannot be read,
+    then are mended: the next run gives the first subscriber the one it lacks
+    (its ledger has the other), the second both; nobody gets one twice."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    whole = {name: gzip.compress(b"".join(line + b"\n" for line in event_lines(name, 1))) for name in ("old", "middle")}
+    older = store.put(hour_ago(30), "old", [], raw=whole["old"][:-20] + b"garbage" * 3)
+    store.put(hour_ago(29), "middle", [], raw=whole["middle"][:-20] + b"garbage" * 3)
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    ahead, behind = _ahead_and_behind(redis, settings, older)
+    assert len(run_export(settings).read_errors) == 2
+    assert ahead.tags() == behind.tags() == ["new-0"]
+
+    for hour, name in ((30, "old"), (29, "middle")):
+        store.put(hour_ago(hour), name, [], raw=whole[name])
+    run_export(settings)
+    assert ahead.tags() == ["new-0", "middle-0"]
+    assert behind.tags() == ["new-0", "old-0", "middle-0"]
+
+
+def test_an_object_mended_counts_toward_max_files(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """README: altis.analytics.export.max.files, at most this many objects a
+    run. An object that could not be read, far behind the position by the
+    time it is mended: with 1, the next run delivers that object alone (the
+    oldest first), the run after it the newer one."""
+    store = Store("local", root=tmp_path / "events")
+    settings = settings_for(make_settings, str(store.root))
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("mended", 1)))
+    store.put(hour_ago(30), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    store.put(hour_ago(3), "read", event_lines("read", 1))
+    assert len(run_export(settings).read_errors) == 1
+    assert inbox.tags() == ["read-0"]
+    store.put(hour_ago(30), "broken", [], raw=whole)
+    store.put(hour_ago(2), "newer", event_lines("new", 1))
+    hooks.add_filter(export_hooks.MAX_FILES, lambda files: 1)
+    assert run_export(settings).objects == 1
+    assert inbox.tags() == ["read-0", "mended-0"]
+    run_export(settings)
+    assert inbox.tags() == ["read-0", "mended-0", "new-0"]
+
+
+def test_an_unreadable_object_from_before_a_subscribers_start_is_not_its_to_get(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path, inbox: Inbox
+) -> None:
+    """README: ANALYTICS_EXPORT_START, where a new subscriber's history starts.
+    An object older than that which a subscriber from the beginning could not
+    read stays that subscriber's to retry: the new one never gets it."""
+    store = Store("local", root=tmp_path / "events")
+    whole = gzip.compress(b"".join(line + b"\n" for line in event_lines("before", 1)))
+    store.put(hour_ago(30), "broken", [], raw=whole[:-20] + b"garbage" * 3)
+    first = Inbox()
+
+    def from_the_beginning(data: str) -> None:
+        first.batches.append(data)
+
+    hooks.add_action(export_hooks.DATA_PROCESS, from_the_beginning)
+    assert len(run_export(settings_for(make_settings, str(store.root))).read_errors) == 1
+    store.put(hour_ago(30), "broken", [], raw=whole)
+
+    hooks.remove_all_actions(export_hooks.DATA_PROCESS)
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    today = make_settings(ANALYTICS_SOURCE=str(store.root), ANALYTICS_EXPORT_START=f"{hour_ago(0):%Y-%m-%d}")
+    store.put(hour_ago(0), "today", event_lines("today", 1))
+    run_export(today)
+    assert inbox.tags() == ["today-0"]
 
 
 # ------------------------------------------------------------------ how long the ledger remembers
@@ -325,6 +421,37 @@ def test_reconciliation_looks_back_reconcile_days_and_no_further(
     six_days = settings_for(make_settings, str(store.root), ANALYTICS_RECONCILE_DAYS="6")
     assert run_export(six_days, mode="reconcile").late == [five_days_old]
     assert inbox.tags() == ["now-0", "two-days-0", "five-days-0"]
+
+
+@pytest.fixture
+def fourteen_hours_east(monkeypatch: pytest.MonkeyPatch) -> t.Iterator[None]:
+    """The process's local time zone UTC+14 (Kiribati's), for the test's length."""
+    monkeypatch.setenv("TZ", "Etc/GMT-14")  # POSIX's sign: GMT-14 is fourteen hours ahead
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_reconciliation_window_is_in_utc_whatever_the_servers_time_zone(
+    redis: redis_lib.Redis,
+    make_settings: t.Callable[..., config.Settings],
+    tmp_path: Path,
+    inbox: Inbox,
+    fourteen_hours_east: None,
+) -> None:
+    """Object keys are UTC hours (Firehose's): with 3 days, an object written
+    late under the hour 70 hours ago is inside the window on a server whose
+    clock shows local time fourteen hours ahead of UTC."""
+    assert time.localtime().tm_gmtoff == 14 * 3600
+    store = Store("local", root=tmp_path / "events")
+    hooks.add_action(export_hooks.DATA_PROCESS, inbox.batches.append)
+    three_days = settings_for(make_settings, str(store.root), ANALYTICS_RECONCILE_DAYS="3")
+    store.put(hour_ago(1), "now", event_lines("now", 1))
+    run_export(three_days)
+    late = store.put(hour_ago(70), "late", event_lines("late", 1))
+    assert run_export(three_days, mode="reconcile").late == [late]
+    assert inbox.tags() == ["now-0", "late-0"]
 
 
 # ------------------------------------------------------------------ altis.analytics.export.bucket.arn

@@ -297,9 +297,10 @@ def test_a_raising_alert_callback_does_not_silence_the_ones_after_it(
     assert NAME in report.failures and codes(lag=False) == [alerts.FAILING]
 
 
-def _sample(name: str, subscriber: str) -> float:
-    """The value of metric ``name`` (README "Metrics") for ``subscriber``, read
-    from the Prometheus text with prometheus_client's own parser (0 if absent)."""
+def _sample(name: str, subscriber: str, label: str = "subscriber") -> float:
+    """The value of metric ``name`` (README "Metrics") for ``subscriber`` (or
+    another ``label``'s value), read from the Prometheus text with
+    prometheus_client's own parser (0 if absent)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     import metrics
@@ -307,7 +308,7 @@ def _sample(name: str, subscriber: str) -> float:
     text = metrics.exposition()[0].decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name and sample.labels.get("subscriber") == subscriber:
+            if sample.name == name and sample.labels.get(label) == subscriber:
                 return float(sample.value)
     return 0.0
 
@@ -486,8 +487,8 @@ def test_a_run_whose_lock_expired_stops_before_the_next_batch(
         ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning",
         ANALYTICS_EXPORT_LOCK_TTL="1", ANALYTICS_EXPORT_BATCH_BYTES="1024",
     )  # fmt: skip
-    logs: list[str] = []
-    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append(message), 10, 2)
+    logs: list[tuple[str, int]] = []
+    hooks.add_action(export_hooks.LOG, lambda message, level: logs.append((message, level)), 10, 2)
     local.put(hour_ago(2), "s-1", [*event_lines("x", 4), b"{nope"])
     local.put(hour_ago(1), "s-2", event_lines("y", 4))
     lost = threading.Event()
@@ -513,7 +514,8 @@ def test_a_run_whose_lock_expired_stops_before_the_next_batch(
     finally:
         logging.getLogger("jobs.lock").removeHandler(handler)
     assert lost.is_set()
-    assert "Export run aborted: a subscriber's lock expired; another run may have started" in logs, logs
+    aborted = "Export run aborted: a subscriber's lock expired; another run may have started"
+    assert (aborted, export_hooks.E_USER_ERROR) in logs, logs
     first = [tag for data in got.batches for tag in tags(data)]
     if lost_while == "delivering":
         assert len(got.batches) == 1 and 0 < len(first) < 8, "1024 bytes hold some of eight events of ~170 bytes"
@@ -522,3 +524,89 @@ def test_a_run_whose_lock_expired_stops_before_the_next_batch(
     run_export(settings)
     everything = [f"{s}-{n}" for s in "xy" for n in range(4)]
     assert [tag for data in got.batches for tag in tags(data)] == first + everything
+
+
+def test_each_run_is_counted_and_timed_by_its_mode(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README "Metrics": analytics_export_runs_total and _run_duration_seconds
+    by ``mode``. A run is timed by its clock: here one that stands still, so
+    each run adds 0 s to the histogram's sum and 1 to its count."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    got.failing = False
+    local.put(hour_ago(2), "s-1", event_lines("x", 1))
+    series = ("runs_total", "run_duration_seconds_count", "run_duration_seconds_sum")
+
+    def samples() -> dict[tuple[str, str], float]:
+        return {
+            (mode, name): _sample(f"analytics_export_{name}", mode, label="mode")
+            for mode in ("run", "reconcile")
+            for name in series
+        }
+
+    before = samples()
+    now = time.time()
+    run_export(settings, clock=lambda: now)
+    run_export(settings, mode="reconcile", clock=lambda: now)
+    run_export(settings, clock=lambda: now)
+    after = samples()
+    assert {key: after[key] - before[key] for key in after} == {
+        ("run", "runs_total"): 2, ("run", "run_duration_seconds_count"): 2, ("run", "run_duration_seconds_sum"): 0,
+        ("reconcile", "runs_total"): 1, ("reconcile", "run_duration_seconds_count"): 1,
+        ("reconcile", "run_duration_seconds_sum"): 0,
+    }  # fmt: skip
+
+
+def test_the_late_objects_alert_lists_the_first_hundred_and_counts_them_all(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README "Alerts": late_objects' details are ``keys`` (first 100) and
+    ``count``. A reconciliation that finds 101 late objects (more than a run's
+    default max.files, 100: reconciliation is not held to it) delivers them all."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    got.failing = False
+    local.put(hour_ago(1), "s-9", event_lines("now", 1))
+    run_export(settings)
+    late = sorted(local.put(hour_ago(30), f"late-{i:03}", event_lines(f"late{i}", 1)) for i in range(101))
+    report = run_export(settings, mode="reconcile")
+    assert sorted(report.late) == late
+    (found,) = [a for a in got.alerts if a[0] == alerts.LATE_OBJECTS]
+    assert found[3] == {"keys": late[:100], "count": 101}
+
+
+def test_an_object_stamped_ahead_of_the_workers_clock_is_no_lag(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README "Metrics": analytics_export_lag_seconds, the age of the oldest
+    object a subscriber was planned but did not get. The store's clock ten
+    minutes ahead of the worker's: that object is no age yet, so 0 s."""
+    settings = make_settings(ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning")
+    key = local.put(hour_ago(1), "s-1", event_lines("x", 1))
+    now = float(int(time.time()))
+    os.utime(local.root / key, (now + 600, now + 600))  # type: ignore[operator]
+    run_export(settings, clock=lambda: now)
+    assert codes() == [alerts.FAILING], "the delivery failed: the object is left"
+    assert _sample("analytics_export_lag_seconds", NAME) == 0
+
+
+def test_a_success_at_the_time_of_the_last_error_is_not_a_second_recovery(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], local: Store
+) -> None:
+    """README "Alerts": subscriber_recovered when a delivery succeeds after
+    failures, once. On a clock that stands still the failure, the recovery
+    and the next delivery share one time: the delivery after the recovery is
+    no recovery (its last success is not older than its last error)."""
+    settings = make_settings(
+        ANALYTICS_SOURCE=str(local.root), ANALYTICS_EXPORT_START="beginning", ANALYTICS_EXPORT_PAUSE_AFTER="1"
+    )
+    local.put(hour_ago(3), "s-1", event_lines("x", 1))
+    now = time.time()
+    run_export(settings, clock=lambda: now)
+    assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED]
+    got.failing = False
+    assert create_app(settings).test_cli_runner().invoke(args=["export", "resume", NAME]).exit_code == 0
+    run_export(settings, clock=lambda: now)
+    local.put(hour_ago(2), "s-2", event_lines("y", 1))
+    run_export(settings, clock=lambda: now)
+    assert [tag for data in got.batches for tag in tags(data)] == ["x-0", "y-0"]
+    assert codes(lag=False) == [alerts.FAILING, alerts.PAUSED, alerts.RECOVERED]

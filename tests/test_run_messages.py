@@ -34,6 +34,10 @@ def sink(data: str) -> None:
     delivered.append(data)
 
 
+def refuse(data: str) -> None:
+    raise RuntimeError("the BI tool is down")
+
+
 def remember(message: str, level: int) -> None:
     logs.append((message, level))
 
@@ -118,6 +122,44 @@ def test_the_scheduled_run_advises_after_several_empty_runs_in_a_row(
     assert len(advised()) == 1
     scheduled_run()
     assert len(advised()) == 2
+
+
+def test_replays_never_advise_a_longer_interval(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """A replay repeats runs until one finds nothing left: that last run is no
+    scheduled run finding nothing, so no number of replays gets the advice."""
+    import wsgi
+
+    store = Store("local", root=tmp_path / "events")
+    settings = make_settings(ANALYTICS_SOURCE=str(store.root), ANALYTICS_EXPORT_START="beginning")
+    store.put(hour_ago(2), "s-1", event_lines("x", 1))
+    runner = wsgi.create_app(settings).test_cli_runner()
+    for _ in range(EMPTY_RUNS_BEFORE_WARNING + 1):
+        replay = runner.invoke(args=["export", "replay", "--since", f"{hour_ago(2):%Y-%m-%dT%H}"])
+        assert replay.exit_code == 0, replay.output
+    assert len(delivered) == EMPTY_RUNS_BEFORE_WARNING + 1, "each replay delivered the object again"
+    assert advised() == []
+    assert not [m for m, _ in logs if m.startswith("No new files")]
+
+
+def test_a_run_by_hand_while_the_subscriber_waits_to_retry_does_not_say_there_is_nothing_new(
+    redis: redis_lib.Redis, make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """The object is there, waiting for the subscriber's retry time: "No new
+    files found" would be wrong; the CLI says the subscriber is waiting."""
+    import wsgi
+
+    store = Store("local", root=tmp_path / "events")
+    settings = make_settings(ANALYTICS_SOURCE=str(store.root), ANALYTICS_EXPORT_START="beginning")
+    store.put(hour_ago(2), "s-1", event_lines("x", 1))
+    hooks.remove_all_actions(export_hooks.DATA_PROCESS)
+    hooks.add_action(export_hooks.DATA_PROCESS, refuse)
+    runner = wsgi.create_app(settings).test_cli_runner()
+    runner.invoke(args=["export", "run"])  # the delivery fails: retried after the backoff
+    again = runner.invoke(args=["export", "run"])
+    assert f"  {__name__}.refuse: waiting for its retry time" in again.output, again.output
+    assert not [m for m, _ in logs if m.startswith("No new files")]
 
 
 @pytest.mark.parametrize(
