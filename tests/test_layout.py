@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from events.layout import day_bounds_ms, day_prefixes, hour_of_key, hour_prefix, key_for
+from events.layout import day_bounds_ms, day_prefixes, hour_of_key, hour_prefix, key_for, listing_prefixes
 
 UTC = dt.UTC
 
@@ -136,3 +136,22 @@ def test_day_prefixes_at_the_ends_of_the_calendar_skip_hours_that_cannot_exist()
     assert first[0] == "0001/01/01/00/" and len(first) == 24 + 2
     last = day_prefixes(dt.date(9999, 12, 31), 2)
     assert last[0] == "9999/12/30/23/" and last[-1] == "9999/12/31/23/" and len(last) == 1 + 24
+
+
+def test_a_whole_day_is_listed_once_and_a_partial_day_hour_by_hour() -> None:
+    # The day of 2026-11-25 with 2 late hours: the hour before (2026/11/24/23/), its 24 hours, then
+    # 2026/11/26/00/ and 01/. Read by hand: one listing for the complete date, one per other hour.
+    assert listing_prefixes(day_prefixes(dt.date(2026, 11, 25), 2)) == [
+        "2026/11/24/23/",
+        "2026/11/25/",
+        "2026/11/26/00/",
+        "2026/11/26/01/",
+    ]
+
+
+def test_listing_prefixes_are_ascending_and_unique_whatever_the_order_given() -> None:
+    hours = [f"2026/01/02/{hour:02d}/" for hour in range(24)]
+    given = ["2026/01/03/05/", *reversed(hours), "2026/01/01/23/", "2026/01/03/05/", hours[3]]
+    assert listing_prefixes(given) == ["2026/01/01/23/", "2026/01/02/", "2026/01/03/05/"]
+    assert listing_prefixes(hours[:23]) == hours[:23]  # 23 of 24 hours: no date listing
+    assert listing_prefixes([]) == []
