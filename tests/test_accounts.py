@@ -7,6 +7,8 @@ import re
 import typing as t
 
 import pytest
+import redis as redis_lib
+import redis.client
 
 import config
 from accounts import (
@@ -19,9 +21,6 @@ from accounts import (
     user_can,
 )
 from accounts.store import APP_PASSWORDS_KEY, USAGE_WRITE_INTERVAL, USER_EMAIL_KEY, USER_KEY, USER_LOGIN_KEY
-
-if t.TYPE_CHECKING:
-    import redis as redis_lib
 
 DISPLAY_FORM = re.compile(r"^([A-Za-z0-9]{4} ){5}[A-Za-z0-9]{4}$")
 T0 = 1_800_000_000
@@ -83,6 +82,13 @@ def test_create_and_find_by_login_or_email_case_insensitively(accounts: Accounts
         ("strasse", "strasse"),
         ("straße", "strasse"),
         ("john\u00a0smith", None),  # PCRE's \s without the u flag is ASCII whitespace only
+        # PHP's trim() takes " \t\n\r\0\x0B" only: a no-break space or a form feed at an end stays
+        # (the form feed then made one space by \s+), a NUL goes; before and after the octets go.
+        ("\u00a0john smith", None),
+        ("\x0cjohn smith", None),
+        ("\x00john smith\x00", "john smith"),
+        ("%41\u00a0john smith", None),
+        ("john smith%20\x0c", None),
     ],
 )
 def test_lookup_by_login_goes_through_sanitize_user(accounts: Accounts, lookup: str, found: str | None) -> None:
@@ -483,3 +489,48 @@ def test_a_user_deleted_while_an_application_password_is_made_gets_none(
     with pytest.raises(AccountError, match=r"^no user has the login or email 'alice'$"):
         racing.create_app_password("alice", "curl")
     assert not redis.exists(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id))
+
+
+class _WrittenBeforeMulti(redis_lib.Redis):
+    """A client whose next WATCH transaction meets another connection's write
+    after its reads and before its MULTI: where a concurrent process can land."""
+
+    def __init__(self, base: redis_lib.Redis, write: t.Callable[[], object]) -> None:
+        super().__init__(connection_pool=base.connection_pool)
+        self.pending = [write]
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> redis.client.Pipeline:
+        pending = self.pending
+
+        class Pipeline(redis.client.Pipeline):
+            def multi(self) -> None:
+                if pending:
+                    pending.pop()()
+                super().multi()
+
+        return Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+def test_a_user_deleted_after_the_checks_of_a_new_application_password_gets_none(
+    redis: redis_lib.Redis, settings: config.Settings
+) -> None:
+    alice = Accounts(redis, settings.redis_prefix, settings.secret_key).create_user("alice", "alice@example.com")
+    racing = _WrittenBeforeMulti(
+        redis, lambda: Accounts(redis, settings.redis_prefix, settings.secret_key).delete_user("alice")
+    )
+    with pytest.raises(AccountError, match=r"^no user has the login or email 'alice'$"):
+        Accounts(racing, settings.redis_prefix, settings.secret_key).create_app_password("alice", "curl")
+    assert not redis.exists(APP_PASSWORDS_KEY.format(prefix=settings.redis_prefix, user_id=alice.id))
+
+
+def test_two_processes_naming_an_application_password_alike_at_once_make_one(
+    redis: redis_lib.Redis, settings: config.Settings
+) -> None:
+    """Names are unique per user (WordPress), also when another process makes
+    the same name between this one's check and its write."""
+    other = Accounts(redis, settings.redis_prefix, settings.secret_key)
+    other.create_user("alice", "alice@example.com")
+    racing = _WrittenBeforeMulti(redis, lambda: other.create_app_password("alice", "curl"))
+    with pytest.raises(AccountError, match=r"^alice already has an application password named 'curl'$"):
+        Accounts(racing, settings.redis_prefix, settings.secret_key).create_app_password("alice", "curl")
+    assert [p.name for p in other.list_app_passwords("alice")] == ["curl"]

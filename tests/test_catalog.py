@@ -364,3 +364,61 @@ def test_only_a_blog_id_as_a_site_writes_it_gets_a_column_set(
     catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
     column_sets = sorted(k.decode() for k in redis.keys(f"{TEST_PREFIX}catalog:columns:*"))
     assert column_sets == [f"{TEST_PREFIX}catalog:columns:1"]
+
+
+def test_a_day_summary_lists_each_object_read_with_its_events_size_and_invalid_lines(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """What the manifest shows of the objects read for blog 1's day: every
+    object that can hold events of the day, with its stored size, its events of
+    the day and site, whether it was read whole, its invalid lines (the broken
+    second line of the 00h object) and the version counted."""
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    # The day's folders from 23h the day before (a clock ahead) to 01h after (ANALYTICS_LATE_HOURS=2).
+    assert {listed.info.key for listed in summary.listed} == set(files)
+    broken = "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb"
+    for listed in summary.listed:
+        key = listed.info.key
+        events = data.expected_events({key: files[key]}, data.DAY, 1)
+        invalid = [2] if key == broken else []
+        assert (listed.size, listed.events, listed.complete) == (len(files[key]), len(events), True), key
+        assert (listed.invalid_count, listed.invalid_lines) == (len(invalid), invalid), key
+        assert listed.etag and summary.versions[key] == listed.etag, key
+        assert summary.details[key].size == sum(len(e) for e in events), key
+    assert summary.versions.keys() == {o.key for o in summary.objects}
+
+
+def test_a_day_summary_counts_the_events_and_bytes_a_filter_keeps(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """``matching``: the events of blog 1's day within the minutes and types
+    asked, and the length of their raw JSON texts, counted from the files."""
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    day_start = int(dt.datetime(2026, 11, 25, tzinfo=dt.UTC).timestamp() * 1000)
+    raw = data.expected_events(files, data.DAY, 1)
+    kinds = sorted({orjson.loads(e)["event_type"] for e in raw})
+
+    def expected(types: frozenset[str] | None, start: int, end: int) -> tuple[int, int]:
+        kept = [
+            e
+            for e in raw
+            if start <= (orjson.loads(e)["event_timestamp"] - day_start) // 60_000 < end
+            and (types is None or orjson.loads(e)["event_type"] in types)
+        ]
+        return len(kept), sum(len(e) for e in kept)
+
+    for types, start, end in [
+        (None, 0, 1440),
+        (None, 0, 780),  # before 13:00
+        (None, 780, 1440),
+        (frozenset(kinds[:1]), 0, 1440),
+        (frozenset(kinds[1:]), 1, 1439),  # the first and last minute left out
+        (frozenset({"no such type"}), 0, 1440),
+    ]:
+        wanted = catalog.EventFilter(types, start, end)
+        assert summary.matching(wanted) == expected(types, start, end), (types, start, end)
+    assert expected(None, 780, 1440)[0] > 0 and expected(frozenset(kinds[1:]), 1, 1439)[0] > 0

@@ -288,3 +288,23 @@ def test_an_unread_object_keeps_its_count_and_last_error_cut_to_500_characters(r
     assert state.note_unread(K1, "t" * 600) == 2
     assert state.unread() == {K1: {"count": 2, "error": "t" * 500}}
     assert state.failing() == {K1}
+
+
+def test_a_new_subscriber_has_no_error_no_failure_and_nothing_delivered(redis: redis_lib.Redis) -> None:
+    """What ``export status`` shows of a subscriber no run has served yet:
+    no last error, 0 failures, no position, no success, no backoff."""
+    state = DeliveryState(redis, PREFIX)
+    new = state.ensure("bi", "beginning", T0)
+    assert (new.since, new.position, new.last_success, new.last_error, new.last_error_at) == ("", "", None, "", None)
+    assert (new.failures, new.retry_at, new.waiting(T0), new.paused, new.lagging) == (0, None, False, False, False)
+    assert state.get("bi") == new
+
+
+def test_an_object_outside_the_hour_folders_is_ledgered_before_every_hour(redis: redis_lib.Redis) -> None:
+    """The ledger scores a key by its hour folder, a key without one as the
+    epoch: it is delivered from the beginning, not from any hour on."""
+    state = DeliveryState(redis, PREFIX)
+    state.ensure("bi", "beginning", T0)
+    state.record_success("bi", ["manifests/firehose.json", K1], None, T0)
+    assert state.delivered("bi") == {"manifests/firehose.json", K1}
+    assert state.delivered("bi", hour(K1)) == {K1}

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import threading
+import tracemalloc
 import typing as t
 from pathlib import Path
 
@@ -778,3 +779,111 @@ def test_a_module_whose_own_import_fails_is_named_with_the_cause(
         "hook 'broken': callback 'mut_broken_mod.func': importing 'mut_broken_mod' failed: "
         "No module named 'mut_missing_dependency_xyz'"
     )
+
+
+# --- Hooks emptied are forgotten; identities of look-alike callables --------------------
+
+
+def _bytes_kept_per_name(cycle: t.Callable[[str], object], n: int = 2000) -> float:
+    """Bytes still allocated after running ``cycle`` once for each of ``n``
+    fresh hook names, per name, from an empty registry."""
+    names = [f"per_job_hook_{i}" for i in range(n)]
+    hooks.reset()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            cycle(name)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        hooks.reset()
+    return kept / n
+
+
+def _hook_and_unhook(name: str) -> None:
+    add_action(name, module_level_filter)
+    remove_action(name, module_level_filter)
+    do_action(name)
+
+
+def _hook_and_remove_all(name: str) -> None:
+    add_action(name, module_level_filter, 5)
+    add_action(name, module_level_filter, 7)
+    hooks.remove_all_actions(name)
+    do_action(name)
+
+
+def _hook_once(name: str) -> None:
+    def once() -> None:
+        remove_action(name, once)
+
+    add_action(name, once, 10, 0)
+    do_action(name)
+
+
+@pytest.mark.parametrize("cycle", [_hook_and_unhook, _hook_and_remove_all, _hook_once])
+def test_a_hook_emptied_is_forgotten_so_per_job_hook_names_do_not_grow_the_process(
+    cycle: t.Callable[[str], None],
+) -> None:
+    """A long-running worker that hooks a name per job and unhooks it (by
+    removing, removing all, or a one-shot callback removing itself while the
+    hook runs) keeps only the name's ``did_action`` counter, as a worker that
+    only fires the name does; an emptied hook kept in the registry costs a few
+    hundred bytes per name (its object, its priority map and list)."""
+    counter_only = _bytes_kept_per_name(do_action)
+    assert _bytes_kept_per_name(cycle) <= counter_only + 48
+
+
+def test_two_methods_of_one_object_with_the_same_name_are_two_callbacks() -> None:
+    """Methods wrapped by a decorator without functools.wraps all bear the
+    wrapper's ``__name__``; they are still different callbacks (their
+    functions differ), as WordPress tells ``[$obj, 'a']`` from ``[$obj, 'b']``."""
+
+    def logged(method: t.Callable[[Job, list[str]], None]) -> t.Callable[[Job, list[str]], None]:
+        def wrapper(self: Job, log: list[str]) -> None:
+            method(self, log)
+
+        return wrapper
+
+    class Job:
+        @logged
+        def start(self, log: list[str]) -> None:
+            log.append("start")
+
+        @logged
+        def stop(self, log: list[str]) -> None:
+            log.append("stop")
+
+    job = Job()
+    add_action("job_methods", job.start)
+    add_action("job_methods", job.stop)
+    log: list[str] = []
+    do_action("job_methods", log)
+    assert log == ["start", "stop"]
+    assert has_filter("job_methods", job.stop) == 10
+
+
+def test_a_callable_with_a_self_attribute_but_no_name_can_be_hooked() -> None:
+    """Any callable is accepted, also one that carries a ``__self__`` (as
+    method-like wrappers do) but no ``__name__``."""
+
+    class BoundLike:
+        def __init__(self, owner: object) -> None:
+            self.__self__ = owner
+
+        def __call__(self, value: str) -> str:
+            return value + "+bound"
+
+    callback = BoundLike(object())
+    add_filter("bound_like", callback)
+    assert apply_filters("bound_like", "x") == "x+bound"
+    assert remove_filter("bound_like", callback) is True
+
+
+def test_callback_id_of_builtin_methods_names_the_builtins_module() -> None:
+    """Methods of builtin types carry no module (``str.upper`` has no
+    ``__module__``, ``[].append``'s is None): their id is in ``builtins``, as
+    ``len``'s is."""
+    assert hooks.callback_id(str.upper) == "builtins.str.upper"
+    assert hooks.callback_id([].append) == "builtins.list.append"

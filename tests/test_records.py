@@ -137,6 +137,16 @@ def test_report_counts_events_even_when_the_consumer_stops_early() -> None:
     assert report.events == 2
 
 
+def test_one_report_given_to_two_reads_counts_the_events_of_both() -> None:
+    """A report adds up what each read finds, events as invalid lines: two
+    objects of 2 events and 1 event (one invalid line each) make 3 and 2."""
+    report = ParseReport()
+    first = list(iter_events([b'{"n":1}\n', b"not json\n", b'{"n":2}\n'], KEY, report))
+    second = list(iter_events([b"[1]\n", b'{"n":3}\n'], "2022/02/01/01/other", report))
+    assert len(first) + len(second) == 3
+    assert (report.events, report.invalid_count) == (3, 2)
+
+
 # ----------------------------------------------------------------------------- event_in
 
 START, END = 1643673600000, 1643760000000  # 2022-02-01 UTC
