@@ -232,7 +232,8 @@ def test_the_published_openapi_document_holds(case: schemathesis.Case[t.Any], op
     response = case.call_and_validate(base_url="https://localhost", headers=headers, excluded_checks=wordpress_order)
     if headers:
         # Valid credentials were sent: the route itself answered, not the permission check.
-        assert response.status_code != 401, response.content
+        # The whole request in the message: this has failed in 2 of 5 full runs and not alone (issue note).
+        assert response.status_code != 401, (response.content, case.as_curl_command(headers))
 
 
 @pytest.mark.parametrize(("method", "status"), [("GET", 206), ("GET", 416), ("HEAD", 206), ("HEAD", 416)])
