@@ -191,10 +191,7 @@ def in_order(
     has not started; what has finishes in its worker and is dropped (at most
     one object per worker)."""
     workers = processes.cores() if pool is not None else 0
-    ahead: collections.deque[
-        tuple[ObjectTask, concurrent.futures.Future[tuple[list[T], SourceError | None]] | None, int]
-    ]
-    ahead = collections.deque()
+    ahead: collections.deque[tuple[ObjectTask, _Future[T] | None, int]] = collections.deque()
     queue = iter(jobs)
 
     def fill() -> None:
