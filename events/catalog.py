@@ -44,8 +44,9 @@ import zlib
 import orjson
 
 from events import processes
+from events.field_kinds import FieldKinds
 from events.layout import DAY_MS, EPOCH_DAY, day_prefixes, hour_prefix_of_key, listing_prefixes
-from events.records import ParseReport, add_field_kinds, blog_text, iter_indexed_events, loads, timestamp_ms
+from events.records import ParseReport, blog_text, iter_indexed_events, loads, timestamp_ms
 from events.sources import CorruptObjectError, ObjectInfo, open_source
 
 if t.TYPE_CHECKING:
@@ -343,7 +344,7 @@ class SummaryBuilder:
     """Accumulates the summary of one object from its events' parsed data and line positions."""
 
     def __init__(self) -> None:
-        # (day number, blog) -> [line indexes, number names, other names, float names, histogram]
+        # (day number, blog) -> [line indexes, field kinds, histogram]
         self._groups: dict[tuple[int, str], _Group] = {}
 
     def add(self, data: dict[str, t.Any], index: int = -1, size: int = 0) -> None:
@@ -364,7 +365,7 @@ class SummaryBuilder:
             return
         group = self._groups.get((day, blog))
         if group is None:
-            group = self._groups[(day, blog)] = _Group([], set(), set(), set(), {})
+            group = self._groups[(day, blog)] = _Group([], FieldKinds(), {})
         group.indexes.append(index)
         event_type = data.get("event_type")
         bucket = ((ts % DAY_MS) // _MINUTE_MS, event_type if type(event_type) is str else None)
@@ -374,7 +375,7 @@ class SummaryBuilder:
         else:
             counts[0] += 1
             counts[1] += size
-        add_field_kinds(group.numbers, group.others, group.floats, data)
+        group.kinds.add(data)
 
     def build(
         self, etag: str, size: int, complete: bool = True, clean: bool = False, report: ParseReport | None = None
@@ -393,13 +394,14 @@ class SummaryBuilder:
         type_index = {kind: index for index, kind in enumerate(types)}
         for (day, blog), group in self._groups.items():
             name = ((EPOCH_DAY + dt.timedelta(days=day)).isoformat(), blog)
-            groups[name] = (len(group.indexes), frozenset(group.numbers | group.others))
-            numbers = group.numbers - group.others
+            all_numbers, others, floats = group.kinds.sets()
+            groups[name] = (len(group.indexes), frozenset(all_numbers | others))
+            numbers = all_numbers - others
             rows = sorted(group.histogram.items(), key=lambda row: (row[0][0], row[0][1] or ""))
             text = ";".join(f"{m},{-1 if k is None else type_index[k]},{c},{b}" for (m, k), (c, b) in rows)
             raw_size = sum(size for _bucket, (_count, size) in rows)
             details[name] = GroupDetail(
-                text, raw_size, sorted(numbers), sorted(numbers & group.floats), groups[name][1], types
+                text, raw_size, sorted(numbers), sorted(numbers & floats), groups[name][1], types
             )
             if clean:
                 selections[name] = pack_lines(group.indexes, lines)
@@ -418,9 +420,7 @@ class SummaryBuilder:
 
 class _Group(t.NamedTuple):
     indexes: list[int]
-    numbers: set[str]
-    others: set[str]
-    floats: set[str]
+    kinds: FieldKinds
     histogram: dict[tuple[int, str | None], list[int]]
 
 

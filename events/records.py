@@ -197,7 +197,7 @@ def add_field_names(names: set[str], data: dict[str, t.Any], prefix: str = "") -
 
 
 #: Largest integer a Parquet INT64 column holds; a larger JSON integer is kept as text.
-_INT64_MAX = 2**63 - 1
+INT64_MAX = 2**63 - 1
 
 
 def add_field_kinds(
@@ -217,7 +217,7 @@ def add_field_kinds(
             if value:
                 add_field_kinds(numbers, others, floats, value, prefix + name + ".")
         elif kind is int:
-            (numbers if -_INT64_MAX - 1 <= value <= _INT64_MAX else others).add(prefix + name)
+            (numbers if -INT64_MAX - 1 <= value <= INT64_MAX else others).add(prefix + name)
         elif kind is float:
             numbers.add(prefix + name)
             floats.add(prefix + name)
