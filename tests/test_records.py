@@ -20,6 +20,7 @@ from events.records import (
     ParseReport,
     event_in,
     flatten,
+    flatten_into,
     iter_events,
 )
 from events.sources import MAX_LINE_BYTES, LocalSource
@@ -239,6 +240,22 @@ def test_flatten_does_not_change_its_input() -> None:
     snapshot = orjson.dumps(data)
     flatten(data)
     assert orjson.dumps(data) == snapshot
+
+
+def test_flatten_into_adds_the_cells_named_after_the_prefix_to_those_out_holds() -> None:
+    """How a cut-down event (``_fields``) is flattened a value at a time: the
+    cells of ``{"title": ..., "meta": {...}}`` found under ``attributes`` are
+    named ``attributes.title``, ``attributes.meta.n``, ... (README's dotted
+    paths), beside the cells already made; empty values and nulls make none."""
+    out = {"event_type": "_session.start"}
+    value = {"title": "Hello", "meta": {"n": 3, "empty": {}}, "tags": ["a", "b"], "gone": None, "none": []}
+    flatten_into(out, "attributes.", value)
+    assert out == {
+        "event_type": "_session.start",
+        "attributes.title": "Hello",
+        "attributes.meta.n": "3",
+        "attributes.tags": "a;b",
+    }
 
 
 # ----------------------------------------------------------------------------- very long lines
