@@ -112,6 +112,17 @@ def test_invalid_lines_are_skipped_and_reported(line: bytes) -> None:
     assert report.invalid[0].line_no == 2
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_stay_invalid_where_pythons_json_reads_the_line(constant: bytes) -> None:
+    """README: a line orjson refuses (a lone surrogate escape) is read by
+    Python's ``json`` instead, but ``NaN`` and ``Infinity``, which ``json``
+    would take, stay invalid: RFC 8259 has no such numbers."""
+    line = b'{"title":"Great news \\ud83d","score":' + constant + b"}"
+    events, report = parse(b'{"ok":1}\n' + line + b'\n{"ok":2}\n')
+    assert [e.data for e in events] == [{"ok": 1}, {"ok": 2}]
+    assert (report.invalid_count, report.invalid[0].line_no) == (1, 2)
+
+
 def test_valid_objects_before_a_broken_concatenation_are_kept() -> None:
     events, report = parse(b'{"n":1}{"n":2}{"n":')
     assert [e.data for e in events] == [{"n": 1}, {"n": 2}]
