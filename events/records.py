@@ -184,18 +184,6 @@ def iter_indexed_events(
         report.events += events
 
 
-def add_field_names(names: set[str], data: dict[str, t.Any], prefix: str = "") -> None:
-    """Add the names ``flatten(data)`` would have to ``names``, without
-    converting any value: the catalog needs only the names, for every event."""
-    for name, value in data.items():
-        kind = type(value)
-        if kind is dict:
-            if value:
-                add_field_names(names, value, prefix + name + ".")
-        elif value is not None and (kind is not list or value):
-            names.add(prefix + name)
-
-
 #: Largest integer a Parquet INT64 column holds; a larger JSON integer is kept as text.
 INT64_MAX = 2**63 - 1
 
@@ -208,7 +196,7 @@ def add_field_kinds(
     float) goes to ``numbers`` (a float also to ``floats``), anything else
     (text, a boolean, a list) to ``others``. A name seen only in ``numbers``
     over many events is a number column (Parquet INT64 or DOUBLE); the union
-    of the two sets is ``add_field_names``'s."""
+    of the two sets is the names of ``flatten(data)``."""
     for name, value in data.items():
         kind = type(value)
         if kind is str:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import logging
+import os
+import sys
 import typing as t
 from pathlib import Path
+from types import ModuleType
 
 import orjson
 import pytest
@@ -366,28 +369,36 @@ def test_only_a_blog_id_as_a_site_writes_it_gets_a_column_set(
     assert column_sets == [f"{TEST_PREFIX}catalog:columns:1"]
 
 
+@pytest.mark.parametrize("blog", [1, 2, 3, 4])
 def test_a_day_summary_lists_each_object_read_with_its_events_size_and_invalid_lines(
-    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path, blog: int
 ) -> None:
-    """What the manifest shows of the objects read for blog 1's day: every
+    """What the manifest shows of the objects read for a site's day: every
     object that can hold events of the day, with its stored size, its events of
-    the day and site, whether it was read whole, its invalid lines (the broken
-    second line of the 00h object) and the version counted."""
+    the day and site (none in an object of other sites only: blog 2 has none in
+    the 00h object, blog 3 in four of the five, blog 4 in any), whether it was
+    read whole, its invalid lines (the broken second line of the 00h object,
+    whichever site is asked) and the version counted."""
     files = data.day_files()
     data.write_local(tmp_path / "events", files)
-    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, blog, 2)
     # The day's folders from 23h the day before (a clock ahead) to 01h after (ANALYTICS_LATE_HOURS=2).
     assert {listed.info.key for listed in summary.listed} == set(files)
     broken = "2026/11/25/00/analytics-1-2026-11-25-00-10-00-bbbb"
     for listed in summary.listed:
         key = listed.info.key
-        events = data.expected_events({key: files[key]}, data.DAY, 1)
+        events = data.expected_events({key: files[key]}, data.DAY, blog)
         invalid = [2] if key == broken else []
         assert (listed.size, listed.events, listed.complete) == (len(files[key]), len(events), True), key
         assert (listed.invalid_count, listed.invalid_lines) == (len(invalid), invalid), key
-        assert listed.etag and summary.versions[key] == listed.etag, key
-        assert summary.details[key].size == sum(len(e) for e in events), key
+        assert listed.etag, key
+        if events:
+            assert summary.versions[key] == listed.etag, key
+            assert summary.details[key].size == sum(len(e) for e in events), key
+        else:
+            assert key not in summary.details, key
     assert summary.versions.keys() == {o.key for o in summary.objects}
+    assert any(listed.events == 0 for listed in summary.listed) == (blog != 1)
 
 
 def test_a_day_summary_counts_the_events_and_bytes_a_filter_keeps(
@@ -422,3 +433,127 @@ def test_a_day_summary_counts_the_events_and_bytes_a_filter_keeps(
         wanted = catalog.EventFilter(types, start, end)
         assert summary.matching(wanted) == expected(types, start, end), (types, start, end)
     assert expected(None, 780, 1440)[0] > 0 and expected(frozenset(kinds[1:]), 1, 1439)[0] > 0
+
+
+def test_an_event_filter_wants_the_minutes_from_its_start_up_to_its_end_and_its_types() -> None:
+    """``EventFilter`` (the manifest's filter of ``from``/``to``/``hour`` and
+    ``event_type``): minutes of the day half-open, ``[start, end)``, and an
+    event type among those asked; one whose ``event_type`` is not a string (a
+    number, a list, none) matches no type, even one spelled the same."""
+    wanted = catalog.EventFilter(frozenset({"pageView", "7"}), 60, 120)  # 01:00 to 01:59
+    minutes = (0, 59, 60, 119, 120, 1439)
+    assert [wanted.wants("pageView", minute) for minute in minutes] == [False, False, True, True, False, False]
+    assert not wanted.wants("click", 90)
+    assert not wanted.wants(7, 90)
+    assert not wanted.wants(["pageView"], 90)
+    assert not wanted.wants(None, 90)
+    any_type = catalog.EventFilter(None, 60, 120)
+    assert any_type.wants("click", 60) and any_type.wants(7, 119) and any_type.wants(None, 90)
+    assert not any_type.wants("click", 59) and not any_type.wants("click", 120)
+
+
+def _custom_event(ts: int, blog: str, attributes: dict[str, t.Any], **top: t.Any) -> bytes:
+    return orjson.dumps(
+        {"event_type": "custom", "event_timestamp": ts, "attributes": {"blogId": blog, **attributes}, **top}
+    )
+
+
+def test_a_day_summary_names_the_fields_whose_every_value_of_the_day_is_a_number(
+    make_settings: t.Callable[..., config.Settings], redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """``number_kinds``, the Parquet column types (README, ``format=parquet``):
+    ``int`` (INT64) for a field whose every value of the site's day is a JSON
+    integer, ``float`` (DOUBLE) when every value is a number and some is a
+    float; not a field with a text value in any object of the day, a boolean,
+    or an integer beyond INT64. Values of another site or day do not count."""
+    at = int(dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC).timestamp() * 1000)
+    files = {
+        "2026/11/25/10/analytics-1-2026-11-25-10-00-00-nums": b"\n".join(
+            [
+                _custom_event(
+                    at,
+                    "1",
+                    {"count": 1, "ratio": 2, "mixed": 3, "flag": True, "huge": 2**63, "nested": {"depth": 3}},
+                    metrics={"ms": 1.5},
+                ),
+                _custom_event(at + 1, "1", {"count": 2, "ratio": 0.5, "huge": 1, "nested": {"depth": -(2**63)}}),
+            ]
+        ),
+        "2026/11/25/11/analytics-1-2026-11-25-11-00-00-text": b"\n".join(
+            [
+                _custom_event(at + 3_600_000, "1", {"count": 3, "mixed": "3"}),
+                _custom_event(at + 3_600_001, "2", {"count": "three", "ratio": "half"}),  # another site
+                _custom_event(at - 86_400_000, "1", {"count": "the day before"}),  # another day
+            ]
+        ),
+    }
+    data.write_local(tmp_path / "events", files)
+    summary = catalog.day_summary(open_source(make_settings().source), redis, TEST_PREFIX, data.DAY, 1, 2)
+    assert summary.count == 3
+    assert summary.number_kinds() == {
+        "event_timestamp": "int",
+        "attributes.count": "int",
+        "attributes.ratio": "float",
+        "attributes.nested.depth": "int",
+        "metrics.ms": "float",
+    }
+
+
+def test_a_pool_worker_sends_back_the_summary_of_the_object_it_read(
+    make_settings: t.Callable[..., config.Settings], tmp_path: Path
+) -> None:
+    """What each process of the summarizing pool runs (``_summarize_in_worker``):
+    given where the objects are (a location, which crosses to the process) and
+    one object, the stored form of its summary: its version, and its events
+    and field names per day and site."""
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    key = "2026/11/25/13/analytics-1-2026-11-25-13-05-00-cccc"
+    info = next(i for i in catalog.list_day_objects(source, data.DAY, 2) if i.key == key)
+    summary = catalog.ObjectSummary.from_bytes(catalog._summarize_in_worker(source.location, info))
+    assert summary is not None
+    assert (summary.etag, summary.size) == (info.etag, len(files[key]))
+    groups = {
+        blog: (count, sorted(fields)) for (day, blog), (count, fields) in summary.groups.items() if day == "2026-11-25"
+    }
+    expected = {}
+    for blog in (1, 2, 3, 4):
+        count, fields = _expected({key: files[key]}, data.DAY, blog)
+        if count:
+            expected[str(blog)] = (count, list(fields))
+    assert groups == expected and len(expected) == 2
+
+
+def test_objects_are_summarized_here_when_the_process_pool_fails(
+    make_settings: t.Callable[..., config.Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Where a pool cannot run, as under a main module that is not import-safe
+    (each worker imports it first: this one raises), the objects are summarized
+    in this process, with the same counts, and a warning says why. On a machine
+    of two CPUs, the fewest that get a pool, with more objects than
+    ``PARALLEL_MIN_OBJECTS``."""
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    infos = catalog.list_day_objects(source, data.DAY, 2)
+    assert len(infos) >= catalog.PARALLEL_MIN_OBJECTS
+    script = tmp_path / "not_import_safe.py"
+    script.write_text('raise RuntimeError("this script runs its work when imported")\n')
+    main = ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    summaries = list(catalog.summarize_objects(source, infos))
+
+    failed = "catalog: summarizing in this process, the process pool failed: "
+    assert [m for m in caplog.messages if m.startswith(failed)], caplog.messages
+    assert [s.etag for s in summaries] == [i.etag for i in infos]
+    for info, summary in zip(infos, summaries, strict=True):
+        for blog in (1, 2, 3):
+            count = len(data.expected_events({info.key: files[info.key]}, data.DAY, blog))
+            assert summary.groups.get(("2026-11-25", str(blog)), (0,))[0] == count, (info.key, blog)

@@ -20,6 +20,7 @@ from events.records import (
     ParseReport,
     event_in,
     flatten,
+    flatten_into,
     iter_events,
 )
 from events.sources import MAX_LINE_BYTES, LocalSource
@@ -109,6 +110,17 @@ def test_invalid_lines_are_skipped_and_reported(line: bytes) -> None:
     assert [e.data for e in events if "ok" in e.data] == [{"ok": 1}, {"ok": 2}]
     assert report.invalid_count == 1
     assert report.invalid[0].line_no == 2
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_stay_invalid_where_pythons_json_reads_the_line(constant: bytes) -> None:
+    """README: a line orjson refuses (a lone surrogate escape) is read by
+    Python's ``json`` instead, but ``NaN`` and ``Infinity``, which ``json``
+    would take, stay invalid: RFC 8259 has no such numbers."""
+    line = b'{"title":"Great news \\ud83d","score":' + constant + b"}"
+    events, report = parse(b'{"ok":1}\n' + line + b'\n{"ok":2}\n')
+    assert [e.data for e in events] == [{"ok": 1}, {"ok": 2}]
+    assert (report.invalid_count, report.invalid[0].line_no) == (1, 2)
 
 
 def test_valid_objects_before_a_broken_concatenation_are_kept() -> None:
@@ -239,6 +251,22 @@ def test_flatten_does_not_change_its_input() -> None:
     snapshot = orjson.dumps(data)
     flatten(data)
     assert orjson.dumps(data) == snapshot
+
+
+def test_flatten_into_adds_the_cells_named_after_the_prefix_to_those_out_holds() -> None:
+    """How a cut-down event (``_fields``) is flattened a value at a time: the
+    cells of ``{"title": ..., "meta": {...}}`` found under ``attributes`` are
+    named ``attributes.title``, ``attributes.meta.n``, ... (README's dotted
+    paths), beside the cells already made; empty values and nulls make none."""
+    out = {"event_type": "_session.start"}
+    value = {"title": "Hello", "meta": {"n": 3, "empty": {}}, "tags": ["a", "b"], "gone": None, "none": []}
+    flatten_into(out, "attributes.", value)
+    assert out == {
+        "event_type": "_session.start",
+        "attributes.title": "Hello",
+        "attributes.meta.n": "3",
+        "attributes.tags": "a;b",
+    }
 
 
 # ----------------------------------------------------------------------------- very long lines
