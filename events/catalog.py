@@ -37,7 +37,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import os
 import typing as t
 import zlib
 
@@ -455,11 +454,13 @@ def _summarize_in_worker(location: SourceLocation, info: ObjectInfo) -> bytes:
 def summarize_objects(source: Source, infos: t.Sequence[ObjectInfo]) -> t.Iterator[ObjectSummary]:
     """``summarize_object`` of each of ``infos``, in order. Summarizing is
     CPU-bound Python (parsing, names), so several objects are summarized in a
-    pool of processes, one per CPU, made for this call and shut down after it
-    (``processes.executor``: from a forkserver, never forked from this
-    process); if the pool fails, the rest is summarized here. A few objects are summarized
-    here anyway: a pool's start costs more."""
-    workers = min(os.cpu_count() or 1, len(infos))
+    pool of processes, one per CPU this process may run on
+    (``processes.cores``: its affinity, so a worker held to one CPU starts
+    none), made for this call and shut down after it (``processes.executor``:
+    from a forkserver, never forked from this process); if the pool fails,
+    the rest is summarized here. A few objects are summarized here anyway: a
+    pool's start costs more."""
+    workers = min(processes.cores(), len(infos))
     if workers < 2 or len(infos) < PARALLEL_MIN_OBJECTS:
         for info in infos:
             yield summarize_object(source, info)

@@ -525,6 +525,37 @@ def test_a_pool_worker_sends_back_the_summary_of_the_object_it_read(
     assert groups == expected and len(expected) == 2
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_a_process_held_to_one_cpu_summarizes_without_a_pool(
+    make_settings: t.Callable[..., config.Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker held to one CPU (``taskset``, a container's cpuset) starts no
+    pool of processes however many the machine has: they would only take
+    turns on that CPU. Under a main module that a pool's workers cannot
+    import, a pool would fail with a warning; here none is tried."""
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    infos = catalog.list_day_objects(source, data.DAY, 2)
+    assert len(infos) >= catalog.PARALLEL_MIN_OBJECTS
+    script = tmp_path / "not_import_safe.py"
+    script.write_text('raise RuntimeError("this script runs its work when imported")\n')
+    main = ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        summaries = list(catalog.summarize_objects(source, infos))
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert not [m for m in caplog.messages if "process pool failed" in m], caplog.messages
+    assert [s.etag for s in summaries] == [i.etag for i in infos]
+
+
 def test_objects_are_summarized_here_when_the_process_pool_fails(
     make_settings: t.Callable[..., config.Settings],
     tmp_path: Path,
@@ -546,7 +577,7 @@ def test_objects_are_summarized_here_when_the_process_pool_fails(
     main = ModuleType("__main__")
     main.__file__ = str(script)
     monkeypatch.setitem(sys.modules, "__main__", main)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
 
     summaries = list(catalog.summarize_objects(source, infos))
 
