@@ -18,6 +18,7 @@ from events.records import (
     Event,
     InvalidLine,
     ParseReport,
+    add_field_kinds,
     event_in,
     flatten,
     flatten_into,
@@ -438,3 +439,35 @@ def test_an_event_of_exactly_max_event_bytes_is_kept(tmp_path: Path) -> None:
     events, report = _local_events(tmp_path, raw + b'\n{"n":2}\n')
     assert [e.data for e in events] == [big, {"n": 2}]
     assert report.invalid_count == 0
+
+
+def test_field_kinds_follow_the_parquet_column_rule() -> None:
+    """README "Parquet": a column is INT64 when every value is a JSON integer
+    that fits in 64 bits, DOUBLE when some are floats, text otherwise; a null, an
+    empty list and an empty object make no cell. ``add_field_kinds`` sorts names
+    by that rule (the compiled ``field_kinds.FieldKinds`` is tested against it)."""
+    low, high = -(2**63), 2**63 - 1
+    event = {
+        "low": low,
+        "high": high,
+        "under": low - 1,
+        "over": high + 1,
+        "ratio": 0.5,
+        "flag": True,
+        "text": "x",
+        "none": None,
+        "empty": [],
+        "items": [1],
+        "nothing": {},
+        "m": {"n": 3, "deep": {"f": 1.5}},
+    }
+    numbers: set[str] = set()
+    others: set[str] = set()
+    floats: set[str] = set()
+    add_field_kinds(numbers, others, floats, event)
+    assert numbers == {"low", "high", "ratio", "m.n", "m.deep.f"}
+    assert others == {"under", "over", "flag", "text", "items"}
+    assert floats == {"ratio", "m.deep.f"}
+    # Under a prefix (an object inside an event), added to what the sets hold.
+    add_field_kinds(numbers, others, floats, {"n": "now text", "g": 2.0}, "m.")
+    assert "m.n" in numbers and "m.n" in others and "m.g" in floats
