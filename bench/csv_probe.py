@@ -57,6 +57,10 @@ def main() -> None:
         "cold_ttfb": [],
         "ndjson_cpu": [],
         "csv_cpu": [],
+        "ndjson_gunicorn_cpu": [],
+        "csv_gunicorn_cpu": [],
+        "ndjson_curl_cpu": [],
+        "csv_curl_cpu": [],
     }
     try:
         why = server.start()
@@ -72,12 +76,14 @@ def main() -> None:
             samples["floor"].append(harness.baseline("floor", data)["seconds"])
             samples["duckdb"].append(harness.baseline("duckdb", data)["seconds"])
             for fmt in ("ndjson", "csv"):
-                cpu = _server_cpu(server)
+                cpu, gunicorn, curl = _server_cpu(server), _server_cpu(server, pools=False), _children_cpu()
                 got = harness.download(server, fmt)
                 if got.status != 200:
                     raise SystemExit(f"csv_probe: {fmt} answered HTTP {got.status}")
                 samples[fmt].append(got.seconds)
                 samples[fmt + "_cpu"].append(_server_cpu(server) - cpu)
+                samples[fmt + "_gunicorn_cpu"].append(_server_cpu(server, pools=False) - gunicorn)
+                samples[fmt + "_curl_cpu"].append(_children_cpu() - curl)
             print(
                 f"round {round_no + 1}: load {os.getloadavg()[0]:.1f}; "
                 + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in samples.items() if values),
@@ -90,6 +96,12 @@ def main() -> None:
     print(f"CSV / DuckDB {median['csv'] / median['duckdb']:.2f} (target <= 0.5)")
     print(f"CSV / NDJSON {median['csv'] / median['ndjson']:.2f} (target <= 3)")
     print(f"server CPU s (with its pools' workers): NDJSON {median['ndjson_cpu']:.2f}, CSV {median['csv_cpu']:.2f}")
+    for fmt in ("ndjson", "csv"):
+        pools = median[fmt + "_cpu"] - median[fmt + "_gunicorn_cpu"]
+        print(
+            f"{fmt} CPU s: gunicorn's processes {median[fmt + '_gunicorn_cpu']:.2f}, pool workers {pools:.2f},"
+            f" curl {median[fmt + '_curl_cpu']:.2f}; wall {median[fmt]:.2f}"
+        )
     if "cold_ttfb" in median:
         print(f"cold CSV first byte / floor {median['cold_ttfb'] / median['floor']:.2f} (target <= 0.5)")
 
@@ -128,15 +140,24 @@ def issue14(events: int, rounds: int) -> None:
     print(f"server peak RSS {rss:.0f} MB")
 
 
-def _server_cpu(server: harness.Server) -> float:
-    """CPU seconds so far of gunicorn's processes and all their descendants (the pools' workers)."""
+def _children_cpu() -> float:
+    """CPU seconds of this probe's finished children (curl, and the baselines' processes)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_cpu(server: harness.Server, *, pools: bool = True) -> float:
+    """CPU seconds so far of gunicorn's processes and all their descendants (the pools' workers);
+    without ``pools``, of gunicorn's master and workers only."""
     import psutil
 
     if server.proc is None:
         return 0.0
     root = psutil.Process(server.proc.pid)
     total = 0.0
-    for process in [root, *root.children(recursive=True)]:
+    for process in [root, *root.children(recursive=pools)]:
         try:
             times = process.cpu_times()
         except psutil.Error:
