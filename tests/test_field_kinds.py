@@ -100,3 +100,47 @@ def test_shapes_past_the_limit_are_still_sorted_exactly(monkeypatch: pytest.Monk
     events = [{f"fresh{index}": index, "t": {"u": [index] if index % 2 else []}} for index in range(5)]
     assert _compiled(events) == _walked(events)
     assert _compiled(events) == ({f"fresh{index}" for index in range(5)}, {"t.u"}, set())
+
+
+@pytest.fixture
+def fresh() -> t.Iterator[None]:
+    """The process's compiled shapes as in a new process (other tests compile many)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(field_kinds, "_tables", {"": {}})
+        patch.setattr(field_kinds, "_compiled", [0])
+        patch.setattr(field_kinds, "_seen_once", set())
+        yield
+
+
+@pytest.mark.usefixtures("fresh")
+def test_a_shape_is_compiled_the_second_time_it_is_met() -> None:
+    # The hypothesis test above checks compiled code only if shapes are compiled: make sure they are.
+    event = {"only_here_a": 1, "only_here_b": {"c": "x", "d": 2.5}}
+    before = field_kinds._compiled[0]
+    assert _compiled([event]) == ({"only_here_a", "only_here_b.d"}, {"only_here_b.c"}, {"only_here_b.d"})
+    assert field_kinds._compiled[0] == before  # met once: walked
+    assert _compiled([event, {**event, "only_here_a": "now text"}]) == (
+        {"only_here_a", "only_here_b.d"},
+        {"only_here_a", "only_here_b.c"},
+        {"only_here_b.d"},
+    )
+    assert field_kinds._compiled[0] == before + 1
+
+
+@pytest.mark.usefixtures("fresh")
+def test_keys_that_differ_every_time_are_walked_not_compiled() -> None:
+    """An id used as a key (every event's keys its own) would make each event
+    pay a compile that is never used again, and keep its code: such objects,
+    and objects wider than MAX_SHAPE_KEYS, are walked (found by review: a cold
+    day of such events took 25x the walk's time and kept 220 MB)."""
+    before = field_kinds._compiled[0]
+    unique = [{"attributes": {f"id-{index}": index, "blogId": "1"}} for index in range(300)]
+    assert _compiled(unique) == _walked(unique)
+    wide = {f"k{index}": index for index in range(field_kinds.MAX_SHAPE_KEYS + 1)}
+    nested_wide = {"a": {f"k{index}": "x" for index in range(field_kinds.MAX_SHAPE_KEYS)}, "b": 1}
+    for event in (wide, nested_wide):
+        assert _compiled([event, event, event]) == _walked([event])
+    # The unique events' one top shape ("attributes",) is compiled, their 300 attribute shapes are not;
+    # nested_wide's top shape is found too wide with what it inlines (counted, kept as a walk).
+    assert field_kinds._compiled[0] - before == 2
+    assert set(field_kinds._tables[""]) == {("attributes",), ("a", "b")}
