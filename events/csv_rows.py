@@ -26,6 +26,7 @@ import typing as t
 import orjson
 
 from events.records import flatten, flatten_into
+from events.shapes import MAX_SHAPE_KEYS, SeenOnce
 
 #: Most functions one RowMaker compiles; objects of further shapes are flattened key by key.
 MAX_SHAPES = 2048
@@ -66,6 +67,7 @@ class RowMaker:
         self._tables: dict[str, dict[tuple[str, ...], _Fill]] = {"": {}}
         self._top = self._tables[""]
         self._shapes = 0
+        self._seen_once = SeenOnce()
 
     def row(self, data: dict[str, t.Any]) -> list[t.Any]:
         """The event's cells, one per column (``missing`` where it has no such
@@ -91,16 +93,19 @@ class RowMaker:
 
     def _build(self, prefix: str, obj: dict[str, t.Any]) -> _Fill:
         """The function filling a row from an object at ``prefix`` with ``obj``'s
-        keys in ``obj``'s order, compiled for the kinds of ``obj``'s values."""
+        keys in ``obj``'s order, compiled for the kinds of ``obj``'s values the
+        second time these keys are met (before, and past ``MAX_SHAPES`` or
+        ``shapes.MAX_SHAPE_KEYS``: one filling it key by key)."""
         keys = tuple(obj)
         table = self._tables.setdefault(prefix, {})
-        if self._shapes >= MAX_SHAPES:
-            other = self._other
+        other = self._other
 
-            def by_key(row: list[t.Any], obj: dict[str, t.Any]) -> None:
-                for name, value in obj.items():
-                    other(row, prefix + name, value)
+        def by_key(row: list[t.Any], obj: dict[str, t.Any]) -> None:
+            for name, value in obj.items():
+                other(row, prefix + name, value)
 
+        # Compiled the second time these keys are met, never when wide (events/shapes.py).
+        if self._shapes >= MAX_SHAPES or len(keys) > MAX_SHAPE_KEYS or self._seen_once.first((prefix, keys)):
             return by_key
         scope: dict[str, t.Any] = {
             "float_text": _float_text,
@@ -109,7 +114,12 @@ class RowMaker:
             "build": self._build,
         }
         lines: list[str] = []
-        self._emit(lines, scope, "obj", obj, prefix, " ", [0])
+        counter = [0]
+        self._emit(lines, scope, "obj", obj, prefix, " ", counter)
+        if counter[0] > MAX_SHAPE_KEYS:  # wide with what it inlines: by key, and not emitted again
+            table[keys] = by_key
+            self._shapes += 1
+            return by_key
         source = "def fill(row, obj, type=type, dict=dict, list=list, str=str, tuple=tuple, len=len):\n"
         source += "\n".join(lines or [" pass"]) + "\n"
         exec(compile(source, f"<csv row {prefix!r}>", "exec"), scope)  # names are repr() literals: any text

@@ -24,15 +24,10 @@ from __future__ import annotations
 import typing as t
 
 from events.records import INT64_MAX, add_field_kinds
+from events.shapes import MAX_SHAPE_KEYS, SeenOnce
 
 #: Most shapes compiled (or found too wide) per process; objects of further shapes are walked key by key.
 MAX_SHAPES = 1024
-#: Most keys one compiled function checks (its object's and those of the objects inlined in it): a
-#: wider object is walked, since compiling costs about 100x a walk per key and its code stays in memory.
-MAX_SHAPE_KEYS = 256
-#: Shapes seen once and not yet compiled, at most (then forgotten, to be seen again): a shape is compiled
-#: the second time it is met, so objects whose keys differ every time (an id as a key) are only walked.
-MAX_SEEN_ONCE = 1024
 #: Nested objects checked inline in one function, at most (deeper ones are dispatched, one call
 #: each), so generated code stays far from CPython's indentation limit (100 levels).
 MAX_INLINE_DEPTH = 8
@@ -45,7 +40,7 @@ _Check = t.Callable[[dict[str, t.Any], t.Callable[[Shape], None], "FieldKinds"],
 #: every ``FieldKinds`` of the process (a summary is one object's; the shapes recur across objects).
 _tables: dict[str, dict[tuple[str, ...], _Check]] = {"": {}}
 _compiled = [0]
-_seen_once: set[tuple[str, tuple[str, ...]]] = set()
+_seen_once = SeenOnce()
 
 
 class FieldKinds:
@@ -81,8 +76,8 @@ class FieldKinds:
 def _build(prefix: str, obj: dict[str, t.Any]) -> _Check:
     """The function checking an object at ``prefix`` with ``obj``'s keys in
     ``obj``'s order, compiled for the kinds of ``obj``'s values the second
-    time these keys are met (the first time, and past ``MAX_SHAPES`` or
-    ``MAX_SHAPE_KEYS``: a function walking it key by key, not kept)."""
+    time these keys are met (``shapes``: the first time, and past
+    ``MAX_SHAPES`` or ``MAX_SHAPE_KEYS``, a function walking it key by key)."""
 
     def walk(obj: dict[str, t.Any], _see: t.Callable[[Shape], None], kinds: FieldKinds) -> None:
         kinds.walk(obj, prefix)
@@ -90,12 +85,8 @@ def _build(prefix: str, obj: dict[str, t.Any]) -> _Check:
     if _compiled[0] >= MAX_SHAPES or len(obj) > MAX_SHAPE_KEYS:
         return walk
     shape = (prefix, tuple(obj))
-    if shape not in _seen_once:
-        if len(_seen_once) >= MAX_SEEN_ONCE:
-            _seen_once.clear()
-        _seen_once.add(shape)
+    if _seen_once.first(shape):
         return walk
-    _seen_once.discard(shape)
     scope: dict[str, t.Any] = {"build": _build}
     lines: list[str] = []
     counter = [0]

@@ -272,3 +272,21 @@ def test_pieces_are_cut_at_the_same_rows_however_the_text_is_split_in_parts(
         ends = array.array("q", [sum(map(len, chosen[: i + 1])) for i in range(len(chosen))])
         parts.append(Part(b"".join(chosen), ends))
     assert list(_cut_parts((part for part in parts), size, cap)) == _pieces_row_by_row(rows, size, cap)
+
+
+def test_keys_that_differ_every_time_are_written_by_key_not_compiled() -> None:
+    """An id used as a key: each event's keys its own. Compiling each (the
+    code never used again, and kept) made such a day many times slower; such
+    objects and objects wider than ``shapes.MAX_SHAPE_KEYS`` are written key
+    by key, with the same cells (events/shapes.py)."""
+    from events import shapes
+
+    events = [{"attributes": {f"id-{index}": index, "blogId": "1"}, "n": index} for index in range(300)]
+    wide = {"attributes": {f"k{index}": str(index) for index in range(shapes.MAX_SHAPE_KEYS + 1)}}
+    columns = sorted({name for event in [*events, wide] for name in flatten(event)})
+    maker = RowMaker(columns)
+    for event in [*events, wide, wide, wide]:
+        assert maker.row(event) == _reference(event, columns)
+    # The events' top shape ("attributes", "n") compiled once met twice; none of the 300 attribute shapes;
+    # the wide object's top shape found too wide with what it inlines (counted, kept as by-key).
+    assert maker._shapes == 2

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import field_kinds
+from events import field_kinds, shapes
 from events.field_kinds import FieldKinds
 from events.records import add_field_kinds
 from tests.test_csv_rows import EVENTS, VALUES, _variants
@@ -108,7 +108,7 @@ def fresh() -> t.Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(field_kinds, "_tables", {"": {}})
         patch.setattr(field_kinds, "_compiled", [0])
-        patch.setattr(field_kinds, "_seen_once", set())
+        patch.setattr(field_kinds, "_seen_once", shapes.SeenOnce())
         yield
 
 
@@ -136,8 +136,8 @@ def test_keys_that_differ_every_time_are_walked_not_compiled() -> None:
     before = field_kinds._compiled[0]
     unique = [{"attributes": {f"id-{index}": index, "blogId": "1"}} for index in range(300)]
     assert _compiled(unique) == _walked(unique)
-    wide = {f"k{index}": index for index in range(field_kinds.MAX_SHAPE_KEYS + 1)}
-    nested_wide = {"a": {f"k{index}": "x" for index in range(field_kinds.MAX_SHAPE_KEYS)}, "b": 1}
+    wide = {f"k{index}": index for index in range(shapes.MAX_SHAPE_KEYS + 1)}
+    nested_wide = {"a": {f"k{index}": "x" for index in range(shapes.MAX_SHAPE_KEYS)}, "b": 1}
     for event in (wide, nested_wide):
         assert _compiled([event, event, event]) == _walked([event])
     # The unique events' one top shape ("attributes",) is compiled, their 300 attribute shapes are not;
