@@ -24,6 +24,7 @@ if t.TYPE_CHECKING:
     import redis as redis_lib
 
     import config
+    from events.sources import ObjectInfo, Source
 
 
 def _expected(files: t.Mapping[str, bytes], day: dt.date, blog: int) -> tuple[int, tuple[str, ...]]:
@@ -525,6 +526,25 @@ def test_a_pool_worker_sends_back_the_summary_of_the_object_it_read(
     assert groups == expected and len(expected) == 2
 
 
+def _day_under_a_main_workers_cannot_import(
+    make_settings: t.Callable[..., config.Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, bytes], Source, list[ObjectInfo]]:
+    """The test day's files in the local store, its source and objects (enough
+    for a pool), under a ``__main__`` that raises when imported, as a script
+    without ``if __name__ == "__main__"`` would: a pool's workers import it first."""
+    files = data.day_files()
+    data.write_local(tmp_path / "events", files)
+    source = open_source(make_settings().source)
+    infos = catalog.list_day_objects(source, data.DAY, 2)
+    assert len(infos) >= catalog.PARALLEL_MIN_OBJECTS
+    script = tmp_path / "not_import_safe.py"
+    script.write_text('raise RuntimeError("this script runs its work when imported")\n')
+    main = ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    return files, source, infos
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
 def test_a_process_held_to_one_cpu_summarizes_without_a_pool(
     make_settings: t.Callable[..., config.Settings],
@@ -536,16 +556,7 @@ def test_a_process_held_to_one_cpu_summarizes_without_a_pool(
     pool of processes however many the machine has: they would only take
     turns on that CPU. Under a main module that a pool's workers cannot
     import, a pool would fail with a warning; here none is tried."""
-    files = data.day_files()
-    data.write_local(tmp_path / "events", files)
-    source = open_source(make_settings().source)
-    infos = catalog.list_day_objects(source, data.DAY, 2)
-    assert len(infos) >= catalog.PARALLEL_MIN_OBJECTS
-    script = tmp_path / "not_import_safe.py"
-    script.write_text('raise RuntimeError("this script runs its work when imported")\n')
-    main = ModuleType("__main__")
-    main.__file__ = str(script)
-    monkeypatch.setitem(sys.modules, "__main__", main)
+    _files, source, infos = _day_under_a_main_workers_cannot_import(make_settings, tmp_path, monkeypatch)
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(allowed)})
     try:
@@ -567,16 +578,7 @@ def test_objects_are_summarized_here_when_the_process_pool_fails(
     in this process, with the same counts, and a warning says why. On a machine
     of two CPUs, the fewest that get a pool, with more objects than
     ``PARALLEL_MIN_OBJECTS``."""
-    files = data.day_files()
-    data.write_local(tmp_path / "events", files)
-    source = open_source(make_settings().source)
-    infos = catalog.list_day_objects(source, data.DAY, 2)
-    assert len(infos) >= catalog.PARALLEL_MIN_OBJECTS
-    script = tmp_path / "not_import_safe.py"
-    script.write_text('raise RuntimeError("this script runs its work when imported")\n')
-    main = ModuleType("__main__")
-    main.__file__ = str(script)
-    monkeypatch.setitem(sys.modules, "__main__", main)
+    files, source, infos = _day_under_a_main_workers_cannot_import(make_settings, tmp_path, monkeypatch)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
 
     summaries = list(catalog.summarize_objects(source, infos))
