@@ -76,8 +76,10 @@ class RunLock:
                 try:
                     lock.reacquire()
                 except (LockError, RedisError) as exc:
-                    logger.error("lost the export lock of subscriber %s: %s", name, exc)
+                    # Lost before it is said: whoever reads the message (an alert, a log handler)
+                    # then finds the run stopping at its next batch, never delivering one more.
                     self.lost = True
+                    logger.error("lost the export lock of subscriber %s: %s", name, exc)
                     return
 
     def __exit__(
