@@ -104,8 +104,7 @@ class RowMaker:
             for name, value in obj.items():
                 other(row, prefix + name, value)
 
-        # Compiled the second time these keys are met, never when wide (events/shapes.py).
-        if self._shapes >= MAX_SHAPES or len(keys) > MAX_SHAPE_KEYS or self._seen_once.first((prefix, keys)):
+        if self._shapes >= MAX_SHAPES or not self._seen_once.ready(prefix, keys):
             return by_key
         scope: dict[str, t.Any] = {
             "float_text": _float_text,

@@ -82,10 +82,8 @@ def _build(prefix: str, obj: dict[str, t.Any]) -> _Check:
     def walk(obj: dict[str, t.Any], _see: t.Callable[[Shape], None], kinds: FieldKinds) -> None:
         kinds.walk(obj, prefix)
 
-    if _compiled[0] >= MAX_SHAPES or len(obj) > MAX_SHAPE_KEYS:
-        return walk
-    shape = (prefix, tuple(obj))
-    if _seen_once.first(shape):
+    keys = tuple(obj)
+    if _compiled[0] >= MAX_SHAPES or not _seen_once.ready(prefix, keys):
         return walk
     scope: dict[str, t.Any] = {"build": _build}
     lines: list[str] = []
@@ -94,13 +92,13 @@ def _build(prefix: str, obj: dict[str, t.Any]) -> _Check:
     table = _tables.setdefault(prefix, {})
     _compiled[0] += 1
     if counter[0] > MAX_SHAPE_KEYS:  # wide with what it inlines: walked, and not emitted again
-        table[shape[1]] = walk
+        table[keys] = walk
         return walk
     source = "def check(obj, see, kinds, type=type, dict=dict, list=list, str=str, int=int, float=float, bool=bool,"
     source += " tuple=tuple):\n" + "\n".join(lines) + "\n"
     exec(compile(source, f"<field kinds {prefix!r}>", "exec"), scope)  # names are repr() literals: any text
     check: _Check = scope["check"]
-    table[shape[1]] = check
+    table[keys] = check
     return check
 
 

@@ -4,9 +4,9 @@ Both compile, per (path, tuple of keys), a function that unpacks an object's
 values in C: worth it for the few shapes real events come in, ruinous for
 objects whose keys differ every time (an id used as a key): each would pay a
 compile, about a hundred walks' worth, never used again, and keep its code.
-So a shape is compiled the second time it is met (``SeenOnce``), and never
-when its function would unpack more than ``MAX_SHAPE_KEYS`` values; until
-then, and past that, its objects are walked key by key.
+So a shape is compiled the second time it is met (``SeenOnce.ready``), and
+never when its function would unpack more than ``MAX_SHAPE_KEYS`` values;
+until then, and past that, its objects are walked key by key.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ class SeenOnce:
 
     def __init__(self) -> None:
         self._shapes: set[t.Hashable] = set()
+
+    def ready(self, prefix: str, keys: tuple[str, ...]) -> bool:
+        """Whether to compile the shape of an object at ``prefix`` with
+        ``keys``: met for the second time, and not wider than
+        ``MAX_SHAPE_KEYS`` (the caller also checks what it inlines)."""
+        return len(keys) <= MAX_SHAPE_KEYS and not self.first((prefix, keys))
 
     def first(self, shape: t.Hashable) -> bool:
         """Whether ``shape`` is met for the first time since it was last
