@@ -12,7 +12,7 @@ changes far less than wall time. Compare ratios of one run only.
 ``--issue14``: issue 14's rows instead, each round a five-column ``_fields``
 CSV, a Parquet and a full CSV download (warm, the order of ``bench/run``);
 ratios Parquet time / CSV time and ``_fields`` events/s / full CSV events/s,
-and the server's peak RSS.
+and the server's peak RSS, and each download's CPU seconds (gunicorn's, its pools').
 
 ``--concurrent``: instead, each round one CSV download then 8 started together
 (as ``bench/run``'s concurrency row, but CSV): their wall time over one's (8 x the
@@ -112,6 +112,7 @@ def issue14(events: int, rounds: int) -> None:
     server = harness.Server(data, prefix)
     samples: dict[str, list[float]] = {"fields": [], "parquet": [], "csv": []}
     downloads = (("fields", "csv", "&_fields=" + harness.FIELDS_5), ("parquet", "parquet", ""), ("csv", "csv", ""))
+    cpus: dict[str, list[tuple[float, float]]] = {}  # per download: (gunicorn's CPU s, with its pools)
     try:
         why = server.start()
         if why:
@@ -120,10 +121,14 @@ def issue14(events: int, rounds: int) -> None:
         harness.download(server, "json")  # warm: the downloads below are warm
         for round_no in range(rounds):
             for name, fmt, extra in downloads:
+                cpu, web_cpu = _server_cpu(server), _server_cpu(server, pools=False)
                 got = harness.download(server, fmt, extra=extra)
                 if got.status != 200:
                     raise SystemExit(f"csv_probe: {name} answered HTTP {got.status}")
                 samples[name].append(got.seconds)
+                cpus.setdefault(name, []).append(
+                    (_server_cpu(server, pools=False) - web_cpu, _server_cpu(server) - cpu)
+                )
             print(
                 f"round {round_no + 1}: load {os.getloadavg()[0]:.1f}; "
                 + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in samples.items()),
@@ -138,6 +143,10 @@ def issue14(events: int, rounds: int) -> None:
     # The same events in both CSV downloads: the events/s ratio is the inverse of the time ratio.
     print(f"_fields CSV / full CSV events/s {median['csv'] / median['fields']:.2f} (target >= 2)")
     print(f"server peak RSS {rss:.0f} MB")
+    for name, pairs in cpus.items():
+        web = statistics.median(pair[0] for pair in pairs)
+        pools = statistics.median(pair[1] - pair[0] for pair in pairs)
+        print(f"{name} CPU s: gunicorn's processes {web:.2f}, pool workers {pools:.2f}; wall {median[name]:.2f}")
 
 
 def _children_cpu() -> float:

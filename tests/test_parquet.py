@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import threading
+import typing as t
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -93,6 +94,35 @@ def test_cells_from_objects_of_any_size_make_the_same_row_groups(sizes: list[int
         min(4, len(rows) - first) for first in range(0, len(rows), 4)
     ]
     assert back.read().column("event_type").to_pylist() == [row[0] for row in rows]
+
+
+@pytest.mark.parametrize("most", [None, 1, 999, 1024, 2500, 4000])
+def test_cells_converted_in_steps_are_the_rows_cells_most_rows_at_a_time(most: int | None) -> None:
+    # Rows are turned into Arrow a few thousand cells at a time (1,024 rows of these 4 columns), while
+    # their strings are in the CPU's cache; what comes out must not show where one step ended.
+    rows = make_rows(2500)
+    got = list(parquet.cells(iter(rows), len(COLUMNS), most))
+    expected = [cell for row in rows for cell in row]
+    assert pa.concat_arrays(got).to_pylist() == expected
+    per = most or len(rows)
+    assert [len(array) // len(COLUMNS) for array in got] == [
+        min(per, len(rows) - first) for first in range(0, len(rows), per)
+    ]
+
+
+@pytest.mark.parametrize("most", [None, 1000])
+def test_rows_made_before_an_error_come_out_before_it_whatever_the_step(most: int | None) -> None:
+    # A damaged object's rows up to the damage are kept (as in CSV), past a step's end too.
+    rows = make_rows(2100)
+
+    def until_damage() -> t.Iterator[list[str | None]]:
+        yield from rows[:2050]
+        raise ValueError("damaged at row 2051")
+
+    got: list[pa.Array] = []
+    with pytest.raises(ValueError, match="row 2051"):
+        got.extend(parquet.cells(until_damage(), len(COLUMNS), most))
+    assert pa.concat_arrays(got).to_pylist() == [cell for row in rows[:2050] for cell in row]
 
 
 def test_a_lone_surrogate_in_a_later_group_is_written_as_its_escape_text() -> None:
