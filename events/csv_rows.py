@@ -20,6 +20,7 @@ columns]`` (tests/test_csv_rows.py compares both on generated events).
 from __future__ import annotations
 
 import collections
+import copy
 import threading
 import typing as t
 
@@ -62,12 +63,29 @@ class RowMaker:
         self._position = {name: index for index, name in enumerate(self.columns)}
         #: Every path that has a column under it ("a." for column "a.b"): other objects are skipped.
         self._parents = {name[: i + 1] for name in self.columns for i, c in enumerate(name) if c == "."}
+        self.missing = missing
         self._empty: list[t.Any] = [missing] * len(self.columns)
         #: Per path prefix ("" for the event, "attributes." ...): keys -> compiled function.
         self._tables: dict[str, dict[tuple[str, ...], _Fill]] = {"": {}}
         self._top = self._tables[""]
-        self._shapes = 0
+        #: Functions compiled, in one list shared with every ``with_missing`` maker of this code.
+        self._compiled = [0]
         self._seen_once = SeenOnce()
+        #: This code's makers by their ``missing`` (the compiled functions never read it).
+        self._by_missing: dict[tuple[type, str | None], RowMaker] = {(type(missing), missing): self}
+
+    def with_missing(self, missing: str | None) -> RowMaker:
+        """A maker of these columns' rows with ``missing`` for the cells of
+        fields an event lacks, sharing this one's compiled code (a CSV and a
+        Parquet download of one header compile each shape once between them)."""
+        key = (type(missing), missing)
+        maker = self._by_missing.get(key)
+        if maker is None:
+            maker = copy.copy(self)  # the same tables, counters and seen shapes: only the empty row differs
+            maker.missing = missing
+            maker._empty = [missing] * len(self.columns)
+            self._by_missing[key] = maker
+        return maker
 
     def row(self, data: dict[str, t.Any]) -> list[t.Any]:
         """The event's cells, one per column (``missing`` where it has no such
@@ -104,7 +122,7 @@ class RowMaker:
             for name, value in obj.items():
                 other(row, prefix + name, value)
 
-        if self._shapes >= MAX_SHAPES or not self._seen_once.ready(prefix, keys):
+        if self._compiled[0] >= MAX_SHAPES or not self._seen_once.ready(prefix, keys):
             return by_key
         scope: dict[str, t.Any] = {
             "float_text": _float_text,
@@ -117,14 +135,14 @@ class RowMaker:
         self._emit(lines, scope, "obj", obj, prefix, " ", counter)
         if counter[0] > MAX_SHAPE_KEYS:  # wide with what it inlines: by key, and not emitted again
             table[keys] = by_key
-            self._shapes += 1
+            self._compiled[0] += 1
             return by_key
         source = "def fill(row, obj, type=type, dict=dict, list=list, str=str, tuple=tuple, len=len):\n"
         source += "\n".join(lines or [" pass"]) + "\n"
         exec(compile(source, f"<csv row {prefix!r}>", "exec"), scope)  # names are repr() literals: any text
         fill: _Fill = scope["fill"]
         table[keys] = fill
-        self._shapes += 1
+        self._compiled[0] += 1
         return fill
 
     def _emit(
@@ -191,23 +209,24 @@ class RowMaker:
                 lines.append(f"{indent}if {item} is not None and {item} != []: other(row, {path!r}, {item})")
 
 
-_makers: collections.OrderedDict[tuple[tuple[str, ...], str | None], RowMaker] = collections.OrderedDict()
+_makers: collections.OrderedDict[tuple[str, ...], RowMaker] = collections.OrderedDict()
 _makers_lock = threading.Lock()
 
 
 def row_maker(columns: t.Sequence[str], missing: str | None = "") -> RowMaker:
-    """The process's RowMaker of ``columns`` and ``missing``, shared by the
+    """The process's RowMaker of ``columns`` with ``missing``, shared by the
     downloads of one header (the last ``MAKERS_KEPT`` headers, ``_fields``
-    selections and Parquet's columns included): its compiled code is kept. A
-    RowMaker may be used by several threads at once: two of them may compile
-    one shape twice, and either result is right."""
-    key = (tuple(columns), missing)
+    selections and Parquet's columns included), CSV (``missing`` "") and
+    Parquet (None) alike: its compiled code is kept. A RowMaker may be used by
+    several threads at once: two of them may compile one shape twice, and
+    either result is right."""
+    key = tuple(columns)
     with _makers_lock:
         maker = _makers.get(key)
         if maker is None:
-            maker = _makers[key] = RowMaker(key[0], missing)
+            maker = _makers[key] = RowMaker(key, missing)
             if len(_makers) > MAKERS_KEPT:
                 _makers.popitem(last=False)
         else:
             _makers.move_to_end(key)
-        return maker
+        return maker.with_missing(missing)
