@@ -119,6 +119,7 @@ def issue14(events: int, rounds: int) -> None:
             raise SystemExit(f"csv_probe: the server did not start: {why}")
         harness.clear_catalog(prefix)
         harness.download(server, "json")  # warm: the downloads below are warm
+        print(f"web processes that served no Parquet yet: {harness.warm_parquet(server)}", flush=True)
         for round_no in range(rounds):
             for name, fmt, extra in downloads:
                 cpu, web_cpu = _server_cpu(server), _server_cpu(server, pools=False)

@@ -657,6 +657,30 @@ class SizeRun:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
+def warm_parquet(server: Server, most: int = 4 * GUNICORN_WORKERS) -> int:
+    """Five-column ``_fields`` Parquet downloads (about a second each) until
+    every web process has served one (pyarrow's libraries mapped in it; its
+    pool's workers loaded them too), at most ``most``. The Parquet row then
+    compares warm processes with warm ones, as the CSV it is measured against
+    was downloaded by the processes many times before; a process's first
+    Parquet download costs about 0.65 s more (bench/FINDINGS.md, issue 14's
+    last round). Returns how many web processes are still cold."""
+
+    def cold() -> list[int]:
+        left = []
+        for pid in server.workers():
+            with contextlib.suppress(OSError):
+                if "libparquet" not in Path(f"/proc/{pid}/maps").read_text():
+                    left.append(pid)
+        return left
+
+    for _ in range(most):
+        if not cold():
+            break
+        download(server, "parquet", extra="&_fields=" + FIELDS_5)
+    return len(cold())
+
+
 def _check(d: Download, what: str) -> None:
     if d.status != 200:
         raise RuntimeError(f"{what} answered HTTP {d.status} {d.body_head}".strip())
@@ -716,6 +740,9 @@ def measure_size(data: DataSet, repeat: int, big: bool, concurrent_repeat: int) 
                     result.ttfb_warm.append(ttfb)
             result.peak_rss_mb = server.peak_rss_mb()
             # Issue 14's downloads after that peak: Parquet loads pyarrow's libraries into the worker.
+            cold = warm_parquet(server)
+            if cold:
+                result.notes.append(f"parquet: {cold} web process(es) had served no Parquet before the timed ones")
             for _ in range(repeat):
                 for fmt, into, extra in (
                     ("csv", result.csv_fields, "&_fields=" + FIELDS_5),
