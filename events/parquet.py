@@ -99,8 +99,9 @@ def schema(columns: t.Sequence[str], kinds: t.Mapping[str, str]) -> pa.Schema:
 
 
 #: Cells turned into Arrow text per call: rows are made and converted a few thousand cells at a time,
-#: while their strings are still in the CPU's cache (about 250 KB). Converting an object's rows all at
-#: once cost its worker 1.41x the CPU of writing them as CSV; 64 rows at a time, 1.13x (bench/FINDINGS.md).
+#: while their strings are still in the CPU's cache (about 250 KB; 46 rows of the bench day's 89
+#: columns). Converting an object's rows all at once cost its worker 1.41x the CPU of writing them as
+#: CSV; 32-64 rows at a time 1.13x, 4,096 cells 1.06-1.10x (bench/FINDINGS.md, issue 14's last round).
 CONVERSION_CELLS = 4096
 
 

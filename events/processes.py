@@ -49,37 +49,46 @@ _shared_lock = threading.Lock()
 OWNER_CHECK_SECONDS = 1.0
 
 
-#: glibc's malloc in a pool's worker (``mallopt``): freed memory up to this many bytes stays in the
-#: heap for the next object instead of going back to the kernel. A worker makes and frees an object's
-#: rows and Arrow arrays (tens of MB) per object; under glibc's defaults (blocks over a threshold that
-#: adapts to the last big block freed get pages of their own, and the heap is trimmed past twice that)
-#: every object's memory came as new pages: 55,000-110,000 page faults per worker per Parquet download
-#: of the bench day, about 0.5 s of its 9 s of CPU (bench/FINDINGS.md). The price: a worker's
-#: resident memory stays near its peak between objects (after that download 162-166 MB, not 150-154).
-WORKER_TRIM_THRESHOLD = 128 * 1024 * 1024
+#: glibc's malloc in every pool's worker (a download's and the catalog's; ``mallopt``): freed memory
+#: up to this many bytes stays in the heap for the next object instead of going back to the kernel.
+#: A worker makes and frees an object's rows and Arrow arrays (tens of MB) per object; under glibc's
+#: defaults (blocks over a threshold that adapts to the last big block freed get pages of their own,
+#: and the heap is trimmed past twice that threshold) every object's memory came as new pages:
+#: 55,000-110,000 page faults per worker per Parquet download of the bench day, and about 0.5 s more
+#: CPU for the download (workers and web process: 8.98 s against 8.52 s; bench/FINDINGS.md, issue
+#: 14's last round). These are the values glibc's own thresholds reach after a 32 MiB block is
+#: freed, set from the start: a worker keeps at most 64 MiB it does not use (after a download of the
+#: bench day its resident memory is 162-166 MB, not 150-154).
+WORKER_TRIM_THRESHOLD = 64 * 1024 * 1024
 #: Blocks of more bytes than this get pages of their own (``mmap``), given back when freed: glibc's
-#: largest threshold on 64-bit (half its heap size); setting one threshold fixes both.
+#: largest threshold on 64-bit (half its heap size); setting one threshold stops both adapting.
 WORKER_MMAP_THRESHOLD = 32 * 1024 * 1024
 #: ``mallopt``'s parameter numbers (glibc's malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+#: Environment variables through which an operator sets glibc malloc's thresholds: when one is set,
+#: ``keep_freed_memory`` leaves the allocator as the operator set it.
+MALLOC_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
 
 def keep_freed_memory() -> bool:
     """Tell this process's C allocator to keep freed memory for reuse
     (``WORKER_TRIM_THRESHOLD``, ``WORKER_MMAP_THRESHOLD``; glibc's
-    ``mallopt``, mallopt(3)). False where the C library has no ``mallopt``
-    (macOS) or refuses a value (musl ignores both): its defaults stay."""
+    ``mallopt``, mallopt(3)). False when an operator set the allocator
+    (``MALLOC_SETTINGS``), where the C library has no ``mallopt`` (macOS) or
+    where it refuses a value (musl ignores both): its settings stay."""
     import ctypes
 
+    if any(name in os.environ for name in MALLOC_SETTINGS):
+        return False
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, WORKER_TRIM_THRESHOLD)
-    )
+    mmap_set = mallopt(_M_MMAP_THRESHOLD, WORKER_MMAP_THRESHOLD)
+    trim_set = mallopt(_M_TRIM_THRESHOLD, WORKER_TRIM_THRESHOLD)
+    return bool(mmap_set and trim_set)
 
 
 def _adopt_environment(environ: dict[str, str], owner: int) -> None:

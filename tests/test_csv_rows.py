@@ -227,7 +227,7 @@ def test_fields_rows_equal_flatten_of_the_cut_events(
             assert maker.row(select(event, tree)) == [out.get(name, missing) for name in columns], (event, tree)
 
 
-def test_row_makers_for_csv_and_parquet_are_kept_apart() -> None:
+def test_row_makers_for_csv_and_parquet_each_have_their_own_missing_cell() -> None:
     assert csv_rows.row_maker(["p", "q"], None).row({"p": "1"}) == ["1", None]
     assert csv_rows.row_maker(["p", "q"]).row({"p": "1"}) == ["1", ""]
 

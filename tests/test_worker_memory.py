@@ -50,3 +50,17 @@ def test_a_pool_worker_reuses_freed_memory_where_a_plain_process_faults_it_in_ag
     finally:
         pool.shutdown()
     assert in_worker < 100, f"{in_worker} page faults in a pool worker, {plain} in a plain process"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds set are glibc malloc's")
+def test_an_operators_malloc_settings_are_left_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set through the environment (as gunicorn.conf.py leaves MALLOC_ARENA_MAX to the operator), glibc's own
+    # thresholds win: here, glibc's defaults stay, so the worker faults the block in again.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(128 * 1024))
+    assert processes.keep_freed_memory() is False
+    pool = processes.executor(1)
+    try:
+        in_worker = pool.submit(faults_of_a_block_made_again).result()
+    finally:
+        pool.shutdown()
+    assert in_worker > BLOCK // 4096 // 2
