@@ -63,7 +63,6 @@ class RowMaker:
         self._position = {name: index for index, name in enumerate(self.columns)}
         #: Every path that has a column under it ("a." for column "a.b"): other objects are skipped.
         self._parents = {name[: i + 1] for name in self.columns for i, c in enumerate(name) if c == "."}
-        self.missing = missing
         self._empty: list[t.Any] = [missing] * len(self.columns)
         #: Per path prefix ("" for the event, "attributes." ...): keys -> compiled function.
         self._tables: dict[str, dict[tuple[str, ...], _Fill]] = {"": {}}
@@ -72,19 +71,17 @@ class RowMaker:
         self._compiled = [0]
         self._seen_once = SeenOnce()
         #: This code's makers by their ``missing`` (the compiled functions never read it).
-        self._by_missing: dict[tuple[type, str | None], RowMaker] = {(type(missing), missing): self}
+        self._by_missing: dict[str | None, RowMaker] = {missing: self}
 
     def with_missing(self, missing: str | None) -> RowMaker:
         """A maker of these columns' rows with ``missing`` for the cells of
         fields an event lacks, sharing this one's compiled code (a CSV and a
         Parquet download of one header compile each shape once between them)."""
-        key = (type(missing), missing)
-        maker = self._by_missing.get(key)
+        maker = self._by_missing.get(missing)
         if maker is None:
             maker = copy.copy(self)  # the same tables, counters and seen shapes: only the empty row differs
-            maker.missing = missing
             maker._empty = [missing] * len(self.columns)
-            self._by_missing[key] = maker
+            self._by_missing[missing] = maker
         return maker
 
     def row(self, data: dict[str, t.Any]) -> list[t.Any]:
